@@ -1,0 +1,452 @@
+//! The CSBS v1 client: the calls a deletion needs, authenticated, retried with backoff for
+//! transient answers, and never running past the caller's deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use chrono::Utc;
+use reqwest::{Method, StatusCode};
+use tokio::time::Instant;
+use url::Url;
+
+use super::auth::{CachedToken, Credentials, TokenCache, TokenEnvelope, refresh_time, token_request_body};
+use super::error::{CsbsError, ErrorClass, api_error, parse_retry_after};
+use super::models::{CheckpointItem, CountEnvelope, ItemEnvelope, ListEnvelope};
+use super::signer::{DATE_FORMAT, SignInput};
+use crate::ids::validate_id;
+use crate::secret::Secret;
+
+/// Retry policy for transient answers.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    pub max_attempts: usize,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { min_delay: Duration::from_millis(200), max_delay: Duration::from_secs(5), max_attempts: 6 }
+    }
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub csbs_endpoint: Url,
+    pub iam_endpoint: Url,
+    pub credentials: Credentials,
+    pub connect_timeout: Duration,
+    /// Upper bound of one HTTP exchange (the deadline may cut it shorter).
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    pub fn new(csbs_endpoint: Url, iam_endpoint: Url, credentials: Credentials) -> Self {
+        ClientConfig {
+            csbs_endpoint,
+            iam_endpoint,
+            credentials,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// What a DELETE achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// 200: CSBS queued the deletion.
+    Accepted,
+    /// 404: nothing left to delete.
+    AlreadyGone,
+    /// 400 CSBS.2003: a deletion is already running (a redelivery).
+    AlreadyDeleting,
+}
+
+/// Filters of the list / count calls.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub checkpoint_id: Option<String>,
+    pub status: Option<String>,
+    /// Page size; CSBS defaults to 1000.
+    pub limit: Option<u32>,
+    pub marker: Option<String>,
+}
+
+impl ListFilter {
+    pub fn for_checkpoint(checkpoint_id: &str) -> Self {
+        ListFilter { checkpoint_id: Some(checkpoint_id.to_string()), ..Default::default() }
+    }
+
+    fn query(&self, paging: bool) -> Result<Vec<(String, String)>, CsbsError> {
+        let mut q = Vec::new();
+        if let Some(c) = &self.checkpoint_id {
+            validate_id("checkpoint_id", c)?;
+            q.push(("checkpoint_id".into(), c.clone()));
+        }
+        if let Some(s) = &self.status {
+            validate_id("status", s)?;
+            q.push(("status".into(), s.clone()));
+        }
+        if paging {
+            if let Some(l) = self.limit {
+                q.push(("limit".into(), l.to_string()));
+            }
+            if let Some(m) = &self.marker {
+                validate_id("marker", m)?;
+                q.push(("marker".into(), m.clone()));
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// One page of a list call.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<CheckpointItem>,
+    /// Marker for the next page, when there may be one.
+    pub next_marker: Option<String>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    config: ClientConfig,
+    tokens: TokenCache,
+}
+
+/// Cheap to clone: one reqwest connection pool shared by every clone.
+#[derive(Clone)]
+pub struct CsbsClient {
+    inner: Arc<Inner>,
+}
+
+struct Answer {
+    body: bytes::Bytes,
+}
+
+impl CsbsClient {
+    pub fn new(config: ClientConfig) -> Result<Self, CsbsError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(50))
+            .user_agent(concat!("csbs-deleter/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CsbsError::Connection(e.to_string()))?;
+        Ok(CsbsClient { inner: Arc::new(Inner { http, config, tokens: TokenCache::default() }) })
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.inner.config.credentials
+    }
+
+    /// `DELETE /v1/{project}/providers/{provider}/checkpoints/{checkpoint}[?checkpoint_items={item}]`.
+    pub async fn delete_checkpoint(
+        &self,
+        project_id: &str,
+        provider_id: &str,
+        checkpoint_id: &str,
+        item_id: Option<&str>,
+        deadline: Instant,
+    ) -> Result<DeleteOutcome, CsbsError> {
+        validate_id("project_id", project_id)?;
+        validate_id("provider_id", provider_id)?;
+        validate_id("checkpoint_id", checkpoint_id)?;
+        let mut query = Vec::new();
+        if let Some(item) = item_id {
+            validate_id("checkpoint_items", item)?;
+            query.push(("checkpoint_items".to_string(), item.to_string()));
+        }
+        let path = format!("/v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}");
+        match self.call(project_id, Method::DELETE, &path, &query, deadline).await {
+            Ok(_) => Ok(DeleteOutcome::Accepted),
+            Err(e) => match e.class() {
+                ErrorClass::NotFound => Ok(DeleteOutcome::AlreadyGone),
+                ErrorClass::AlreadyDeleting => Ok(DeleteOutcome::AlreadyDeleting),
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// `GET /v1/{project}/checkpoint_items/{item}`; `None` when it does not exist.
+    pub async fn get_item(
+        &self,
+        project_id: &str,
+        item_id: &str,
+        deadline: Instant,
+    ) -> Result<Option<CheckpointItem>, CsbsError> {
+        validate_id("project_id", project_id)?;
+        validate_id("checkpoint_item_id", item_id)?;
+        let path = format!("/v1/{project_id}/checkpoint_items/{item_id}");
+        match self.call(project_id, Method::GET, &path, &[], deadline).await {
+            Ok(a) => {
+                let env: ItemEnvelope = decode(&a.body)?;
+                env.checkpoint_item.map(Some).ok_or_else(|| CsbsError::Decode("no checkpoint_item".into()))
+            }
+            Err(e) if e.class() == ErrorClass::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One page of `GET /v1/{project}/checkpoint_items`.
+    pub async fn list_page(&self, project_id: &str, filter: &ListFilter, deadline: Instant) -> Result<Page, CsbsError> {
+        validate_id("project_id", project_id)?;
+        let path = format!("/v1/{project_id}/checkpoint_items");
+        let a = self.call(project_id, Method::GET, &path, &filter.query(true)?, deadline).await?;
+        let env: ListEnvelope = decode(&a.body)?;
+        let link_marker = env
+            .checkpoint_items_links
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| l.rel.as_deref() == Some("next"))
+            .find_map(|l| marker_from_href(l.href.as_deref()?));
+        let limit = filter.limit.unwrap_or(1000) as usize;
+        let next_marker = link_marker.or_else(|| {
+            (env.checkpoint_items.len() >= limit).then(|| env.checkpoint_items.last().map(|i| i.id.clone())).flatten()
+        });
+        Ok(Page { items: env.checkpoint_items, next_marker })
+    }
+
+    /// Every item matching `filter`, following pages.
+    pub async fn list_items(
+        &self,
+        project_id: &str,
+        filter: &ListFilter,
+        deadline: Instant,
+    ) -> Result<Vec<CheckpointItem>, CsbsError> {
+        let mut filter = filter.clone();
+        let mut items = Vec::new();
+        loop {
+            let page = self.list_page(project_id, &filter, deadline).await?;
+            let got = page.items.len();
+            items.extend(page.items);
+            match page.next_marker {
+                // A marker that does not move would loop forever.
+                Some(m) if got > 0 && filter.marker.as_deref() != Some(m.as_str()) => filter.marker = Some(m),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// `GET /v1/{project}/checkpoint_items/count`.
+    pub async fn count(&self, project_id: &str, filter: &ListFilter, deadline: Instant) -> Result<u64, CsbsError> {
+        validate_id("project_id", project_id)?;
+        let path = format!("/v1/{project_id}/checkpoint_items/count");
+        let a = self.call(project_id, Method::GET, &path, &filter.query(false)?, deadline).await?;
+        let env: CountEnvelope = decode(&a.body)?;
+        env.count.map(|c| c.max(0.0) as u64).ok_or_else(|| CsbsError::Decode("no count".into()))
+    }
+
+    /// Sends one call with retries for transient answers, bounded by `deadline`.
+    async fn call(
+        &self,
+        project_id: &str,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        deadline: Instant,
+    ) -> Result<Answer, CsbsError> {
+        let policy = &self.inner.config.retry;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_max_times(policy.max_attempts.saturating_sub(1))
+            .with_jitter();
+        let attempt = || self.call_once_reauth(project_id, method.clone(), path, query, deadline);
+        let retried = attempt
+            .retry(backoff)
+            .when(CsbsError::is_retryable)
+            .adjust(|e, delay| {
+                // Honour Retry-After; give up early when the wait would outlive the deadline.
+                let wait = e.retry_after().or(delay)?;
+                (Instant::now() + wait < deadline).then_some(wait)
+            })
+            .notify(|e, wait| tracing::debug!(error = %e, ?wait, "retrying CSBS call"));
+        match tokio::time::timeout_at(deadline, retried).await {
+            Ok(result) => result,
+            Err(_) => Err(CsbsError::DeadlineExceeded),
+        }
+    }
+
+    /// One attempt; with token auth a 401 triggers one new login and one replay.
+    async fn call_once_reauth(
+        &self,
+        project_id: &str,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        deadline: Instant,
+    ) -> Result<Answer, CsbsError> {
+        let first = self.call_once(project_id, method.clone(), path, query, deadline, false).await;
+        match (&first, &self.inner.config.credentials) {
+            (Err(CsbsError::Api { status: 401, .. }), Credentials::Password { .. }) => {
+                tracing::info!(project_id, "CSBS refused the token; logging in again");
+                self.call_once(project_id, method, path, query, deadline, true).await
+            }
+            _ => first,
+        }
+    }
+
+    async fn call_once(
+        &self,
+        project_id: &str,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        deadline: Instant,
+        fresh_token: bool,
+    ) -> Result<Answer, CsbsError> {
+        let mut url = self.inner.config.csbs_endpoint.clone();
+        url.set_path(path);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let mut req = self.inner.http.request(method.clone(), url.clone()).header("Accept", "application/json");
+        match &self.inner.config.credentials {
+            Credentials::Password { .. } => {
+                let token = self.token(project_id, deadline, fresh_token).await?;
+                req = req.header("X-Auth-Token", token.expose());
+            }
+            Credentials::AkSk { ak, sk, security_token } => {
+                let date = Utc::now().format(DATE_FORMAT).to_string();
+                let mut headers = vec![
+                    ("Host".to_string(), host_header(&url)),
+                    ("X-Sdk-Date".to_string(), date.clone()),
+                    ("X-Project-Id".to_string(), project_id.to_string()),
+                ];
+                if let Some(t) = security_token {
+                    headers.push(("X-Security-Token".to_string(), t.expose().to_string()));
+                }
+                let input = SignInput {
+                    method: method.as_str(),
+                    path: url.path(),
+                    raw_query: url.query().unwrap_or(""),
+                    headers: &headers,
+                    body: b"",
+                };
+                let auth = input.authorization(ak, sk.expose(), &date);
+                for (n, v) in &headers {
+                    req = req.header(n.as_str(), v.as_str());
+                }
+                req = req.header("Authorization", auth);
+            }
+        }
+        let answer = self.send(req, deadline).await?;
+        if answer.status.is_success() {
+            Ok(answer.into())
+        } else {
+            Err(self.redact(api_error(answer.status.as_u16(), &answer.body, answer.retry_after)))
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, deadline: Instant) -> Result<RawAnswer, CsbsError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(CsbsError::DeadlineExceeded);
+        }
+        let req = req.timeout(left.min(self.inner.config.request_timeout));
+        let resp = req.send().await.map_err(map_reqwest)?;
+        let status = resp.status();
+        let retry_after = parse_retry_after(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()));
+        let subject_token = resp.headers().get("x-subject-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = resp.bytes().await.map_err(map_reqwest)?;
+        Ok(RawAnswer { status, body, retry_after, subject_token })
+    }
+
+    /// A project-scoped token from the cache, or a new one from IAM.
+    async fn token(&self, project_id: &str, deadline: Instant, force_new: bool) -> Result<Secret, CsbsError> {
+        let Credentials::Password { username, password, domain_name } = &self.inner.config.credentials else {
+            unreachable!("token() is only called with password credentials");
+        };
+        let mut cache = self.inner.tokens.tokens.lock().await;
+        if !force_new {
+            if let Some(t) = cache.get(project_id).filter(|t| t.refresh_at > Utc::now()) {
+                return Ok(t.token.clone());
+            }
+        }
+        let mut url = self.inner.config.iam_endpoint.clone();
+        url.set_path("/v3/auth/tokens");
+        let body = token_request_body(username, password, domain_name, project_id);
+        let req = self.inner.http.post(url).header("Content-Type", "application/json;charset=utf8").json(&body);
+        let answer = self.send(req, deadline).await?;
+        if !answer.status.is_success() {
+            let e = api_error(answer.status.as_u16(), &answer.body, answer.retry_after);
+            return Err(match e.class() {
+                ErrorClass::Transient if e.is_retryable() => e,
+                _ => CsbsError::Auth(format!("IAM refused the login for project {project_id}: {e}")),
+            });
+        }
+        let token = answer
+            .subject_token
+            .ok_or_else(|| CsbsError::Auth("IAM answered without X-Subject-Token".into()))?;
+        let env: TokenEnvelope = serde_json::from_slice(&answer.body).unwrap_or_default();
+        let cached = CachedToken {
+            token: Secret::new(token),
+            refresh_at: refresh_time(env.token.expires_at.as_deref(), Utc::now()),
+        };
+        cache.insert(project_id.to_string(), cached.clone());
+        Ok(cached.token)
+    }
+
+    /// Removes any credential that an error message might quote (the gateway echoes the AK).
+    fn redact(&self, e: CsbsError) -> CsbsError {
+        let mut secrets = self.inner.config.credentials.secret_values();
+        if let Credentials::AkSk { ak, .. } = &self.inner.config.credentials {
+            secrets.push(ak.clone());
+        }
+        match e {
+            CsbsError::Api { status, code, mut message, retry_after } => {
+                for s in secrets.iter().filter(|s| !s.is_empty()) {
+                    message = message.replace(s.as_str(), "***");
+                }
+                CsbsError::Api { status, code, message, retry_after }
+            }
+            other => other,
+        }
+    }
+}
+
+struct RawAnswer {
+    status: StatusCode,
+    body: bytes::Bytes,
+    retry_after: Option<Duration>,
+    subject_token: Option<String>,
+}
+
+impl From<RawAnswer> for Answer {
+    fn from(r: RawAnswer) -> Self {
+        Answer { body: r.body }
+    }
+}
+
+fn map_reqwest(e: reqwest::Error) -> CsbsError {
+    if e.is_timeout() {
+        CsbsError::Timeout
+    } else {
+        // reqwest's message names the URL; it carries no credentials (they travel in headers).
+        CsbsError::Connection(e.to_string())
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CsbsError> {
+    serde_json::from_slice(body).map_err(|e| CsbsError::Decode(e.to_string()))
+}
+
+/// `Host` as the gateway sees it: the host, plus the port when it is not the scheme's default.
+fn host_header(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+fn marker_from_href(href: &str) -> Option<String> {
+    let url = Url::parse(href).or_else(|_| Url::parse("http://x").and_then(|b| b.join(href))).ok()?;
+    url.query_pairs().find(|(k, _)| k == "marker").map(|(_, v)| v.into_owned())
+}

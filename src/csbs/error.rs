@@ -1,0 +1,189 @@
+//! CSBS errors and their classification for the workflow (DESIGN.md, "CSBS behaviour").
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::ids::IdError;
+
+/// `400 CSBS.2003 item in executing`: the backup is already being deleted (or backed up).
+pub const ALREADY_EXECUTING: &str = "CSBS.2003";
+
+/// What a failed call means for the workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// 404: the resource does not exist (any more).
+    NotFound,
+    /// 400 CSBS.2003: a deletion of it is already running.
+    AlreadyDeleting,
+    /// Refused for good: 400, 403, bad input. Never retried.
+    Permanent,
+    /// Worth another try later: 401 after re-auth, 429, 5xx, timeouts, connection errors.
+    Transient,
+}
+
+#[derive(Debug, Error)]
+pub enum CsbsError {
+    #[error("CSBS answered HTTP {status} {code}: {message}")]
+    Api { status: u16, code: String, message: String, retry_after: Option<Duration> },
+    #[error("CSBS request timed out")]
+    Timeout,
+    #[error("could not reach CSBS: {0}")]
+    Connection(String),
+    #[error("the time left for this call ran out")]
+    DeadlineExceeded,
+    #[error("invalid input: {0}")]
+    InvalidInput(#[from] IdError),
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    #[error("unexpected CSBS response: {0}")]
+    Decode(String),
+}
+
+impl CsbsError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            CsbsError::Api { status, code, .. } => match *status {
+                404 => ErrorClass::NotFound,
+                400 if code == ALREADY_EXECUTING => ErrorClass::AlreadyDeleting,
+                401 | 408 | 429 => ErrorClass::Transient,
+                s if s >= 500 => ErrorClass::Transient,
+                _ => ErrorClass::Permanent,
+            },
+            CsbsError::InvalidInput(_) => ErrorClass::Permanent,
+            CsbsError::Timeout
+            | CsbsError::Connection(_)
+            | CsbsError::DeadlineExceeded
+            | CsbsError::Auth(_)
+            | CsbsError::Decode(_) => ErrorClass::Transient,
+        }
+    }
+
+    /// Whether the client may retry the call by itself (a 401 is handled by re-authentication,
+    /// not by blind retries: the AK would be locked after five failures).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CsbsError::Api { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
+            CsbsError::Timeout | CsbsError::Connection(_) | CsbsError::Decode(_) => true,
+            _ => false,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CsbsError::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// HTTP status of a CSBS answer, if there was one.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            CsbsError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// A short machine-readable code: the CSBS/APIGW code, or a name for local failures.
+    pub fn code(&self) -> String {
+        match self {
+            CsbsError::Api { code, .. } => code.clone(),
+            CsbsError::Timeout => "timeout".into(),
+            CsbsError::Connection(_) => "connection_error".into(),
+            CsbsError::DeadlineExceeded => "deadline_exceeded".into(),
+            CsbsError::InvalidInput(_) => "invalid_input".into(),
+            CsbsError::Auth(_) => "authentication_failed".into(),
+            CsbsError::Decode(_) => "bad_response".into(),
+        }
+    }
+}
+
+/// Both error shapes seen: the CSBS `{"error_code","error_msg"}` and the generic
+/// `{"error":{"code","message"}}` of some gateways.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ErrorBody {
+    error_code: Option<serde_json::Value>,
+    error_msg: Option<String>,
+    error: Option<NestedError>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NestedError {
+    code: Option<serde_json::Value>,
+    message: Option<String>,
+}
+
+fn code_string(v: serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// Builds an API error from a non-success answer.
+pub fn api_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> CsbsError {
+    let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    let nested = parsed.error.unwrap_or_default();
+    let code = parsed
+        .error_code
+        .or(nested.code)
+        .map(code_string)
+        .unwrap_or_else(|| format!("HTTP.{status}"));
+    let message = parsed.error_msg.or(nested.message).unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        text.chars().take(200).collect()
+    });
+    CsbsError::Api { status, code, message, retry_after }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare on APIs; it is ignored).
+pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
+    value.and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0).map(
+        |s| Duration::from_secs_f64(s.min(300.0)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_csbs_gateway_and_nested_bodies() {
+        let e = api_error(404, br#"{"error_code":"CSBS.3001","error_msg":"Checkpoint_item (x) is not found."}"#, None);
+        assert_eq!(e.class(), ErrorClass::NotFound);
+        assert_eq!(e.code(), "CSBS.3001");
+        let e = api_error(401, br#"{"error_msg":"Incorrect IAM authentication information: decrypt token fail","error_code":"APIGW.0301","request_id":"r"}"#, None);
+        assert_eq!(e.code(), "APIGW.0301");
+        assert_eq!(e.class(), ErrorClass::Transient);
+        let e = api_error(403, br#"{"error":{"code":"X.1","message":"nope"}}"#, None);
+        assert_eq!((e.code().as_str(), e.class()), ("X.1", ErrorClass::Permanent));
+        let e = api_error(502, b"<html>bad gateway</html>", None);
+        assert_eq!((e.code().as_str(), e.class()), ("HTTP.502", ErrorClass::Transient));
+        assert!(e.to_string().contains("bad gateway"));
+    }
+
+    #[test]
+    fn classifies_per_design_table() {
+        let c = |s, code: &str| api_error(s, format!(r#"{{"error_code":"{code}"}}"#).as_bytes(), None);
+        assert_eq!(c(400, "CSBS.2003").class(), ErrorClass::AlreadyDeleting);
+        assert_eq!(c(400, "CSBS.9001").class(), ErrorClass::Permanent);
+        assert_eq!(c(400, "CSBS.8007").class(), ErrorClass::Permanent);
+        assert_eq!(c(403, "CSBS.9009").class(), ErrorClass::Permanent);
+        for s in [429, 500, 502, 503, 504] {
+            assert_eq!(c(s, "x").class(), ErrorClass::Transient);
+            assert!(c(s, "x").is_retryable());
+        }
+        assert!(!c(401, "APIGW.0301").is_retryable());
+        assert!(!c(400, "CSBS.9001").is_retryable());
+    }
+
+    #[test]
+    fn retry_after_seconds() {
+        assert_eq!(parse_retry_after(Some("2")), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(parse_retry_after(None), None);
+    }
+}

@@ -1,0 +1,319 @@
+//! HTTP face of the simulator: CSBS v1 + IAM token routes, and `/_sim/*` admin routes.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::to_bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{NaiveDateTime, Utc};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use tokio::time::Instant;
+
+use super::faults::{Fault, Route, decide};
+use super::state::{DeleteResult, ItemSeed};
+use super::{IssuedToken, Simulator};
+use crate::csbs::DEFAULT_PROVIDER_ID;
+use crate::csbs::signer::{DATE_FORMAT, SignInput, parse_authorization};
+
+pub fn router(sim: Simulator) -> Router {
+    Router::new()
+        .route("/v3/auth/tokens", post(token))
+        .route("/_sim/faults", post(add_fault).delete(clear_faults))
+        .route("/_sim/seed", post(seed))
+        .route("/_sim/state", get(state))
+        .route("/_sim/expire-tokens", post(expire_tokens))
+        .route("/_sim/config", post(configure))
+        .fallback(csbs)
+        .with_state(sim)
+}
+
+fn error(status: u16, code: &str, msg: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut body = json!({"error_code": code, "error_msg": msg});
+    if code.starts_with("APIGW") {
+        body["request_id"] = json!(uuid::Uuid::new_v4().simple().to_string());
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+fn unauthorized(msg: &str) -> Response {
+    error(401, "APIGW.0301", &format!("Incorrect IAM authentication information: {msg}"))
+}
+
+/// Applies injected faults; `Some(response)` short-cuts the request.
+async fn apply_faults(sim: &Simulator, route: Route) -> Option<Response> {
+    let decision = {
+        let mut faults = sim.shared.faults.lock().unwrap();
+        let mut rng = rand::rng();
+        decide(&mut faults, route, || rng.random::<f64>())
+    };
+    if decision.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
+    }
+    if decision.hang {
+        // Never answers within any sane client timeout.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    let (status, retry_after) = decision.status?;
+    let mut resp = match status {
+        429 => error(429, "APIGW.0308", "The throttling threshold has been reached"),
+        s if s >= 500 => error(s, "CSBS.9999", "Simulated service failure"),
+        s => error(s, "CSBS.9006", "Simulated error"),
+    };
+    if let Some(s) = retry_after {
+        resp.headers_mut().insert("retry-after", s.into());
+    }
+    Some(resp)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TokenRequest {
+    auth: Value,
+}
+
+async fn token(State(sim): State<Simulator>, body: axum::body::Bytes) -> Response {
+    sim.shared.stats.lock().unwrap().token += 1;
+    if let Some(r) = apply_faults(&sim, Route::Token).await {
+        return r;
+    }
+    let req: TokenRequest = serde_json::from_slice(&body).unwrap_or_default();
+    let user = &req.auth["identity"]["password"]["user"];
+    let (name, password, domain) = (user["name"].as_str(), user["password"].as_str(), user["domain"]["name"].as_str());
+    let Some(project_id) = req.auth["scope"]["project"]["id"].as_str().map(str::to_string) else {
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": {"code": 400, "message": "scope.project.id is required", "title": "Bad Request"}}))).into_response();
+    };
+    let config = sim.shared.config.lock().unwrap().clone();
+    let known = config.users.iter().any(|u| {
+        Some(u.username.as_str()) == name
+            && Some(u.password.as_str()) == password
+            && Some(u.domain_name.as_str()) == domain
+    });
+    if !known {
+        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": {"code": 401, "message": "The username or password is wrong.", "title": "Unauthorized"}}))).into_response();
+    }
+    let token = format!("MIIsim{}", uuid::Uuid::new_v4().simple());
+    let issued = Utc::now();
+    let expires_at = issued + chrono::Duration::from_std(config.token_lifetime).unwrap_or(chrono::Duration::hours(24));
+    sim.shared.tokens.lock().unwrap().insert(token.clone(), IssuedToken { project_id: project_id.clone(), expires_at });
+    let body = json!({"token": {
+        "methods": ["password"],
+        "expires_at": expires_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        "issued_at": issued.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        "user": {"name": name, "domain": {"name": domain}},
+        "project": {"id": project_id, "name": "eu-de"},
+    }});
+    let mut resp = (StatusCode::CREATED, axum::Json(body)).into_response();
+    resp.headers_mut().insert("x-subject-token", token.parse().expect("ascii token"));
+    resp
+}
+
+/// Checks a CSBS request's credentials like the API gateway does.
+fn authenticate(sim: &Simulator, method: &Method, path: &str, raw_query: &str, headers: &HeaderMap, project_id: &str) -> Result<(), Response> {
+    if let Some(tok) = headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
+        let tokens = sim.shared.tokens.lock().unwrap();
+        return match tokens.get(tok) {
+            Some(t) if t.expires_at <= Utc::now() => Err(unauthorized("The token must be updated")),
+            Some(t) if t.project_id == project_id => Ok(()),
+            Some(_) => Err(error(403, "APIGW.0302", "The IAM token is not scoped to this project")),
+            None => Err(unauthorized("decrypt token fail")),
+        };
+    }
+    let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        return Err(unauthorized("no token or signature"));
+    };
+    let Some(parsed) = parse_authorization(auth) else {
+        return Err(unauthorized("verify aksk signature fail"));
+    };
+    let config = sim.shared.config.lock().unwrap().clone();
+    let Some(sk) = config.access_keys.get(&parsed.access) else {
+        return Err(unauthorized(&format!("Get secretKey failed,ak:{},err:ak not exist", parsed.access)));
+    };
+    let date = headers.get("x-sdk-date").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let Ok(when) = NaiveDateTime::parse_from_str(&date, DATE_FORMAT) else {
+        return Err(unauthorized("verify aksk signature fail: bad X-Sdk-Date"));
+    };
+    let skew = (Utc::now().naive_utc() - when).num_seconds().unsigned_abs();
+    if skew > config.signature_window.as_secs() {
+        return Err(unauthorized("verify aksk signature fail: X-Sdk-Date out of range"));
+    }
+    if let Some(p) = headers.get("x-project-id").and_then(|v| v.to_str().ok()) {
+        if p != project_id {
+            return Err(error(403, "APIGW.0302", "X-Project-Id does not match the project in the URL"));
+        }
+    }
+    let mut signed = Vec::new();
+    for name in &parsed.signed_headers {
+        let Some(v) = headers.get(name.as_str()).and_then(|v| v.to_str().ok()) else {
+            return Err(unauthorized("verify aksk signature fail: a signed header is missing"));
+        };
+        signed.push((name.clone(), v.to_string()));
+    }
+    let expected = SignInput { method: method.as_str(), path, raw_query, headers: &signed, body: b"" }.signature(sk, &date);
+    if bool::from(expected.as_bytes().ct_eq(parsed.signature.as_bytes())) {
+        Ok(())
+    } else {
+        Err(unauthorized("verify aksk signature fail"))
+    }
+}
+
+fn query_pairs(raw: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect()
+}
+
+async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    // Bodies are not used by these routes, but must be read for the signature's payload hash.
+    let body = to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let path = parts.uri.path().to_string();
+    let raw_query = parts.uri.query().unwrap_or("").to_string();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let route = match (&parts.method, segs.as_slice()) {
+        (&Method::DELETE, ["v1", _, "providers", _, "checkpoints", _]) => Route::Delete,
+        (&Method::GET, ["v1", _, "checkpoint_items"]) => Route::List,
+        (&Method::GET, ["v1", _, "checkpoint_items", "count"]) => Route::Count,
+        (&Method::GET, ["v1", _, "checkpoint_items", _]) => Route::Get,
+        _ => return error(404, "APIGW.0101", "The API does not exist or has not been published in the environment"),
+    };
+    {
+        let mut s = sim.shared.stats.lock().unwrap();
+        match route {
+            Route::Delete => s.delete += 1,
+            Route::List => s.list += 1,
+            Route::Count => s.count += 1,
+            _ => s.get += 1,
+        }
+    }
+    if let Some(r) = apply_faults(&sim, route).await {
+        return r;
+    }
+    let project_id = segs[1];
+    if !body.is_empty() {
+        return error(400, "CSBS.0002", "This request takes no body");
+    }
+    if let Err(r) = authenticate(&sim, &parts.method, &path, &raw_query, &parts.headers, project_id) {
+        sim.shared.stats.lock().unwrap().rejected_auth += 1;
+        return r;
+    }
+    let now = Instant::now();
+    let q = query_pairs(&raw_query);
+    let param = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let mut backend = sim.shared.backend.lock().unwrap();
+    match route {
+        Route::Delete => {
+            let (provider, checkpoint) = (segs[3], segs[5]);
+            if provider != DEFAULT_PROVIDER_ID {
+                return error(400, "CSBS.9001", "provider invalid");
+            }
+            let only: Vec<String> = q
+                .iter()
+                .filter(|(k, _)| k == "checkpoint_items")
+                .flat_map(|(_, v)| v.split(',').map(str::to_string).collect::<Vec<_>>())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let only = (!only.is_empty()).then_some(only);
+            match backend.delete(project_id, checkpoint, only.as_deref(), now) {
+                DeleteResult::Accepted => (StatusCode::OK, axum::Json(json!({}))).into_response(),
+                DeleteResult::NotFound => error(404, "CSBS.3001", &format!("Checkpoint_item ({checkpoint}) is not found.")),
+                DeleteResult::InExecution => error(400, "CSBS.2003", "item in executing"),
+            }
+        }
+        Route::Get => match backend.get(project_id, segs[3], now) {
+            Some(item) => axum::Json(json!({"checkpoint_item": item})).into_response(),
+            None => error(404, "CSBS.3001", &format!("Checkpoint_item ({}) is not found.", segs[3])),
+        },
+        Route::List | Route::Count => {
+            let items = backend.list(project_id, param("checkpoint_id").as_deref(), param("status").as_deref(), now);
+            if route == Route::Count {
+                return axum::Json(json!({"count": items.len()})).into_response();
+            }
+            let limit = match param("limit").map(|l| l.parse::<usize>()) {
+                None => 1000,
+                Some(Ok(l)) if l > 0 => l,
+                _ => return error(400, "CSBS.0002", "limit must be a positive integer"),
+            };
+            let start = match param("marker") {
+                None => 0,
+                Some(m) => match items.iter().position(|i| i.id == m) {
+                    Some(p) => p + 1,
+                    None => return error(400, "CSBS.0002", "marker not found"),
+                },
+            };
+            let offset = param("offset").and_then(|o| o.parse::<usize>().ok()).unwrap_or(0);
+            let page: Vec<_> = items.into_iter().skip(start + offset).take(limit).collect();
+            axum::Json(json!({"checkpoint_items": page})).into_response()
+        }
+        _ => unreachable!("routes matched above"),
+    }
+}
+
+async fn add_fault(State(sim): State<Simulator>, axum::Json(f): axum::Json<Fault>) -> Response {
+    sim.add_fault(f);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_faults(State(sim): State<Simulator>) -> Response {
+    sim.clear_faults();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedItem {
+    id: String,
+    #[serde(default)]
+    fail_delete: bool,
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedRequest {
+    #[serde(default)]
+    demo: bool,
+    project_id: Option<String>,
+    checkpoint_id: Option<String>,
+    #[serde(default)]
+    items: Vec<SeedItem>,
+}
+
+async fn seed(State(sim): State<Simulator>, axum::Json(s): axum::Json<SeedRequest>) -> Response {
+    if s.demo {
+        return axum::Json(json!({"seeded": sim.seed_demo()})).into_response();
+    }
+    let (Some(p), Some(c)) = (s.project_id, s.checkpoint_id) else {
+        return error(400, "SIM.0001", "project_id and checkpoint_id are required (or demo: true)");
+    };
+    let seeds: Vec<ItemSeed> =
+        s.items.into_iter().map(|i| ItemSeed { id: i.id, fail_delete: i.fail_delete, status: i.status }).collect();
+    sim.seed(&p, &c, &seeds);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn state(State(sim): State<Simulator>) -> Response {
+    axum::Json(json!({"items": sim.statuses(), "finished": sim.finished(), "stats": sim.stats()})).into_response()
+}
+
+async fn expire_tokens(State(sim): State<Simulator>) -> Response {
+    sim.expire_tokens();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigRequest {
+    delete_ms_min: u64,
+    delete_ms_max: u64,
+}
+
+async fn configure(State(sim): State<Simulator>, axum::Json(c): axum::Json<ConfigRequest>) -> Response {
+    sim.set_delete_duration(Duration::from_millis(c.delete_ms_min), Duration::from_millis(c.delete_ms_max.max(c.delete_ms_min)));
+    StatusCode::NO_CONTENT.into_response()
+}
+

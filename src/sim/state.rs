@@ -1,0 +1,262 @@
+//! The simulated CSBS backend: backups per project and the asynchronous deletion queue.
+//! Time advances lazily: every access first replays what happened since the last one (slots
+//! freed, queued deletions started, deletions finished), so no background task is needed and
+//! the outcome depends only on the clock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use rand::Rng;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::csbs::models::{CheckpointItem, ExtendInfo, status};
+
+/// A deletion task of one item.
+#[derive(Debug, Clone)]
+struct DeleteJob {
+    queued_at: Instant,
+    started_at: Option<Instant>,
+    duration: Duration,
+}
+
+#[derive(Debug, Clone)]
+struct SimItem {
+    seq: u64,
+    project_id: String,
+    item: CheckpointItem,
+    /// The deletion of this item ends in `status: error`, `fail_op: delete`.
+    fail_delete: bool,
+    job: Option<DeleteJob>,
+}
+
+/// How one item was seeded.
+#[derive(Debug, Clone, Default)]
+pub struct ItemSeed {
+    pub id: String,
+    pub fail_delete: bool,
+    /// Initial status (default `available`).
+    pub status: Option<String>,
+}
+
+impl ItemSeed {
+    pub fn ok(id: impl Into<String>) -> Self {
+        ItemSeed { id: id.into(), ..Default::default() }
+    }
+    pub fn failing(id: impl Into<String>) -> Self {
+        ItemSeed { id: id.into(), fail_delete: true, ..Default::default() }
+    }
+}
+
+/// Outcome of a simulated DELETE.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DeleteResult {
+    Accepted,
+    NotFound,
+    InExecution,
+}
+
+/// A completed or failed deletion, for inspection by tests and the local run.
+#[derive(Debug, Clone, Serialize)]
+pub struct FinishedDeletion {
+    pub project_id: String,
+    pub item_id: String,
+    pub checkpoint_id: String,
+    pub failed: bool,
+    /// How long after the DELETE the item finished, in milliseconds.
+    pub after_ms: u64,
+    #[serde(skip)]
+    pub finished_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub struct Backend {
+    items: BTreeMap<String, SimItem>,
+    next_seq: u64,
+    pub max_running: usize,
+    pub delete_duration: (Duration, Duration),
+    pub finished: Vec<FinishedDeletion>,
+}
+
+impl Backend {
+    pub fn new(max_running: usize, delete_duration: (Duration, Duration)) -> Self {
+        Backend { items: BTreeMap::new(), next_seq: 0, max_running, delete_duration, finished: Vec::new() }
+    }
+
+    pub fn seed(&mut self, project_id: &str, checkpoint_id: &str, seeds: &[ItemSeed]) {
+        for s in seeds {
+            self.next_seq += 1;
+            let item = sample_item(&s.id, checkpoint_id, s.status.as_deref().unwrap_or(status::AVAILABLE));
+            self.items.insert(
+                s.id.clone(),
+                SimItem { seq: self.next_seq, project_id: project_id.into(), item, fail_delete: s.fail_delete, job: None },
+            );
+        }
+    }
+
+    /// Replays deletions up to `now`: finishes due ones and starts queued ones in order.
+    pub fn advance(&mut self, now: Instant) {
+        loop {
+            self.start_queued_at(None);
+            // The earliest running deletion that is due.
+            let due = self
+                .items
+                .iter()
+                .filter_map(|(id, i)| {
+                    let j = i.job.as_ref()?;
+                    let end = j.started_at? + j.duration;
+                    (end <= now && i.item.status() == status::DELETING).then(|| (end, id.clone()))
+                })
+                .min();
+            let Some((end, id)) = due else { return };
+            self.finish(&id, end);
+            self.start_queued_at(Some(end));
+        }
+    }
+
+    fn finish(&mut self, id: &str, at: Instant) {
+        let Some(i) = self.items.get_mut(id) else { return };
+        let job = i.job.take().expect("finishing item has a job");
+        let record = FinishedDeletion {
+            project_id: i.project_id.clone(),
+            item_id: id.to_string(),
+            checkpoint_id: i.item.checkpoint_id.clone().unwrap_or_default(),
+            failed: i.fail_delete,
+            after_ms: at.duration_since(job.queued_at).as_millis() as u64,
+            finished_at: Some(at),
+        };
+        if i.fail_delete {
+            i.item.status = Some(status::ERROR.into());
+            let info = i.item.extend_info.get_or_insert_with(Default::default);
+            info.fail_op = Some("delete".into());
+            info.fail_reason = Some("Simulated failure: the backup data could not be removed".into());
+            info.fail_code = Some(serde_json::json!({"Code": "CSBS.9999", "Description": "delete failed"}));
+        } else {
+            self.items.remove(id);
+        }
+        self.finished.push(record);
+    }
+
+    /// Starts queued deletions while a project has free slots; `at` = when the slot freed.
+    fn start_queued_at(&mut self, at: Option<Instant>) {
+        let mut running: HashMap<String, usize> = HashMap::new();
+        for i in self.items.values().filter(|i| i.item.status() == status::DELETING) {
+            *running.entry(i.project_id.clone()).or_default() += 1;
+        }
+        let mut waiting: Vec<(Instant, u64, String)> = self
+            .items
+            .iter()
+            .filter(|(_, i)| i.item.status() == status::WAITING_DELETE)
+            .map(|(id, i)| (i.job.as_ref().expect("queued item has a job").queued_at, i.seq, id.clone()))
+            .collect();
+        waiting.sort();
+        for (queued_at, _, id) in waiting {
+            let i = self.items.get_mut(&id).expect("listed above");
+            let n = running.entry(i.project_id.clone()).or_default();
+            if *n < self.max_running {
+                *n += 1;
+                i.item.status = Some(status::DELETING.into());
+                let job = i.job.as_mut().expect("queued item has a job");
+                job.started_at = Some(at.map_or(queued_at, |a| a.max(queued_at)));
+            }
+        }
+    }
+
+    /// DELETE of a checkpoint, or of the listed items of it.
+    pub fn delete(&mut self, project_id: &str, checkpoint_id: &str, only: Option<&[String]>, now: Instant) -> DeleteResult {
+        self.advance(now);
+        let targets: Vec<String> = self
+            .items
+            .iter()
+            .filter(|(id, i)| {
+                i.project_id == project_id
+                    && i.item.checkpoint_id.as_deref() == Some(checkpoint_id)
+                    && only.is_none_or(|o| o.iter().any(|x| x == *id))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        if targets.is_empty() {
+            return DeleteResult::NotFound;
+        }
+        let busy = ["deleting", "waiting_delete", "protecting", "waiting_protect", "restoring", "waiting_restore"];
+        if targets.iter().any(|id| busy.contains(&self.items[id].item.status())) {
+            return DeleteResult::InExecution;
+        }
+        let (lo, hi) = self.delete_duration;
+        for id in &targets {
+            let duration = if hi > lo { rand::rng().random_range(lo..=hi) } else { lo };
+            let i = self.items.get_mut(id).expect("listed above");
+            i.item.status = Some(status::WAITING_DELETE.into());
+            if let Some(info) = i.item.extend_info.as_mut() {
+                info.fail_op = Some(String::new());
+                info.fail_reason = Some(String::new());
+            }
+            i.job = Some(DeleteJob { queued_at: now, started_at: None, duration });
+        }
+        self.advance(now);
+        DeleteResult::Accepted
+    }
+
+    pub fn get(&mut self, project_id: &str, item_id: &str, now: Instant) -> Option<CheckpointItem> {
+        self.advance(now);
+        self.items.get(item_id).filter(|i| i.project_id == project_id).map(|i| i.item.clone())
+    }
+
+    /// Items of a project in list order (oldest first), filtered.
+    pub fn list(&mut self, project_id: &str, checkpoint_id: Option<&str>, status_filter: Option<&str>, now: Instant) -> Vec<CheckpointItem> {
+        self.advance(now);
+        let mut v: Vec<&SimItem> = self
+            .items
+            .values()
+            .filter(|i| i.project_id == project_id)
+            .filter(|i| checkpoint_id.is_none_or(|c| i.item.checkpoint_id.as_deref() == Some(c)))
+            .filter(|i| status_filter.is_none_or(|s| i.item.status() == s))
+            .collect();
+        v.sort_by_key(|i| i.seq);
+        v.into_iter().map(|i| i.item.clone()).collect()
+    }
+
+    /// Status of every item, for inspection.
+    pub fn statuses(&mut self, now: Instant) -> BTreeMap<String, String> {
+        self.advance(now);
+        self.items.iter().map(|(id, i)| (id.clone(), i.item.status().to_string())).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// A backup shaped like the documented sample (csbs-api.md §6.1), with fractional numbers as the
+/// live service sends them.
+pub fn sample_item(id: &str, checkpoint_id: &str, status: &str) -> CheckpointItem {
+    CheckpointItem {
+        id: id.into(),
+        checkpoint_id: Some(checkpoint_id.into()),
+        name: Some(format!("backup-{}", &id[..id.len().min(8)])),
+        description: Some("simulated backup".into()),
+        status: Some(status.into()),
+        resource_id: Some("f8ddc472-cf00-4384-851e-5f2a68c33762".into()),
+        resource_type: Some("OS::Nova::Server".into()),
+        created_at: Some("2018-08-14T07:53:15.663766".into()),
+        updated_at: Some("2018-08-17T04:33:58.025327".into()),
+        backup_data: Some(serde_json::json!({"eip": "", "ram": 8192, "vcpus": 4, "disk": 0, "imagetype": "gold"})),
+        extend_info: Some(ExtendInfo {
+            auto_trigger: Some(false),
+            average_speed: Some(29.9),
+            space_saving_ratio: Some(2.5),
+            fail_op: Some(String::new()),
+            fail_reason: Some(String::new()),
+            fail_code: Some(serde_json::json!({})),
+            progress: Some(100.0),
+            size: Some(146184.0),
+            image_type: Some("backup".into()),
+            ..Default::default()
+        }),
+        tags: Some(vec![]),
+    }
+}
