@@ -29,10 +29,15 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let args = Args::parse();
     let config = SimConfig {
-        delete_duration: (Duration::from_millis(args.delete_ms_min), Duration::from_millis(args.delete_ms_max.max(args.delete_ms_min))),
+        delete_duration: (
+            Duration::from_millis(args.delete_ms_min),
+            Duration::from_millis(args.delete_ms_max.max(args.delete_ms_min)),
+        ),
         token_lifetime: Duration::from_secs(args.token_lifetime_secs),
         ..SimConfig::default()
     };
@@ -40,7 +45,9 @@ async fn main() -> std::io::Result<()> {
     if args.seed_demo {
         sim.seed_demo();
     }
-    let running = sim.serve(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
+    let running = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], args.port)))
+        .await?;
     // The first line is machine-readable: scripts wait for it to learn the port.
     println!("csbs-sim listening on {}", running.base_url());
     tokio::signal::ctrl_c().await?;

@@ -17,8 +17,16 @@ pub const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// CSBS credentials, from Secrets Manager or the environment.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Credentials {
-    AkSk { ak: String, sk: Secret, security_token: Option<Secret> },
-    Password { username: String, password: Secret, domain_name: String },
+    AkSk {
+        ak: String,
+        sk: Secret,
+        security_token: Option<Secret>,
+    },
+    Password {
+        username: String,
+        password: Secret,
+        domain_name: String,
+    },
 }
 
 impl Credentials {
@@ -60,7 +68,9 @@ impl Credentials {
     /// Every secret string in these credentials, for redaction checks.
     pub fn secret_values(&self) -> Vec<String> {
         match self {
-            Credentials::AkSk { sk, security_token, .. } => {
+            Credentials::AkSk {
+                sk, security_token, ..
+            } => {
                 let mut v = vec![sk.expose().to_string()];
                 v.extend(security_token.iter().map(|t| t.expose().to_string()));
                 v
@@ -84,7 +94,12 @@ pub struct TokenCache {
 }
 
 /// The password-auth request body for a project-scoped token.
-pub fn token_request_body(username: &str, password: &Secret, domain_name: &str, project_id: &str) -> serde_json::Value {
+pub fn token_request_body(
+    username: &str,
+    password: &Secret,
+    domain_name: &str,
+    project_id: &str,
+) -> serde_json::Value {
     json!({
         "auth": {
             "identity": {
@@ -133,13 +148,19 @@ mod tests {
         assert!(matches!(c, Credentials::AkSk { ref ak, security_token: None, .. } if ak == "A"));
         let c = Credentials::from_json(r#"{"ak":"A","sk":"S","security_token":"T"}"#).unwrap();
         assert_eq!(c.secret_values(), vec!["S", "T"]);
-        let c = Credentials::from_json(r#"{"username":"u","password":"p","domain_name":"d"}"#).unwrap();
+        let c =
+            Credentials::from_json(r#"{"username":"u","password":"p","domain_name":"d"}"#).unwrap();
         assert!(matches!(c, Credentials::Password { .. }));
     }
 
     #[test]
     fn refuses_mixed_or_partial_credentials_without_echoing_them() {
-        for bad in [r#"{"ak":"A"}"#, r#"{"ak":"A","sk":"S","password":"p"}"#, r#"{"sk":"topsecret""#, r#"{"ak":"","sk":"S"}"#] {
+        for bad in [
+            r#"{"ak":"A"}"#,
+            r#"{"ak":"A","sk":"S","password":"p"}"#,
+            r#"{"sk":"topsecret""#,
+            r#"{"ak":"","sk":"S"}"#,
+        ] {
             let e = Credentials::from_json(bad).unwrap_err();
             assert!(!e.contains("topsecret") && !e.contains("\"S\""), "{e}");
         }

@@ -10,7 +10,9 @@ use reqwest::{Method, StatusCode};
 use tokio::time::Instant;
 use url::Url;
 
-use super::auth::{CachedToken, Credentials, TokenCache, TokenEnvelope, refresh_time, token_request_body};
+use super::auth::{
+    CachedToken, Credentials, TokenCache, TokenEnvelope, refresh_time, token_request_body,
+};
 use super::error::{CsbsError, ErrorClass, api_error, parse_retry_after};
 use super::models::{CheckpointItem, CountEnvelope, ItemEnvelope, ListEnvelope};
 use super::signer::{DATE_FORMAT, SignInput};
@@ -27,7 +29,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { min_delay: Duration::from_millis(200), max_delay: Duration::from_secs(5), max_attempts: 6 }
+        RetryPolicy {
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            max_attempts: 6,
+        }
     }
 }
 
@@ -79,7 +85,10 @@ pub struct ListFilter {
 
 impl ListFilter {
     pub fn for_checkpoint(checkpoint_id: &str) -> Self {
-        ListFilter { checkpoint_id: Some(checkpoint_id.to_string()), ..Default::default() }
+        ListFilter {
+            checkpoint_id: Some(checkpoint_id.to_string()),
+            ..Default::default()
+        }
     }
 
     fn query(&self, paging: bool) -> Result<Vec<(String, String)>, CsbsError> {
@@ -138,7 +147,13 @@ impl CsbsClient {
             .user_agent(concat!("csbs-deleter/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CsbsError::Connection(e.to_string()))?;
-        Ok(CsbsClient { inner: Arc::new(Inner { http, config, tokens: TokenCache::default() }) })
+        Ok(CsbsClient {
+            inner: Arc::new(Inner {
+                http,
+                config,
+                tokens: TokenCache::default(),
+            }),
+        })
     }
 
     pub fn credentials(&self) -> &Credentials {
@@ -163,7 +178,10 @@ impl CsbsClient {
             query.push(("checkpoint_items".to_string(), item.to_string()));
         }
         let path = format!("/v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}");
-        match self.call(project_id, Method::DELETE, &path, &query, deadline).await {
+        match self
+            .call(project_id, Method::DELETE, &path, &query, deadline)
+            .await
+        {
             Ok(_) => Ok(DeleteOutcome::Accepted),
             Err(e) => match e.class() {
                 ErrorClass::NotFound => Ok(DeleteOutcome::AlreadyGone),
@@ -183,10 +201,15 @@ impl CsbsClient {
         validate_id("project_id", project_id)?;
         validate_id("checkpoint_item_id", item_id)?;
         let path = format!("/v1/{project_id}/checkpoint_items/{item_id}");
-        match self.call(project_id, Method::GET, &path, &[], deadline).await {
+        match self
+            .call(project_id, Method::GET, &path, &[], deadline)
+            .await
+        {
             Ok(a) => {
                 let env: ItemEnvelope = decode(&a.body)?;
-                env.checkpoint_item.map(Some).ok_or_else(|| CsbsError::Decode("no checkpoint_item".into()))
+                env.checkpoint_item
+                    .map(Some)
+                    .ok_or_else(|| CsbsError::Decode("no checkpoint_item".into()))
             }
             Err(e) if e.class() == ErrorClass::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -194,10 +217,23 @@ impl CsbsClient {
     }
 
     /// One page of `GET /v1/{project}/checkpoint_items`.
-    pub async fn list_page(&self, project_id: &str, filter: &ListFilter, deadline: Instant) -> Result<Page, CsbsError> {
+    pub async fn list_page(
+        &self,
+        project_id: &str,
+        filter: &ListFilter,
+        deadline: Instant,
+    ) -> Result<Page, CsbsError> {
         validate_id("project_id", project_id)?;
         let path = format!("/v1/{project_id}/checkpoint_items");
-        let a = self.call(project_id, Method::GET, &path, &filter.query(true)?, deadline).await?;
+        let a = self
+            .call(
+                project_id,
+                Method::GET,
+                &path,
+                &filter.query(true)?,
+                deadline,
+            )
+            .await?;
         let env: ListEnvelope = decode(&a.body)?;
         let link_marker = env
             .checkpoint_items_links
@@ -207,9 +243,14 @@ impl CsbsClient {
             .find_map(|l| marker_from_href(l.href.as_deref()?));
         let limit = filter.limit.unwrap_or(1000) as usize;
         let next_marker = link_marker.or_else(|| {
-            (env.checkpoint_items.len() >= limit).then(|| env.checkpoint_items.last().map(|i| i.id.clone())).flatten()
+            (env.checkpoint_items.len() >= limit)
+                .then(|| env.checkpoint_items.last().map(|i| i.id.clone()))
+                .flatten()
         });
-        Ok(Page { items: env.checkpoint_items, next_marker })
+        Ok(Page {
+            items: env.checkpoint_items,
+            next_marker,
+        })
     }
 
     /// Every item matching `filter`, following pages.
@@ -227,19 +268,36 @@ impl CsbsClient {
             items.extend(page.items);
             match page.next_marker {
                 // A marker that does not move would loop forever.
-                Some(m) if got > 0 && filter.marker.as_deref() != Some(m.as_str()) => filter.marker = Some(m),
+                Some(m) if got > 0 && filter.marker.as_deref() != Some(m.as_str()) => {
+                    filter.marker = Some(m)
+                }
                 _ => return Ok(items),
             }
         }
     }
 
     /// `GET /v1/{project}/checkpoint_items/count`.
-    pub async fn count(&self, project_id: &str, filter: &ListFilter, deadline: Instant) -> Result<u64, CsbsError> {
+    pub async fn count(
+        &self,
+        project_id: &str,
+        filter: &ListFilter,
+        deadline: Instant,
+    ) -> Result<u64, CsbsError> {
         validate_id("project_id", project_id)?;
         let path = format!("/v1/{project_id}/checkpoint_items/count");
-        let a = self.call(project_id, Method::GET, &path, &filter.query(false)?, deadline).await?;
+        let a = self
+            .call(
+                project_id,
+                Method::GET,
+                &path,
+                &filter.query(false)?,
+                deadline,
+            )
+            .await?;
         let env: CountEnvelope = decode(&a.body)?;
-        env.count.map(|c| c.max(0.0) as u64).ok_or_else(|| CsbsError::Decode("no count".into()))
+        env.count
+            .map(|c| c.max(0.0) as u64)
+            .ok_or_else(|| CsbsError::Decode("no count".into()))
     }
 
     /// Sends one call with retries for transient answers, bounded by `deadline`.
@@ -282,11 +340,14 @@ impl CsbsClient {
         query: &[(String, String)],
         deadline: Instant,
     ) -> Result<Answer, CsbsError> {
-        let first = self.call_once(project_id, method.clone(), path, query, deadline, false).await;
+        let first = self
+            .call_once(project_id, method.clone(), path, query, deadline, false)
+            .await;
         match (&first, &self.inner.config.credentials) {
             (Err(CsbsError::Api { status: 401, .. }), Credentials::Password { .. }) => {
                 tracing::info!(project_id, "CSBS refused the token; logging in again");
-                self.call_once(project_id, method, path, query, deadline, true).await
+                self.call_once(project_id, method, path, query, deadline, true)
+                    .await
             }
             _ => first,
         }
@@ -306,13 +367,21 @@ impl CsbsClient {
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        let mut req = self.inner.http.request(method.clone(), url.clone()).header("Accept", "application/json");
+        let mut req = self
+            .inner
+            .http
+            .request(method.clone(), url.clone())
+            .header("Accept", "application/json");
         match &self.inner.config.credentials {
             Credentials::Password { .. } => {
                 let token = self.token(project_id, deadline, fresh_token).await?;
                 req = req.header("X-Auth-Token", token.expose());
             }
-            Credentials::AkSk { ak, sk, security_token } => {
+            Credentials::AkSk {
+                ak,
+                sk,
+                security_token,
+            } => {
                 let date = Utc::now().format(DATE_FORMAT).to_string();
                 let mut headers = vec![
                     ("Host".to_string(), host_header(&url)),
@@ -340,11 +409,19 @@ impl CsbsClient {
         if answer.status.is_success() {
             Ok(answer.into())
         } else {
-            Err(self.redact(api_error(answer.status.as_u16(), &answer.body, answer.retry_after)))
+            Err(self.redact(api_error(
+                answer.status.as_u16(),
+                &answer.body,
+                answer.retry_after,
+            )))
         }
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder, deadline: Instant) -> Result<RawAnswer, CsbsError> {
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        deadline: Instant,
+    ) -> Result<RawAnswer, CsbsError> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(CsbsError::DeadlineExceeded);
@@ -352,15 +429,38 @@ impl CsbsClient {
         let req = req.timeout(left.min(self.inner.config.request_timeout));
         let resp = req.send().await.map_err(map_reqwest)?;
         let status = resp.status();
-        let retry_after = parse_retry_after(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()));
-        let subject_token = resp.headers().get("x-subject-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let retry_after = parse_retry_after(
+            resp.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+        );
+        let subject_token = resp
+            .headers()
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = resp.bytes().await.map_err(map_reqwest)?;
-        Ok(RawAnswer { status, body, retry_after, subject_token })
+        Ok(RawAnswer {
+            status,
+            body,
+            retry_after,
+            subject_token,
+        })
     }
 
     /// A project-scoped token from the cache, or a new one from IAM.
-    async fn token(&self, project_id: &str, deadline: Instant, force_new: bool) -> Result<Secret, CsbsError> {
-        let Credentials::Password { username, password, domain_name } = &self.inner.config.credentials else {
+    async fn token(
+        &self,
+        project_id: &str,
+        deadline: Instant,
+        force_new: bool,
+    ) -> Result<Secret, CsbsError> {
+        let Credentials::Password {
+            username,
+            password,
+            domain_name,
+        } = &self.inner.config.credentials
+        else {
             unreachable!("token() is only called with password credentials");
         };
         let mut cache = self.inner.tokens.tokens.lock().await;
@@ -372,13 +472,20 @@ impl CsbsClient {
         let mut url = self.inner.config.iam_endpoint.clone();
         url.set_path("/v3/auth/tokens");
         let body = token_request_body(username, password, domain_name, project_id);
-        let req = self.inner.http.post(url).header("Content-Type", "application/json;charset=utf8").json(&body);
+        let req = self
+            .inner
+            .http
+            .post(url)
+            .header("Content-Type", "application/json;charset=utf8")
+            .json(&body);
         let answer = self.send(req, deadline).await?;
         if !answer.status.is_success() {
             let e = api_error(answer.status.as_u16(), &answer.body, answer.retry_after);
             return Err(match e.class() {
                 ErrorClass::Transient if e.is_retryable() => e,
-                _ => CsbsError::Auth(format!("IAM refused the login for project {project_id}: {e}")),
+                _ => CsbsError::Auth(format!(
+                    "IAM refused the login for project {project_id}: {e}"
+                )),
             });
         }
         let token = answer
@@ -400,11 +507,21 @@ impl CsbsClient {
             secrets.push(ak.clone());
         }
         match e {
-            CsbsError::Api { status, code, mut message, retry_after } => {
+            CsbsError::Api {
+                status,
+                code,
+                mut message,
+                retry_after,
+            } => {
                 for s in secrets.iter().filter(|s| !s.is_empty()) {
                     message = message.replace(s.as_str(), "***");
                 }
-                CsbsError::Api { status, code, message, retry_after }
+                CsbsError::Api {
+                    status,
+                    code,
+                    message,
+                    retry_after,
+                }
             }
             other => other,
         }
@@ -447,6 +564,10 @@ fn host_header(url: &Url) -> String {
 }
 
 fn marker_from_href(href: &str) -> Option<String> {
-    let url = Url::parse(href).or_else(|_| Url::parse("http://x").and_then(|b| b.join(href))).ok()?;
-    url.query_pairs().find(|(k, _)| k == "marker").map(|(_, v)| v.into_owned())
+    let url = Url::parse(href)
+        .or_else(|_| Url::parse("http://x").and_then(|b| b.join(href)))
+        .ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == "marker")
+        .map(|(_, v)| v.into_owned())
 }

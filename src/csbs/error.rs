@@ -26,7 +26,12 @@ pub enum ErrorClass {
 #[derive(Debug, Error)]
 pub enum CsbsError {
     #[error("CSBS answered HTTP {status} {code}: {message}")]
-    Api { status: u16, code: String, message: String, retry_after: Option<Duration> },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
     #[error("CSBS request timed out")]
     Timeout,
     #[error("could not reach CSBS: {0}")]
@@ -136,14 +141,20 @@ pub fn api_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Csb
         let text = String::from_utf8_lossy(body);
         text.chars().take(200).collect()
     });
-    CsbsError::Api { status, code, message, retry_after }
+    CsbsError::Api {
+        status,
+        code,
+        message,
+        retry_after,
+    }
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare on APIs; it is ignored).
 pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
-    value.and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0).map(
-        |s| Duration::from_secs_f64(s.min(300.0)),
-    )
+    value
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(300.0)))
 }
 
 #[cfg(test)]
@@ -152,22 +163,33 @@ mod tests {
 
     #[test]
     fn parses_csbs_gateway_and_nested_bodies() {
-        let e = api_error(404, br#"{"error_code":"CSBS.3001","error_msg":"Checkpoint_item (x) is not found."}"#, None);
+        let e = api_error(
+            404,
+            br#"{"error_code":"CSBS.3001","error_msg":"Checkpoint_item (x) is not found."}"#,
+            None,
+        );
         assert_eq!(e.class(), ErrorClass::NotFound);
         assert_eq!(e.code(), "CSBS.3001");
         let e = api_error(401, br#"{"error_msg":"Incorrect IAM authentication information: decrypt token fail","error_code":"APIGW.0301","request_id":"r"}"#, None);
         assert_eq!(e.code(), "APIGW.0301");
         assert_eq!(e.class(), ErrorClass::Transient);
         let e = api_error(403, br#"{"error":{"code":"X.1","message":"nope"}}"#, None);
-        assert_eq!((e.code().as_str(), e.class()), ("X.1", ErrorClass::Permanent));
+        assert_eq!(
+            (e.code().as_str(), e.class()),
+            ("X.1", ErrorClass::Permanent)
+        );
         let e = api_error(502, b"<html>bad gateway</html>", None);
-        assert_eq!((e.code().as_str(), e.class()), ("HTTP.502", ErrorClass::Transient));
+        assert_eq!(
+            (e.code().as_str(), e.class()),
+            ("HTTP.502", ErrorClass::Transient)
+        );
         assert!(e.to_string().contains("bad gateway"));
     }
 
     #[test]
     fn classifies_per_design_table() {
-        let c = |s, code: &str| api_error(s, format!(r#"{{"error_code":"{code}"}}"#).as_bytes(), None);
+        let c =
+            |s, code: &str| api_error(s, format!(r#"{{"error_code":"{code}"}}"#).as_bytes(), None);
         assert_eq!(c(400, "CSBS.2003").class(), ErrorClass::AlreadyDeleting);
         assert_eq!(c(400, "CSBS.9001").class(), ErrorClass::Permanent);
         assert_eq!(c(400, "CSBS.8007").class(), ErrorClass::Permanent);
@@ -183,7 +205,10 @@ mod tests {
     #[test]
     fn retry_after_seconds() {
         assert_eq!(parse_retry_after(Some("2")), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(
+            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
         assert_eq!(parse_retry_after(None), None);
     }
 }

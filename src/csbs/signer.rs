@@ -13,7 +13,11 @@ pub const EMPTY_BODY_SHA256: &str =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// Everything but RFC 3986 unreserved characters is escaped, with upper-case hex.
-const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 fn escape(s: &str) -> String {
     utf8_percent_encode(s, ESCAPE).to_string()
@@ -25,7 +29,11 @@ fn unescape(s: &str) -> String {
 
 /// Canonical URI: each path segment decoded then escaped, always ending in `/`.
 pub fn canonical_uri(path: &str) -> String {
-    let mut uri = path.split('/').map(|seg| escape(&unescape(seg))).collect::<Vec<_>>().join("/");
+    let mut uri = path
+        .split('/')
+        .map(|seg| escape(&unescape(seg)))
+        .collect::<Vec<_>>()
+        .join("/");
     if !uri.ends_with('/') {
         uri.push('/');
     }
@@ -40,11 +48,18 @@ pub fn canonical_query(raw_query: &str) -> String {
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             // `+` in a form-encoded query means space.
-            (escape(&unescape(&k.replace('+', " "))), escape(&unescape(&v.replace('+', " "))))
+            (
+                escape(&unescape(&k.replace('+', " "))),
+                escape(&unescape(&v.replace('+', " "))),
+            )
         })
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// The parts of a request that are signed.
@@ -73,7 +88,11 @@ impl SignInput<'_> {
 
     /// Lower-cased signed header names, sorted, joined with `;`.
     pub fn signed_headers(&self) -> String {
-        self.signed().into_iter().map(|(n, _)| n).collect::<Vec<_>>().join(";")
+        self.signed()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>()
+            .join(";")
     }
 
     fn payload_hash(&self, hs: &[(String, String)]) -> String {
@@ -89,7 +108,11 @@ impl SignInput<'_> {
         for (n, v) in &hs {
             canonical_headers.push_str(&format!("{n}:{v}\n"));
         }
-        let names = hs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(";");
+        let names = hs
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(";");
         format!(
             "{}\n{}\n{}\n{}\n{}\n{}",
             self.method.to_ascii_uppercase(),
@@ -145,7 +168,11 @@ pub fn parse_authorization(value: &str) -> Option<ParsedAuthorization> {
             _ => {}
         }
     }
-    Some(ParsedAuthorization { access: access?, signed_headers: signed?, signature: signature? })
+    Some(ParsedAuthorization {
+        access: access?,
+        signed_headers: signed?,
+        signature: signature?,
+    })
 }
 
 #[cfg(test)]
@@ -153,18 +180,28 @@ mod tests {
     use super::*;
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     // GO-V3 signer_test.go, csbs-api.md §3b.
     #[test]
     fn go_sdk_get_vector() {
         let headers = h(&[("X-Sdk-Date", "20060102T150405Z"), ("TEST_UNDERSCORE", "x")]);
-        let input =
-            SignInput { method: "GET", path: "/path", raw_query: "limit=1", headers: &headers, body: b"" };
+        let input = SignInput {
+            method: "GET",
+            path: "/path",
+            raw_query: "limit=1",
+            headers: &headers,
+            body: b"",
+        };
         assert_eq!(
             input.canonical_request(),
-            format!("GET\n/path/\nlimit=1\nx-sdk-date:20060102T150405Z\n\nx-sdk-date\n{EMPTY_BODY_SHA256}")
+            format!(
+                "GET\n/path/\nlimit=1\nx-sdk-date:20060102T150405Z\n\nx-sdk-date\n{EMPTY_BODY_SHA256}"
+            )
         );
         assert_eq!(
             input.authorization("AccessKey", "SecretKey", "20060102T150405Z"),
@@ -220,9 +257,11 @@ mod tests {
                 "DELETE\n{CSBS_DELETE_PATH}/\ncheckpoint_items=7b99acfd-18c3-4f26-9d39-b4ebd2ea3e12\nhost:csbs.eu-de.otc.t-systems.com\nx-project-id:{P}\nx-sdk-date:20240101T000000Z\n\nhost;x-project-id;x-sdk-date\n{EMPTY_BODY_SHA256}"
             )
         );
-        assert!(input.string_to_sign("20240101T000000Z").ends_with(
-            "288b798e8df4cc3341806e22241cae8477d39dfc401324aad0e2196849f59382"
-        ));
+        assert!(
+            input
+                .string_to_sign("20240101T000000Z")
+                .ends_with("288b798e8df4cc3341806e22241cae8477d39dfc401324aad0e2196849f59382")
+        );
         assert_eq!(
             input.authorization("AKEXAMPLE", "SKEXAMPLE", "20240101T000000Z"),
             "SDK-HMAC-SHA256 Access=AKEXAMPLE, SignedHeaders=host;x-project-id;x-sdk-date, Signature=11679a9751b05a24ebfb2c21b42f92a8b8f6d7221c6cbb85648ff28aac515997"
@@ -278,8 +317,11 @@ mod tests {
     // csbs-api.md §8, checked against huaweicloudsdkcore 3.1.219.
     #[test]
     fn python_sdk_vectors() {
-        let (ak, sk, date) =
-            ("AKTESTAKTESTAKTEST00", "SKtestSKtestSKtestSKtestSKtestSKtest0000", "20260101T000000Z");
+        let (ak, sk, date) = (
+            "AKTESTAKTESTAKTEST00",
+            "SKtestSKtestSKtestSKtestSKtestSKtest0000",
+            "20260101T000000Z",
+        );
         let headers = h(&[("Host", "csbs.example.com"), ("X-Sdk-Date", date)]);
         let input = SignInput {
             method: "DELETE",
@@ -290,11 +332,15 @@ mod tests {
         };
         assert_eq!(
             input.canonical_request(),
-            format!("DELETE\n/v1/PROJ/providers/PROV/checkpoints/CKPT/\ncheckpoint_items=ITEM\nhost:csbs.example.com\nx-sdk-date:{date}\n\nhost;x-sdk-date\n{EMPTY_BODY_SHA256}")
+            format!(
+                "DELETE\n/v1/PROJ/providers/PROV/checkpoints/CKPT/\ncheckpoint_items=ITEM\nhost:csbs.example.com\nx-sdk-date:{date}\n\nhost;x-sdk-date\n{EMPTY_BODY_SHA256}"
+            )
         );
-        assert!(input
-            .string_to_sign(date)
-            .ends_with("3f92f53ad7c8da9f3d77d527f4d9d4f241fa25855c26b1e39e2433a5128adcfc"));
+        assert!(
+            input
+                .string_to_sign(date)
+                .ends_with("3f92f53ad7c8da9f3d77d527f4d9d4f241fa25855c26b1e39e2433a5128adcfc")
+        );
         assert_eq!(
             input.authorization(ak, sk, date),
             "SDK-HMAC-SHA256 Access=AKTESTAKTESTAKTEST00, SignedHeaders=host;x-sdk-date, Signature=026314e749e9ee6a69744094f5554085ea34743df0296a7e359eb0da7f0b8b8d"
@@ -307,8 +353,14 @@ mod tests {
             ("Content-Type", "application/json"),
             ("User-Agent", "huaweicloud-usdk-python/3.0"),
         ]);
-        let input = SignInput { headers: &headers, ..input };
-        assert_eq!(input.signed_headers(), "content-type;host;user-agent;x-project-id;x-sdk-date");
+        let input = SignInput {
+            headers: &headers,
+            ..input
+        };
+        assert_eq!(
+            input.signed_headers(),
+            "content-type;host;user-agent;x-project-id;x-sdk-date"
+        );
         assert_eq!(
             input.signature(sk, date),
             "8186ee52fad8109908159162efe3ad457438bbab8dc23499d17651b08cc53c86"
@@ -333,9 +385,11 @@ mod tests {
             headers: &headers,
             body,
         };
-        assert!(input
-            .string_to_sign(date)
-            .ends_with("c894fe7624df250723a2280ec99edf4d7d036a395a2a3a02819b4ee30392b1d0"));
+        assert!(
+            input
+                .string_to_sign(date)
+                .ends_with("c894fe7624df250723a2280ec99edf4d7d036a395a2a3a02819b4ee30392b1d0")
+        );
     }
 
     #[test]

@@ -31,11 +31,17 @@ pub struct Fault {
     pub jitter_ms: Option<u64>,
     pub hang: bool,
     pub retry_after: Option<u64>,
+    /// Only requests whose path (and query) contains this string.
+    pub path_contains: Option<String>,
 }
 
 impl Fault {
     pub fn status(route: Route, status: u16) -> Self {
-        Fault { route: Some(route), status: Some(status), ..Default::default() }
+        Fault {
+            route: Some(route),
+            status: Some(status),
+            ..Default::default()
+        }
     }
     pub fn times(mut self, n: u32) -> Self {
         self.count = Some(n);
@@ -46,14 +52,31 @@ impl Fault {
         self
     }
     pub fn latency(route: Route, ms: u64) -> Self {
-        Fault { route: Some(route), latency_ms: Some(ms), ..Default::default() }
+        Fault {
+            route: Some(route),
+            latency_ms: Some(ms),
+            ..Default::default()
+        }
     }
     pub fn hang(route: Route) -> Self {
-        Fault { route: Some(route), hang: true, ..Default::default() }
+        Fault {
+            route: Some(route),
+            hang: true,
+            ..Default::default()
+        }
     }
 
-    fn matches(&self, route: Route) -> bool {
-        matches!(self.route.unwrap_or(Route::Any), Route::Any) || self.route == Some(route)
+    pub fn on_path(mut self, fragment: impl Into<String>) -> Self {
+        self.path_contains = Some(fragment.into());
+        self
+    }
+
+    fn matches(&self, route: Route, target: &str) -> bool {
+        (matches!(self.route.unwrap_or(Route::Any), Route::Any) || self.route == Some(route))
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|f| target.contains(f))
     }
 }
 
@@ -66,9 +89,14 @@ pub struct Decision {
 }
 
 /// Applies the rules to a request on `route`, consuming counted ones.
-pub fn decide(faults: &mut Vec<Fault>, route: Route, mut random: impl FnMut() -> f64) -> Decision {
+pub fn decide(
+    faults: &mut Vec<Fault>,
+    route: Route,
+    target: &str,
+    mut random: impl FnMut() -> f64,
+) -> Decision {
     let mut d = Decision::default();
-    for f in faults.iter_mut().filter(|f| f.matches(route)) {
+    for f in faults.iter_mut().filter(|f| f.matches(route, target)) {
         if f.count == Some(0) {
             continue;
         }
@@ -100,19 +128,60 @@ mod tests {
     #[test]
     fn counted_faults_run_out() {
         let mut fs = vec![Fault::status(Route::Delete, 503).times(2)];
-        assert_eq!(decide(&mut fs, Route::Get, || 0.0).status, None);
-        assert_eq!(decide(&mut fs, Route::Delete, || 0.0).status, Some((503, None)));
-        assert_eq!(decide(&mut fs, Route::Delete, || 0.0).status, Some((503, None)));
-        assert_eq!(decide(&mut fs, Route::Delete, || 0.0).status, None);
+        assert_eq!(decide(&mut fs, Route::Get, "/", || 0.0).status, None);
+        assert_eq!(
+            decide(&mut fs, Route::Delete, "/", || 0.0).status,
+            Some((503, None))
+        );
+        assert_eq!(
+            decide(&mut fs, Route::Delete, "/", || 0.0).status,
+            Some((503, None))
+        );
+        assert_eq!(decide(&mut fs, Route::Delete, "/", || 0.0).status, None);
         assert!(fs.is_empty());
     }
 
     #[test]
+    fn path_filter_targets_one_resource() {
+        let mut fs = vec![Fault::status(Route::Delete, 503).on_path("ckpt-2")];
+        assert_eq!(
+            decide(
+                &mut fs,
+                Route::Delete,
+                "/v1/p/providers/x/checkpoints/ckpt-1",
+                || 0.0
+            )
+            .status,
+            None
+        );
+        assert_eq!(
+            decide(
+                &mut fs,
+                Route::Delete,
+                "/v1/p/providers/x/checkpoints/ckpt-2",
+                || 0.0
+            )
+            .status,
+            Some((503, None))
+        );
+    }
+
+    #[test]
     fn rates_and_latency_combine() {
-        let mut fs = vec![Fault::status(Route::Any, 429).rate(0.5), Fault::latency(Route::List, 20)];
-        let d = decide(&mut fs, Route::List, || 0.7);
-        assert_eq!(d, Decision { latency_ms: 20, hang: false, status: None });
-        let d = decide(&mut fs, Route::List, || 0.1);
+        let mut fs = vec![
+            Fault::status(Route::Any, 429).rate(0.5),
+            Fault::latency(Route::List, 20),
+        ];
+        let d = decide(&mut fs, Route::List, "/", || 0.7);
+        assert_eq!(
+            d,
+            Decision {
+                latency_ms: 20,
+                hang: false,
+                status: None
+            }
+        );
+        let d = decide(&mut fs, Route::List, "/", || 0.1);
         assert_eq!(d.status, Some((429, None)));
     }
 }

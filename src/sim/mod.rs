@@ -151,16 +151,26 @@ impl Simulator {
                 tracing::error!(error = %e, "simulator server stopped");
             }
         });
-        Ok(RunningSim { sim: self, addr, task })
+        Ok(RunningSim {
+            sim: self,
+            addr,
+            task,
+        })
     }
 
     /// Starts on a random loopback port.
     pub async fn start(config: SimConfig) -> std::io::Result<RunningSim> {
-        Simulator::new(config).serve(SocketAddr::from(([127, 0, 0, 1], 0))).await
+        Simulator::new(config)
+            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
     }
 
     pub fn seed(&self, project_id: &str, checkpoint_id: &str, items: &[ItemSeed]) {
-        self.shared.backend.lock().unwrap().seed(project_id, checkpoint_id, items);
+        self.shared
+            .backend
+            .lock()
+            .unwrap()
+            .seed(project_id, checkpoint_id, items);
     }
 
     /// Seeds the demo data of `--seed-demo` and the local run; returns (checkpoint, items).
@@ -173,7 +183,13 @@ impl Simulator {
                 .collect();
             let seeds: Vec<ItemSeed> = items
                 .iter()
-                .map(|id| if c == 6 { ItemSeed::failing(id) } else { ItemSeed::ok(id) })
+                .map(|id| {
+                    if c == 6 {
+                        ItemSeed::failing(id)
+                    } else {
+                        ItemSeed::ok(id)
+                    }
+                })
                 .collect();
             self.seed(DEMO_PROJECT, &checkpoint, &seeds);
             out.push((checkpoint, items));
@@ -200,7 +216,12 @@ impl Simulator {
     }
 
     pub fn item_status(&self, project_id: &str, item_id: &str) -> Option<String> {
-        self.shared.backend.lock().unwrap().get(project_id, item_id, Instant::now()).map(|i| i.status().to_string())
+        self.shared
+            .backend
+            .lock()
+            .unwrap()
+            .get(project_id, item_id, Instant::now())
+            .map(|i| i.status().to_string())
     }
 
     pub fn statuses(&self) -> BTreeMap<String, String> {

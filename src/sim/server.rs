@@ -43,15 +43,19 @@ fn error(status: u16, code: &str, msg: &str) -> Response {
 }
 
 fn unauthorized(msg: &str) -> Response {
-    error(401, "APIGW.0301", &format!("Incorrect IAM authentication information: {msg}"))
+    error(
+        401,
+        "APIGW.0301",
+        &format!("Incorrect IAM authentication information: {msg}"),
+    )
 }
 
 /// Applies injected faults; `Some(response)` short-cuts the request.
-async fn apply_faults(sim: &Simulator, route: Route) -> Option<Response> {
+async fn apply_faults(sim: &Simulator, route: Route, target: &str) -> Option<Response> {
     let decision = {
         let mut faults = sim.shared.faults.lock().unwrap();
         let mut rng = rand::rng();
-        decide(&mut faults, route, || rng.random::<f64>())
+        decide(&mut faults, route, target, || rng.random::<f64>())
     };
     if decision.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
@@ -62,7 +66,11 @@ async fn apply_faults(sim: &Simulator, route: Route) -> Option<Response> {
     }
     let (status, retry_after) = decision.status?;
     let mut resp = match status {
-        429 => error(429, "APIGW.0308", "The throttling threshold has been reached"),
+        429 => error(
+            429,
+            "APIGW.0308",
+            "The throttling threshold has been reached",
+        ),
         s if s >= 500 => error(s, "CSBS.9999", "Simulated service failure"),
         s => error(s, "CSBS.9006", "Simulated error"),
     };
@@ -80,13 +88,20 @@ struct TokenRequest {
 
 async fn token(State(sim): State<Simulator>, body: axum::body::Bytes) -> Response {
     sim.shared.stats.lock().unwrap().token += 1;
-    if let Some(r) = apply_faults(&sim, Route::Token).await {
+    if let Some(r) = apply_faults(&sim, Route::Token, "/v3/auth/tokens").await {
         return r;
     }
     let req: TokenRequest = serde_json::from_slice(&body).unwrap_or_default();
     let user = &req.auth["identity"]["password"]["user"];
-    let (name, password, domain) = (user["name"].as_str(), user["password"].as_str(), user["domain"]["name"].as_str());
-    let Some(project_id) = req.auth["scope"]["project"]["id"].as_str().map(str::to_string) else {
+    let (name, password, domain) = (
+        user["name"].as_str(),
+        user["password"].as_str(),
+        user["domain"]["name"].as_str(),
+    );
+    let Some(project_id) = req.auth["scope"]["project"]["id"]
+        .as_str()
+        .map(str::to_string)
+    else {
         return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": {"code": 400, "message": "scope.project.id is required", "title": "Bad Request"}}))).into_response();
     };
     let config = sim.shared.config.lock().unwrap().clone();
@@ -100,8 +115,15 @@ async fn token(State(sim): State<Simulator>, body: axum::body::Bytes) -> Respons
     }
     let token = format!("MIIsim{}", uuid::Uuid::new_v4().simple());
     let issued = Utc::now();
-    let expires_at = issued + chrono::Duration::from_std(config.token_lifetime).unwrap_or(chrono::Duration::hours(24));
-    sim.shared.tokens.lock().unwrap().insert(token.clone(), IssuedToken { project_id: project_id.clone(), expires_at });
+    let expires_at = issued
+        + chrono::Duration::from_std(config.token_lifetime).unwrap_or(chrono::Duration::hours(24));
+    sim.shared.tokens.lock().unwrap().insert(
+        token.clone(),
+        IssuedToken {
+            project_id: project_id.clone(),
+            expires_at,
+        },
+    );
     let body = json!({"token": {
         "methods": ["password"],
         "expires_at": expires_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
@@ -110,18 +132,30 @@ async fn token(State(sim): State<Simulator>, body: axum::body::Bytes) -> Respons
         "project": {"id": project_id, "name": "eu-de"},
     }});
     let mut resp = (StatusCode::CREATED, axum::Json(body)).into_response();
-    resp.headers_mut().insert("x-subject-token", token.parse().expect("ascii token"));
+    resp.headers_mut()
+        .insert("x-subject-token", token.parse().expect("ascii token"));
     resp
 }
 
 /// Checks a CSBS request's credentials like the API gateway does.
-fn authenticate(sim: &Simulator, method: &Method, path: &str, raw_query: &str, headers: &HeaderMap, project_id: &str) -> Result<(), Response> {
+fn authenticate(
+    sim: &Simulator,
+    method: &Method,
+    path: &str,
+    raw_query: &str,
+    headers: &HeaderMap,
+    project_id: &str,
+) -> Result<(), Response> {
     if let Some(tok) = headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
         let tokens = sim.shared.tokens.lock().unwrap();
         return match tokens.get(tok) {
             Some(t) if t.expires_at <= Utc::now() => Err(unauthorized("The token must be updated")),
             Some(t) if t.project_id == project_id => Ok(()),
-            Some(_) => Err(error(403, "APIGW.0302", "The IAM token is not scoped to this project")),
+            Some(_) => Err(error(
+                403,
+                "APIGW.0302",
+                "The IAM token is not scoped to this project",
+            )),
             None => Err(unauthorized("decrypt token fail")),
         };
     }
@@ -133,29 +167,51 @@ fn authenticate(sim: &Simulator, method: &Method, path: &str, raw_query: &str, h
     };
     let config = sim.shared.config.lock().unwrap().clone();
     let Some(sk) = config.access_keys.get(&parsed.access) else {
-        return Err(unauthorized(&format!("Get secretKey failed,ak:{},err:ak not exist", parsed.access)));
+        return Err(unauthorized(&format!(
+            "Get secretKey failed,ak:{},err:ak not exist",
+            parsed.access
+        )));
     };
-    let date = headers.get("x-sdk-date").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let date = headers
+        .get("x-sdk-date")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let Ok(when) = NaiveDateTime::parse_from_str(&date, DATE_FORMAT) else {
         return Err(unauthorized("verify aksk signature fail: bad X-Sdk-Date"));
     };
     let skew = (Utc::now().naive_utc() - when).num_seconds().unsigned_abs();
     if skew > config.signature_window.as_secs() {
-        return Err(unauthorized("verify aksk signature fail: X-Sdk-Date out of range"));
+        return Err(unauthorized(
+            "verify aksk signature fail: X-Sdk-Date out of range",
+        ));
     }
     if let Some(p) = headers.get("x-project-id").and_then(|v| v.to_str().ok()) {
         if p != project_id {
-            return Err(error(403, "APIGW.0302", "X-Project-Id does not match the project in the URL"));
+            return Err(error(
+                403,
+                "APIGW.0302",
+                "X-Project-Id does not match the project in the URL",
+            ));
         }
     }
     let mut signed = Vec::new();
     for name in &parsed.signed_headers {
         let Some(v) = headers.get(name.as_str()).and_then(|v| v.to_str().ok()) else {
-            return Err(unauthorized("verify aksk signature fail: a signed header is missing"));
+            return Err(unauthorized(
+                "verify aksk signature fail: a signed header is missing",
+            ));
         };
         signed.push((name.clone(), v.to_string()));
     }
-    let expected = SignInput { method: method.as_str(), path, raw_query, headers: &signed, body: b"" }.signature(sk, &date);
+    let expected = SignInput {
+        method: method.as_str(),
+        path,
+        raw_query,
+        headers: &signed,
+        body: b"",
+    }
+    .signature(sk, &date);
     if bool::from(expected.as_bytes().ct_eq(parsed.signature.as_bytes())) {
         Ok(())
     } else {
@@ -164,7 +220,9 @@ fn authenticate(sim: &Simulator, method: &Method, path: &str, raw_query: &str, h
 }
 
 fn query_pairs(raw: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect()
+    url::form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
@@ -179,7 +237,13 @@ async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
         (&Method::GET, ["v1", _, "checkpoint_items"]) => Route::List,
         (&Method::GET, ["v1", _, "checkpoint_items", "count"]) => Route::Count,
         (&Method::GET, ["v1", _, "checkpoint_items", _]) => Route::Get,
-        _ => return error(404, "APIGW.0101", "The API does not exist or has not been published in the environment"),
+        _ => {
+            return error(
+                404,
+                "APIGW.0101",
+                "The API does not exist or has not been published in the environment",
+            );
+        }
     };
     {
         let mut s = sim.shared.stats.lock().unwrap();
@@ -190,14 +254,22 @@ async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
             _ => s.get += 1,
         }
     }
-    if let Some(r) = apply_faults(&sim, route).await {
+    let target = format!("{path}?{raw_query}");
+    if let Some(r) = apply_faults(&sim, route, &target).await {
         return r;
     }
     let project_id = segs[1];
     if !body.is_empty() {
         return error(400, "CSBS.0002", "This request takes no body");
     }
-    if let Err(r) = authenticate(&sim, &parts.method, &path, &raw_query, &parts.headers, project_id) {
+    if let Err(r) = authenticate(
+        &sim,
+        &parts.method,
+        &path,
+        &raw_query,
+        &parts.headers,
+        project_id,
+    ) {
         sim.shared.stats.lock().unwrap().rejected_auth += 1;
         return r;
     }
@@ -220,16 +292,29 @@ async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
             let only = (!only.is_empty()).then_some(only);
             match backend.delete(project_id, checkpoint, only.as_deref(), now) {
                 DeleteResult::Accepted => (StatusCode::OK, axum::Json(json!({}))).into_response(),
-                DeleteResult::NotFound => error(404, "CSBS.3001", &format!("Checkpoint_item ({checkpoint}) is not found.")),
+                DeleteResult::NotFound => error(
+                    404,
+                    "CSBS.3001",
+                    &format!("Checkpoint_item ({checkpoint}) is not found."),
+                ),
                 DeleteResult::InExecution => error(400, "CSBS.2003", "item in executing"),
             }
         }
         Route::Get => match backend.get(project_id, segs[3], now) {
             Some(item) => axum::Json(json!({"checkpoint_item": item})).into_response(),
-            None => error(404, "CSBS.3001", &format!("Checkpoint_item ({}) is not found.", segs[3])),
+            None => error(
+                404,
+                "CSBS.3001",
+                &format!("Checkpoint_item ({}) is not found.", segs[3]),
+            ),
         },
         Route::List | Route::Count => {
-            let items = backend.list(project_id, param("checkpoint_id").as_deref(), param("status").as_deref(), now);
+            let items = backend.list(
+                project_id,
+                param("checkpoint_id").as_deref(),
+                param("status").as_deref(),
+                now,
+            );
             if route == Route::Count {
                 return axum::Json(json!({"count": items.len()})).into_response();
             }
@@ -245,7 +330,9 @@ async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
                     None => return error(400, "CSBS.0002", "marker not found"),
                 },
             };
-            let offset = param("offset").and_then(|o| o.parse::<usize>().ok()).unwrap_or(0);
+            let offset = param("offset")
+                .and_then(|o| o.parse::<usize>().ok())
+                .unwrap_or(0);
             let page: Vec<_> = items.into_iter().skip(start + offset).take(limit).collect();
             axum::Json(json!({"checkpoint_items": page})).into_response()
         }
@@ -288,16 +375,28 @@ async fn seed(State(sim): State<Simulator>, axum::Json(s): axum::Json<SeedReques
         return axum::Json(json!({"seeded": sim.seed_demo()})).into_response();
     }
     let (Some(p), Some(c)) = (s.project_id, s.checkpoint_id) else {
-        return error(400, "SIM.0001", "project_id and checkpoint_id are required (or demo: true)");
+        return error(
+            400,
+            "SIM.0001",
+            "project_id and checkpoint_id are required (or demo: true)",
+        );
     };
-    let seeds: Vec<ItemSeed> =
-        s.items.into_iter().map(|i| ItemSeed { id: i.id, fail_delete: i.fail_delete, status: i.status }).collect();
+    let seeds: Vec<ItemSeed> = s
+        .items
+        .into_iter()
+        .map(|i| ItemSeed {
+            id: i.id,
+            fail_delete: i.fail_delete,
+            status: i.status,
+        })
+        .collect();
     sim.seed(&p, &c, &seeds);
     StatusCode::NO_CONTENT.into_response()
 }
 
 async fn state(State(sim): State<Simulator>) -> Response {
-    axum::Json(json!({"items": sim.statuses(), "finished": sim.finished(), "stats": sim.stats()})).into_response()
+    axum::Json(json!({"items": sim.statuses(), "finished": sim.finished(), "stats": sim.stats()}))
+        .into_response()
 }
 
 async fn expire_tokens(State(sim): State<Simulator>) -> Response {
@@ -312,8 +411,13 @@ struct ConfigRequest {
     delete_ms_max: u64,
 }
 
-async fn configure(State(sim): State<Simulator>, axum::Json(c): axum::Json<ConfigRequest>) -> Response {
-    sim.set_delete_duration(Duration::from_millis(c.delete_ms_min), Duration::from_millis(c.delete_ms_max.max(c.delete_ms_min)));
+async fn configure(
+    State(sim): State<Simulator>,
+    axum::Json(c): axum::Json<ConfigRequest>,
+) -> Response {
+    sim.set_delete_duration(
+        Duration::from_millis(c.delete_ms_min),
+        Duration::from_millis(c.delete_ms_max.max(c.delete_ms_min)),
+    );
     StatusCode::NO_CONTENT.into_response()
 }
-

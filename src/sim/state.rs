@@ -41,10 +41,17 @@ pub struct ItemSeed {
 
 impl ItemSeed {
     pub fn ok(id: impl Into<String>) -> Self {
-        ItemSeed { id: id.into(), ..Default::default() }
+        ItemSeed {
+            id: id.into(),
+            ..Default::default()
+        }
     }
     pub fn failing(id: impl Into<String>) -> Self {
-        ItemSeed { id: id.into(), fail_delete: true, ..Default::default() }
+        ItemSeed {
+            id: id.into(),
+            fail_delete: true,
+            ..Default::default()
+        }
     }
 }
 
@@ -80,16 +87,32 @@ pub struct Backend {
 
 impl Backend {
     pub fn new(max_running: usize, delete_duration: (Duration, Duration)) -> Self {
-        Backend { items: BTreeMap::new(), next_seq: 0, max_running, delete_duration, finished: Vec::new() }
+        Backend {
+            items: BTreeMap::new(),
+            next_seq: 0,
+            max_running,
+            delete_duration,
+            finished: Vec::new(),
+        }
     }
 
     pub fn seed(&mut self, project_id: &str, checkpoint_id: &str, seeds: &[ItemSeed]) {
         for s in seeds {
             self.next_seq += 1;
-            let item = sample_item(&s.id, checkpoint_id, s.status.as_deref().unwrap_or(status::AVAILABLE));
+            let item = sample_item(
+                &s.id,
+                checkpoint_id,
+                s.status.as_deref().unwrap_or(status::AVAILABLE),
+            );
             self.items.insert(
                 s.id.clone(),
-                SimItem { seq: self.next_seq, project_id: project_id.into(), item, fail_delete: s.fail_delete, job: None },
+                SimItem {
+                    seq: self.next_seq,
+                    project_id: project_id.into(),
+                    item,
+                    fail_delete: s.fail_delete,
+                    job: None,
+                },
             );
         }
     }
@@ -115,7 +138,9 @@ impl Backend {
     }
 
     fn finish(&mut self, id: &str, at: Instant) {
-        let Some(i) = self.items.get_mut(id) else { return };
+        let Some(i) = self.items.get_mut(id) else {
+            return;
+        };
         let job = i.job.take().expect("finishing item has a job");
         let record = FinishedDeletion {
             project_id: i.project_id.clone(),
@@ -129,8 +154,10 @@ impl Backend {
             i.item.status = Some(status::ERROR.into());
             let info = i.item.extend_info.get_or_insert_with(Default::default);
             info.fail_op = Some("delete".into());
-            info.fail_reason = Some("Simulated failure: the backup data could not be removed".into());
-            info.fail_code = Some(serde_json::json!({"Code": "CSBS.9999", "Description": "delete failed"}));
+            info.fail_reason =
+                Some("Simulated failure: the backup data could not be removed".into());
+            info.fail_code =
+                Some(serde_json::json!({"Code": "CSBS.9999", "Description": "delete failed"}));
         } else {
             self.items.remove(id);
         }
@@ -140,14 +167,24 @@ impl Backend {
     /// Starts queued deletions while a project has free slots; `at` = when the slot freed.
     fn start_queued_at(&mut self, at: Option<Instant>) {
         let mut running: HashMap<String, usize> = HashMap::new();
-        for i in self.items.values().filter(|i| i.item.status() == status::DELETING) {
+        for i in self
+            .items
+            .values()
+            .filter(|i| i.item.status() == status::DELETING)
+        {
             *running.entry(i.project_id.clone()).or_default() += 1;
         }
         let mut waiting: Vec<(Instant, u64, String)> = self
             .items
             .iter()
             .filter(|(_, i)| i.item.status() == status::WAITING_DELETE)
-            .map(|(id, i)| (i.job.as_ref().expect("queued item has a job").queued_at, i.seq, id.clone()))
+            .map(|(id, i)| {
+                (
+                    i.job.as_ref().expect("queued item has a job").queued_at,
+                    i.seq,
+                    id.clone(),
+                )
+            })
             .collect();
         waiting.sort();
         for (queued_at, _, id) in waiting {
@@ -163,7 +200,13 @@ impl Backend {
     }
 
     /// DELETE of a checkpoint, or of the listed items of it.
-    pub fn delete(&mut self, project_id: &str, checkpoint_id: &str, only: Option<&[String]>, now: Instant) -> DeleteResult {
+    pub fn delete(
+        &mut self,
+        project_id: &str,
+        checkpoint_id: &str,
+        only: Option<&[String]>,
+        now: Instant,
+    ) -> DeleteResult {
         self.advance(now);
         let targets: Vec<String> = self
             .items
@@ -178,20 +221,38 @@ impl Backend {
         if targets.is_empty() {
             return DeleteResult::NotFound;
         }
-        let busy = ["deleting", "waiting_delete", "protecting", "waiting_protect", "restoring", "waiting_restore"];
-        if targets.iter().any(|id| busy.contains(&self.items[id].item.status())) {
+        let busy = [
+            "deleting",
+            "waiting_delete",
+            "protecting",
+            "waiting_protect",
+            "restoring",
+            "waiting_restore",
+        ];
+        if targets
+            .iter()
+            .any(|id| busy.contains(&self.items[id].item.status()))
+        {
             return DeleteResult::InExecution;
         }
         let (lo, hi) = self.delete_duration;
         for id in &targets {
-            let duration = if hi > lo { rand::rng().random_range(lo..=hi) } else { lo };
+            let duration = if hi > lo {
+                rand::rng().random_range(lo..=hi)
+            } else {
+                lo
+            };
             let i = self.items.get_mut(id).expect("listed above");
             i.item.status = Some(status::WAITING_DELETE.into());
             if let Some(info) = i.item.extend_info.as_mut() {
                 info.fail_op = Some(String::new());
                 info.fail_reason = Some(String::new());
             }
-            i.job = Some(DeleteJob { queued_at: now, started_at: None, duration });
+            i.job = Some(DeleteJob {
+                queued_at: now,
+                started_at: None,
+                duration,
+            });
         }
         self.advance(now);
         DeleteResult::Accepted
@@ -199,11 +260,20 @@ impl Backend {
 
     pub fn get(&mut self, project_id: &str, item_id: &str, now: Instant) -> Option<CheckpointItem> {
         self.advance(now);
-        self.items.get(item_id).filter(|i| i.project_id == project_id).map(|i| i.item.clone())
+        self.items
+            .get(item_id)
+            .filter(|i| i.project_id == project_id)
+            .map(|i| i.item.clone())
     }
 
     /// Items of a project in list order (oldest first), filtered.
-    pub fn list(&mut self, project_id: &str, checkpoint_id: Option<&str>, status_filter: Option<&str>, now: Instant) -> Vec<CheckpointItem> {
+    pub fn list(
+        &mut self,
+        project_id: &str,
+        checkpoint_id: Option<&str>,
+        status_filter: Option<&str>,
+        now: Instant,
+    ) -> Vec<CheckpointItem> {
         self.advance(now);
         let mut v: Vec<&SimItem> = self
             .items
@@ -219,7 +289,10 @@ impl Backend {
     /// Status of every item, for inspection.
     pub fn statuses(&mut self, now: Instant) -> BTreeMap<String, String> {
         self.advance(now);
-        self.items.iter().map(|(id, i)| (id.clone(), i.item.status().to_string())).collect()
+        self.items
+            .iter()
+            .map(|(id, i)| (id.clone(), i.item.status().to_string()))
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -244,7 +317,9 @@ pub fn sample_item(id: &str, checkpoint_id: &str, status: &str) -> CheckpointIte
         resource_type: Some("OS::Nova::Server".into()),
         created_at: Some("2018-08-14T07:53:15.663766".into()),
         updated_at: Some("2018-08-17T04:33:58.025327".into()),
-        backup_data: Some(serde_json::json!({"eip": "", "ram": 8192, "vcpus": 4, "disk": 0, "imagetype": "gold"})),
+        backup_data: Some(
+            serde_json::json!({"eip": "", "ram": 8192, "vcpus": 4, "disk": 0, "imagetype": "gold"}),
+        ),
         extend_info: Some(ExtendInfo {
             auto_trigger: Some(false),
             average_speed: Some(29.9),

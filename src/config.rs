@@ -1,0 +1,395 @@
+//! Configuration from the environment (DESIGN.md, "Configuration"), validated before the first
+//! event: an invalid value fails start-up with a message naming the variable, never its value
+//! when the variable holds a secret.
+
+use std::time::Duration;
+
+use thiserror::Error;
+use url::Url;
+
+use crate::csbs::Credentials;
+use crate::ids::validate_id;
+use crate::secret::Secret;
+
+#[derive(Debug, Error, PartialEq)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn err(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+/// Where the CSBS credentials come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CredentialsSource {
+    SecretArn(String),
+    Inline(Credentials),
+}
+
+/// Where the webhook secret comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SecretSource {
+    Arn(String),
+    Inline(Secret),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub csbs_endpoint: Url,
+    pub iam_endpoint: Option<Url>,
+    pub credentials: CredentialsSource,
+    pub pending_queue_url: Option<String>,
+    pub event_bus_name: String,
+    pub event_source: String,
+    pub deletion_timeout_seconds: u64,
+    pub allowed_project_ids: Vec<String>,
+    pub webhook_secret: Option<SecretSource>,
+    pub allow_unsigned_http: bool,
+    pub poll_window: Duration,
+    pub poll_interval: Duration,
+    pub csbs_concurrency: usize,
+    /// ReceiveMessage wait on the pending queue (`PENDING_RECEIVE_WAIT_SECONDS`, default 1).
+    pub pending_receive_wait_seconds: i32,
+}
+
+/// `scheme://host[:port]`, a trailing `/` tolerated.
+pub fn parse_endpoint(variable: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value.trim()).map_err(|e| {
+        err(
+            variable,
+            format!("not a URL ({e}); expected scheme://host[:port]"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(err(
+            variable,
+            "the scheme must be https (or http for a local simulator)",
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(err(variable, "a host is required"));
+    }
+    if url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(err(
+            variable,
+            "give only scheme://host[:port]; the client adds /v1/{project_id}/… and /v3/auth/tokens",
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_bool(variable: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value
+        .as_deref()
+        .map(str::trim)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("") | Some("false") | Some("0") | Some("no") => Ok(false),
+        Some("true") | Some("1") | Some("yes") => Ok(true),
+        Some(_) => Err(err(variable, "must be true or false")),
+    }
+}
+
+fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
+    variable: &'static str,
+    value: Option<String>,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
+    let Some(v) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(default);
+    };
+    match v.trim().parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(err(
+            variable,
+            format!("must be an integer from {min} to {max}"),
+        )),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let csbs_endpoint = parse_endpoint(
+            "CSBS_ENDPOINT",
+            &get("CSBS_ENDPOINT").ok_or_else(|| err("CSBS_ENDPOINT", "is required"))?,
+        )?;
+        let iam_endpoint = get("IAM_ENDPOINT")
+            .map(|v| parse_endpoint("IAM_ENDPOINT", &v))
+            .transpose()?;
+
+        let env_aksk = get("CSBS_AK").is_some() || get("CSBS_SK").is_some();
+        let env_password = get("CSBS_USERNAME").is_some() || get("CSBS_PASSWORD").is_some();
+        let credentials = match (get("CSBS_CREDENTIALS_SECRET_ARN"), env_aksk, env_password) {
+            (Some(arn), false, false) => CredentialsSource::SecretArn(arn),
+            (Some(_), _, _) => {
+                return Err(err(
+                    "CSBS_CREDENTIALS_SECRET_ARN",
+                    "set either the secret ARN or CSBS_AK/CSBS_SK or CSBS_USERNAME/CSBS_PASSWORD, not both",
+                ));
+            }
+            (None, true, true) => {
+                return Err(err(
+                    "CSBS_AK",
+                    "set either CSBS_AK/CSBS_SK or CSBS_USERNAME/CSBS_PASSWORD/CSBS_DOMAIN_NAME, not both",
+                ));
+            }
+            (None, true, false) => CredentialsSource::Inline(Credentials::AkSk {
+                ak: get("CSBS_AK").ok_or_else(|| err("CSBS_AK", "is required with CSBS_SK"))?,
+                sk: Secret::new(
+                    get("CSBS_SK").ok_or_else(|| err("CSBS_SK", "is required with CSBS_AK"))?,
+                ),
+                security_token: get("CSBS_SECURITY_TOKEN").map(Secret::new),
+            }),
+            (None, false, true) => CredentialsSource::Inline(Credentials::Password {
+                username: get("CSBS_USERNAME")
+                    .ok_or_else(|| err("CSBS_USERNAME", "is required with CSBS_PASSWORD"))?,
+                password: Secret::new(
+                    get("CSBS_PASSWORD")
+                        .ok_or_else(|| err("CSBS_PASSWORD", "is required with CSBS_USERNAME"))?,
+                ),
+                domain_name: get("CSBS_DOMAIN_NAME")
+                    .ok_or_else(|| err("CSBS_DOMAIN_NAME", "is required for password login"))?,
+            }),
+            (None, false, false) => {
+                return Err(err(
+                    "CSBS_CREDENTIALS_SECRET_ARN",
+                    "no CSBS credentials: set the secret ARN, or CSBS_AK/CSBS_SK, or CSBS_USERNAME/CSBS_PASSWORD/CSBS_DOMAIN_NAME",
+                ));
+            }
+        };
+        if matches!(
+            credentials,
+            CredentialsSource::Inline(Credentials::Password { .. })
+        ) && iam_endpoint.is_none()
+        {
+            return Err(err(
+                "IAM_ENDPOINT",
+                "is required for password (token) authentication",
+            ));
+        }
+
+        let allowed_project_ids: Vec<String> = get("ALLOWED_PROJECT_IDS")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for p in &allowed_project_ids {
+            validate_id("ALLOWED_PROJECT_IDS", p)
+                .map_err(|e| err("ALLOWED_PROJECT_IDS", e.to_string()))?;
+        }
+        let webhook_secret = match (get("WEBHOOK_SECRET_ARN"), get("WEBHOOK_SECRET")) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "WEBHOOK_SECRET",
+                    "set WEBHOOK_SECRET_ARN or WEBHOOK_SECRET, not both",
+                ));
+            }
+            (Some(arn), None) => Some(SecretSource::Arn(arn)),
+            (None, Some(s)) if s.len() < 16 => {
+                return Err(err("WEBHOOK_SECRET", "must be at least 16 characters"));
+            }
+            (None, Some(s)) => Some(SecretSource::Inline(Secret::new(s))),
+            (None, None) => None,
+        };
+        let event_source = get("EVENT_SOURCE").unwrap_or_else(|| "csbs.checkpoint-deletion".into());
+        if event_source.starts_with("aws.") {
+            return Err(err(
+                "EVENT_SOURCE",
+                "must not start with aws. (reserved by AWS)",
+            ));
+        }
+        Ok(Config {
+            csbs_endpoint,
+            iam_endpoint,
+            credentials,
+            pending_queue_url: get("PENDING_QUEUE_URL"),
+            event_bus_name: get("EVENT_BUS_NAME").unwrap_or_else(|| "default".into()),
+            event_source,
+            deletion_timeout_seconds: parse_num(
+                "DELETION_TIMEOUT_SECONDS",
+                get("DELETION_TIMEOUT_SECONDS"),
+                1800,
+                1,
+                86_400,
+            )?,
+            allowed_project_ids,
+            webhook_secret,
+            allow_unsigned_http: parse_bool("ALLOW_UNSIGNED_HTTP", get("ALLOW_UNSIGNED_HTTP"))?,
+            poll_window: Duration::from_secs(parse_num(
+                "POLL_WINDOW_SECONDS",
+                get("POLL_WINDOW_SECONDS"),
+                50,
+                0,
+                840,
+            )?),
+            poll_interval: Duration::from_secs(parse_num(
+                "POLL_INTERVAL_SECONDS",
+                get("POLL_INTERVAL_SECONDS"),
+                10,
+                1,
+                300,
+            )?),
+            csbs_concurrency: parse_num("CSBS_CONCURRENCY", get("CSBS_CONCURRENCY"), 16, 1, 256)?,
+            pending_receive_wait_seconds: parse_num(
+                "PENDING_RECEIVE_WAIT_SECONDS",
+                get("PENDING_RECEIVE_WAIT_SECONDS"),
+                1,
+                0,
+                20,
+            )?,
+        })
+    }
+
+    /// The pending queue URL, required by both functions.
+    pub fn require_pending_queue(&self) -> Result<&str, ConfigError> {
+        self.pending_queue_url
+            .as_deref()
+            .ok_or_else(|| err("PENDING_QUEUE_URL", "is required"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("CSBS_ENDPOINT", "https://csbs.eu-de.otc.t-systems.com/"),
+        ("CSBS_AK", "AK"),
+        ("CSBS_SK", "SKVALUE"),
+    ];
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&BASE).unwrap();
+        assert_eq!(c.event_bus_name, "default");
+        assert_eq!(c.event_source, "csbs.checkpoint-deletion");
+        assert_eq!(c.deletion_timeout_seconds, 1800);
+        assert_eq!(
+            (
+                c.poll_window.as_secs(),
+                c.poll_interval.as_secs(),
+                c.csbs_concurrency
+            ),
+            (50, 10, 16)
+        );
+        assert!(!c.allow_unsigned_http && c.webhook_secret.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_variable_and_never_the_secret() {
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![("CSBS_AK", "A"), ("CSBS_SK", "S")], "CSBS_ENDPOINT"),
+            (vec![("CSBS_ENDPOINT", "csbs.example.com")], "CSBS_ENDPOINT"),
+            (vec![("CSBS_ENDPOINT", "https://x/v1/p")], "CSBS_ENDPOINT"),
+            (
+                vec![("CSBS_ENDPOINT", "https://x")],
+                "CSBS_CREDENTIALS_SECRET_ARN",
+            ),
+            (
+                vec![
+                    ("CSBS_ENDPOINT", "https://x"),
+                    ("CSBS_USERNAME", "u"),
+                    ("CSBS_PASSWORD", "pw-SECRET"),
+                    ("CSBS_DOMAIN_NAME", "d"),
+                ],
+                "IAM_ENDPOINT",
+            ),
+            (
+                vec![("CSBS_ENDPOINT", "https://x"), ("CSBS_SK", "sk-SECRET")],
+                "CSBS_AK",
+            ),
+        ];
+        for (pairs, var) in cases {
+            let e = cfg(&pairs).unwrap_err();
+            assert_eq!(e.variable, var, "{e}");
+            assert!(!e.to_string().contains("SECRET"));
+        }
+        let with = |k, v| {
+            let mut p = BASE.to_vec();
+            p.push((k, v));
+            cfg(&p).unwrap_err()
+        };
+        assert_eq!(
+            with("POLL_INTERVAL_SECONDS", "0").variable,
+            "POLL_INTERVAL_SECONDS"
+        );
+        assert_eq!(
+            with("DELETION_TIMEOUT_SECONDS", "abc").variable,
+            "DELETION_TIMEOUT_SECONDS"
+        );
+        assert_eq!(
+            with("ALLOW_UNSIGNED_HTTP", "maybe").variable,
+            "ALLOW_UNSIGNED_HTTP"
+        );
+        assert_eq!(
+            with("ALLOWED_PROJECT_IDS", "p1,bad/id").variable,
+            "ALLOWED_PROJECT_IDS"
+        );
+        assert_eq!(with("CSBS_CONCURRENCY", "0").variable, "CSBS_CONCURRENCY");
+        let e = with("WEBHOOK_SECRET", "short-SECRET");
+        assert!(e.variable == "WEBHOOK_SECRET" && !e.to_string().contains("SECRET-"));
+    }
+
+    #[test]
+    fn credential_sources() {
+        let c = cfg(&[
+            ("CSBS_ENDPOINT", "http://127.0.0.1:9000"),
+            ("CSBS_CREDENTIALS_SECRET_ARN", "arn:aws:secretsmanager:x"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.credentials,
+            CredentialsSource::SecretArn("arn:aws:secretsmanager:x".into())
+        );
+        let c = cfg(&[
+            ("CSBS_ENDPOINT", "http://127.0.0.1:9000"),
+            ("IAM_ENDPOINT", "http://127.0.0.1:9000/"),
+            ("CSBS_USERNAME", "u"),
+            ("CSBS_PASSWORD", "p"),
+            ("CSBS_DOMAIN_NAME", "d"),
+            ("ALLOWED_PROJECT_IDS", " p1 , p2 ,"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.credentials,
+            CredentialsSource::Inline(Credentials::Password { .. })
+        ));
+        assert_eq!(c.allowed_project_ids, vec!["p1", "p2"]);
+        assert!(
+            !format!("{c:?}").contains("\"p\""),
+            "Debug output redacts the password"
+        );
+    }
+}

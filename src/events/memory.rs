@@ -1,0 +1,73 @@
+//! In-memory event bus, for tests and the local run; can be told to refuse entries.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use super::{EventSink, OutcomeEvent, SinkError};
+
+pub struct MemorySink {
+    events: Mutex<Vec<OutcomeEvent>>,
+    refuse_next: Mutex<usize>,
+    tx: broadcast::Sender<OutcomeEvent>,
+}
+
+impl Default for MemorySink {
+    fn default() -> Self {
+        MemorySink {
+            events: Mutex::default(),
+            refuse_next: Mutex::default(),
+            tx: broadcast::channel(65_536).0,
+        }
+    }
+}
+
+impl MemorySink {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every accepted event, in order.
+    pub fn events(&self) -> Vec<OutcomeEvent> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// The next `n` entries are refused (a PutEvents partial failure).
+    pub fn refuse_next_entries(&self, n: usize) {
+        *self.refuse_next.lock().unwrap() = n;
+    }
+
+    /// Accepted events as they arrive.
+    pub fn subscribe(&self) -> broadcast::Receiver<OutcomeEvent> {
+        self.tx.subscribe()
+    }
+}
+
+#[async_trait]
+impl EventSink for MemorySink {
+    async fn put(
+        &self,
+        events: &[OutcomeEvent],
+        _deadline: Instant,
+    ) -> Result<Vec<Result<(), String>>, SinkError> {
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            let refuse = {
+                let mut n = self.refuse_next.lock().unwrap();
+                let r = *n > 0;
+                *n = n.saturating_sub(1);
+                r
+            };
+            if refuse {
+                out.push(Err("InternalFailure: simulated partial failure".into()));
+            } else {
+                self.events.lock().unwrap().push(e.clone());
+                let _ = self.tx.send(e.clone());
+                out.push(Ok(()));
+            }
+        }
+        Ok(out)
+    }
+}

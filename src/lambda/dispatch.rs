@@ -1,0 +1,165 @@
+//! The submit function's entry: one function, every trigger. The raw payload is inspected
+//! first (an untagged enum of `SqsEvent` and lambda_http's request fails on every HTTP payload),
+//! then SQS goes to the batch workflow and HTTP to lambda_http's `Adapter`, which answers in
+//! the origin's own response shape.
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, Service, service_fn};
+use lambda_runtime::{Context, Error, LambdaEvent};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::http::handle_http;
+use super::wiring::SubmitApp;
+use super::work_deadline;
+use crate::submit::Record;
+
+/// The event shapes the submit function takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Sqs,
+    /// API Gateway REST (v1 payload).
+    ApiGatewayRest,
+    /// API Gateway HTTP API or a Function URL (v2 payload).
+    HttpApiV2,
+    Alb,
+}
+
+pub fn shape_of(payload: &Value) -> Option<Shape> {
+    let records = payload.get("Records").and_then(Value::as_array);
+    if records.is_some_and(|r| {
+        !r.is_empty()
+            && r.iter()
+                .all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"))
+    }) {
+        return Some(Shape::Sqs);
+    }
+    let ctx = payload.get("requestContext")?;
+    if ctx.get("elb").is_some() {
+        Some(Shape::Alb)
+    } else if payload.get("version").and_then(Value::as_str) == Some("2.0")
+        && ctx.get("http").is_some()
+    {
+        Some(Shape::HttpApiV2)
+    } else if payload.get("httpMethod").is_some() {
+        Some(Shape::ApiGatewayRest)
+    } else {
+        None
+    }
+}
+
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// The raw query string a webhook signature covers. v2 payloads carry it; REST v1 and ALB do
+/// not, so it is rebuilt from the parameters in received order, values RFC 3986-encoded.
+pub fn raw_query(payload: &Value, shape: Shape) -> String {
+    if shape == Shape::HttpApiV2 {
+        return payload
+            .get("rawQueryString")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+    }
+    let enc = |s: &str| utf8_percent_encode(s, UNRESERVED).to_string();
+    // ALB passes values as they were sent (still encoded); API Gateway decodes them.
+    let norm = |s: &str| {
+        if shape == Shape::Alb {
+            enc(&percent_decode_str(s).decode_utf8_lossy())
+        } else {
+            enc(s)
+        }
+    };
+    let mut pairs = Vec::new();
+    if let Some(multi) = payload
+        .get("multiValueQueryStringParameters")
+        .and_then(Value::as_object)
+    {
+        for (k, vs) in multi {
+            for v in vs
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                pairs.push(format!("{}={}", norm(k), norm(v)));
+            }
+        }
+    } else if let Some(single) = payload
+        .get("queryStringParameters")
+        .and_then(Value::as_object)
+    {
+        for (k, v) in single {
+            pairs.push(format!(
+                "{}={}",
+                norm(k),
+                norm(v.as_str().unwrap_or_default())
+            ));
+        }
+    }
+    pairs.join("&")
+}
+
+/// The submit function's handler.
+pub async fn handle(app: &SubmitApp, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let (payload, context) = event.into_parts();
+    let deadline = work_deadline(context.deadline);
+    match shape_of(&payload) {
+        Some(Shape::Sqs) => {
+            let event: SqsEvent = serde_json::from_value(payload)?;
+            let failures = handle_sqs(app, event, deadline).await;
+            Ok(serde_json::to_value(failures)?)
+        }
+        Some(shape) => {
+            let raw_query = raw_query(&payload, shape);
+            let request: LambdaRequest = serde_json::from_value(payload)?;
+            handle_http_event(app, request, context, raw_query, deadline).await
+        }
+        None => Err(Error::from(
+            "unsupported event: expected an SQS batch or an HTTP request from API Gateway (REST or HTTP API), a Function URL or an ALB",
+        )),
+    }
+}
+
+async fn handle_sqs(app: &SubmitApp, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+    let records: Vec<Record> = event
+        .records
+        .into_iter()
+        .map(|r| Record {
+            message_id: r.message_id.unwrap_or_default(),
+            body: r.body.unwrap_or_default(),
+        })
+        .collect();
+    let failed = app.submitter.submit_batch(&records, deadline).await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    response
+}
+
+async fn handle_http_event(
+    app: &SubmitApp,
+    request: LambdaRequest,
+    context: Context,
+    raw_query: String,
+    deadline: Instant,
+) -> Result<Value, Error> {
+    let service = service_fn(|req: lambda_http::Request| {
+        let raw_query = raw_query.clone();
+        async move { Ok::<_, Error>(handle_http(app, req, &raw_query, deadline).await) }
+    });
+    let mut adapter = Adapter::from(service);
+    let response = adapter.call(LambdaEvent::new(request, context)).await?;
+    Ok(serde_json::to_value(response)?)
+}

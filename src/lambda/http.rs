@@ -1,0 +1,334 @@
+//! The HTTP API (DESIGN.md, "HTTP API"), the same for every origin: `POST /deletions`, the
+//! CSBS-mirroring `DELETE /v1/{project}/providers/{provider}/checkpoints/{checkpoint}` and
+//! `GET /deletions/status`, each under any stage prefix.
+
+use http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use super::wiring::SubmitApp;
+use crate::csbs::models::{CheckpointItem, status};
+use crate::csbs::{CsbsError, ListFilter};
+use crate::ids::validate_id;
+use crate::request::{DeletionRequest, RequestError};
+use crate::submit::{Accepted, SubmitError};
+use crate::task::rfc3339;
+use crate::webhook;
+
+/// Bodies above this are refused with 413 before anything else is done.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+fn json_response(status: StatusCode, body: Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(body.to_string()))
+        .expect("valid response")
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    json_response(status, json!({"error": {"code": code, "message": message}}))
+}
+
+fn with_retry_after(mut r: Response<Body>, secs: u32) -> Response<Body> {
+    r.headers_mut().insert("retry-after", secs.into());
+    r
+}
+
+fn request_error(e: &RequestError) -> Response<Body> {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    json_response(
+        status,
+        json!({"error": {"code": e.code, "message": e.message, "field": e.field}}),
+    )
+}
+
+/// 502 for a CSBS that keeps refusing our credentials, 503 for one that is failing.
+fn csbs_failing(code: &str, message: &str, auth: bool) -> Response<Body> {
+    if auth {
+        with_retry_after(error(StatusCode::BAD_GATEWAY, code, message), 30)
+    } else {
+        with_retry_after(error(StatusCode::SERVICE_UNAVAILABLE, code, message), 5)
+    }
+}
+
+enum Route {
+    Create,
+    Mirror {
+        project_id: String,
+        provider_id: String,
+        checkpoint_id: String,
+    },
+    Status,
+}
+
+fn route(method: &Method, path: &str) -> Result<Route, Response<Body>> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let n = segs.len();
+    let is_create = segs.last() == Some(&"deletions");
+    let is_status = n >= 2 && segs[n - 2..] == ["deletions", "status"];
+    let mirror = (n >= 6
+        && segs[n - 6] == "v1"
+        && segs[n - 4] == "providers"
+        && segs[n - 2] == "checkpoints")
+        .then(|| (segs[n - 5], segs[n - 3], segs[n - 1]));
+    match (method, is_create, is_status, mirror) {
+        (&Method::POST, true, _, _) => Ok(Route::Create),
+        (&Method::GET, _, true, _) => Ok(Route::Status),
+        (&Method::DELETE, _, _, Some((p, pv, c))) => Ok(Route::Mirror {
+            project_id: p.into(),
+            provider_id: pv.into(),
+            checkpoint_id: c.into(),
+        }),
+        (_, true, _, _) | (_, _, true, _) | (_, _, _, Some(_)) => Err(error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this path does not take that method",
+        )),
+        _ => Err(error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "routes: POST /deletions, DELETE /v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}, GET /deletions/status",
+        )),
+    }
+}
+
+fn query_pairs(raw_query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw_query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// `checkpoint_items` may repeat or be a comma list; any other parameter outside `allowed` is refused.
+fn parse_query(
+    raw_query: &str,
+    allowed: &[&str],
+) -> Result<(Map<String, Value>, Vec<String>), RequestError> {
+    let mut single = Map::new();
+    let mut items = Vec::new();
+    for (k, v) in query_pairs(raw_query) {
+        if k == "checkpoint_items" {
+            items.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string));
+        } else if allowed.contains(&k.as_str()) {
+            single.insert(k, Value::String(v));
+        } else {
+            return Err(RequestError {
+                code: "unknown_parameter",
+                field: Some(k.clone()),
+                message: format!("unknown query parameter {k}"),
+            });
+        }
+    }
+    Ok((single, items))
+}
+
+pub async fn handle_http(
+    app: &SubmitApp,
+    req: Request,
+    raw_query: &str,
+    deadline: Instant,
+) -> Response<Body> {
+    let body: &[u8] = req.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            &format!("the body is over {MAX_BODY_BYTES} bytes"),
+        );
+    }
+    let route = match route(req.method(), req.uri().path()) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let signed_payload = if matches!(route, Route::Create) {
+        body
+    } else {
+        raw_query.as_bytes()
+    };
+    let header = req
+        .headers()
+        .get(webhook::HEADER)
+        .and_then(|v| v.to_str().ok());
+    if let Err(e) = webhook::verify(
+        &app.webhook,
+        header,
+        signed_payload,
+        chrono::Utc::now().timestamp(),
+    ) {
+        tracing::warn!(code = e.code(), "refused an unauthenticated HTTP request");
+        return error(StatusCode::UNAUTHORIZED, e.code(), &e.to_string());
+    }
+    match route {
+        Route::Create => match DeletionRequest::from_json(body) {
+            Ok(r) => submit(app, &r, deadline).await,
+            Err(e) => request_error(&e),
+        },
+        Route::Mirror {
+            project_id,
+            provider_id,
+            checkpoint_id,
+        } => {
+            let (_, items) = match parse_query(raw_query, &[]) {
+                Ok(q) => q,
+                Err(e) => return request_error(&e),
+            };
+            let mut v = json!({"project_id": project_id, "provider_id": provider_id, "checkpoint_id": checkpoint_id});
+            if !items.is_empty() {
+                v["checkpoint_items"] = json!(items);
+            }
+            match DeletionRequest::from_value(&v) {
+                Ok(r) => submit(app, &r, deadline).await,
+                Err(e) => request_error(&e),
+            }
+        }
+        Route::Status => status_of(app, raw_query, deadline).await,
+    }
+}
+
+async fn submit(app: &SubmitApp, req: &DeletionRequest, deadline: Instant) -> Response<Body> {
+    let span = tracing::info_span!("http_request", task_id = %crate::task::task_id(req), project_id = %req.project_id, checkpoint_id = %req.checkpoint_id);
+    let _enter = span.enter();
+    match app.submitter.submit(req, deadline).await {
+        Ok(accepted) => {
+            let task = accepted.task();
+            let (code, status) = match accepted {
+                Accepted::Submitted(_) => (StatusCode::ACCEPTED, "submitted"),
+                Accepted::Completed(_) => (StatusCode::OK, "completed"),
+            };
+            json_response(
+                code,
+                json!({"task_id": task.task_id, "status": status, "submitted_at": rfc3339(task.submitted_at), "deadline": rfc3339(task.deadline)}),
+            )
+        }
+        Err(SubmitError::NotAllowed { project_id }) => error(
+            StatusCode::FORBIDDEN,
+            "project_not_allowed",
+            &format!("project {project_id} is not in ALLOWED_PROJECT_IDS"),
+        ),
+        Err(SubmitError::Rejected { event }) => {
+            let e = event.error.clone().expect("a Rejected event has an error");
+            let code = if e.http_status == Some(403) {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            json_response(
+                code,
+                json!({"task_id": event.task_id, "status": "rejected", "error": {"code": e.code, "message": e.message}}),
+            )
+        }
+        Err(SubmitError::Transient {
+            code,
+            message,
+            auth,
+        }) => csbs_failing(&code, &message, auth),
+    }
+}
+
+/// Live state of a checkpoint's backups, straight from CSBS.
+async fn status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> Response<Body> {
+    let (q, items) = match parse_query(raw_query, &["project_id", "checkpoint_id"]) {
+        Ok(q) => q,
+        Err(e) => return request_error(&e),
+    };
+    let get = |k: &'static str| -> Result<String, Response<Body>> {
+        let v = q
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        validate_id(k, &v)
+            .map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()))?;
+        Ok(v)
+    };
+    let (project_id, checkpoint_id) = match (get("project_id"), get("checkpoint_id")) {
+        (Ok(p), Ok(c)) => (p, c),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    for i in &items {
+        if let Err(e) = validate_id("checkpoint_items", i) {
+            return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
+        }
+    }
+    if !app.submitter.is_allowed(&project_id) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "project_not_allowed",
+            &format!("project {project_id} is not in ALLOWED_PROJECT_IDS"),
+        );
+    }
+    let listed = app
+        .submitter
+        .csbs()
+        .list_items(
+            &project_id,
+            &ListFilter::for_checkpoint(&checkpoint_id),
+            deadline,
+        )
+        .await;
+    let listed = match listed {
+        Ok(l) => l,
+        Err(e) => return csbs_error(&e),
+    };
+    let rows: Vec<(String, &str, Option<String>)> = if items.is_empty() {
+        listed
+            .iter()
+            .map(|i| (i.id.clone(), state_of(Some(i)), i.status.clone()))
+            .collect()
+    } else {
+        items
+            .iter()
+            .map(|id| {
+                let found = listed.iter().find(|i| &i.id == id);
+                (
+                    id.clone(),
+                    state_of(found),
+                    found.and_then(|i| i.status.clone()),
+                )
+            })
+            .collect()
+    };
+    let overall = ["failed", "deleting", "queued", "present"]
+        .into_iter()
+        .find(|s| rows.iter().any(|(_, st, _)| st == s))
+        .unwrap_or("gone");
+    json_response(
+        StatusCode::OK,
+        json!({
+            "project_id": project_id,
+            "checkpoint_id": checkpoint_id,
+            "state": overall,
+            "items": rows.iter().map(|(id, st, status)| json!({"checkpoint_item_id": id, "state": st, "status": status})).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+fn state_of(item: Option<&CheckpointItem>) -> &'static str {
+    match item {
+        None => "gone",
+        Some(i) if i.deletion_failed() => "failed",
+        Some(i) => match i.status() {
+            status::DELETING => "deleting",
+            status::WAITING_DELETE => "queued",
+            status::DELETED => "gone",
+            _ => "present",
+        },
+    }
+}
+
+fn csbs_error(e: &CsbsError) -> Response<Body> {
+    match e.class() {
+        crate::csbs::ErrorClass::Permanent if e.http_status() == Some(403) => {
+            error(StatusCode::FORBIDDEN, &e.code(), &e.to_string())
+        }
+        crate::csbs::ErrorClass::Permanent => {
+            error(StatusCode::BAD_REQUEST, &e.code(), &e.to_string())
+        }
+        _ => csbs_failing(
+            &e.code(),
+            &e.to_string(),
+            e.http_status() == Some(401) || matches!(e, CsbsError::Auth(_)),
+        ),
+    }
+}

@@ -1,0 +1,99 @@
+//! The poll function's entry: any schedule input (EventBridge Scheduler passes `Input` verbatim;
+//! the classic scheduled event is an envelope), one run of the poll workflow, a summary
+//! returned, logged and published as CloudWatch metrics in Embedded Metric Format.
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::{Value, json};
+
+use super::work_deadline;
+use crate::poll::{PollSummary, Poller};
+
+pub const METRICS_NAMESPACE: &str = "CsbsDeleter";
+
+/// One EMF log line: CloudWatch turns it into metrics without any API call.
+pub fn emf_line(summary: &PollSummary, function_name: &str, timestamp_ms: i64) -> String {
+    let names = [
+        "checked",
+        "completed",
+        "failed",
+        "timed_out",
+        "still_pending",
+        "csbs_calls",
+        "unreadable",
+        "unemitted",
+    ];
+    let summary_json = serde_json::to_value(summary).expect("serialisable");
+    let mut doc = json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": [["FunctionName"]],
+                "Metrics": names.iter().map(|n| json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
+            }]
+        },
+        "FunctionName": function_name,
+    });
+    for n in names {
+        doc[n] = summary_json[n].clone();
+    }
+    doc.to_string()
+}
+
+pub async fn handle(poller: &Poller, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let (payload, context) = event.into_parts();
+    // The input only identifies the trigger; the pending queue is the state.
+    let trigger = payload
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .unwrap_or("schedule input");
+    tracing::debug!(trigger, "poll tick");
+    let summary = poller.run(work_deadline(context.deadline)).await;
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "poll".into());
+    println!(
+        "{}",
+        emf_line(&summary, &function, chrono::Utc::now().timestamp_millis())
+    );
+    tracing::info!(
+        checked = summary.checked,
+        completed = summary.completed,
+        failed = summary.failed,
+        timed_out = summary.timed_out,
+        still_pending = summary.still_pending,
+        csbs_calls = summary.csbs_calls,
+        "poll finished"
+    );
+    Ok(serde_json::to_value(summary)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_document_declares_every_metric() {
+        let s = PollSummary {
+            checked: 3,
+            completed: 2,
+            still_pending: 1,
+            csbs_calls: 3,
+            ..Default::default()
+        };
+        let v: Value = serde_json::from_str(&emf_line(&s, "poll-fn", 1)).unwrap();
+        let metrics = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap();
+        for m in metrics {
+            let name = m["Name"].as_str().unwrap();
+            assert!(v[name].is_u64(), "{name} has a value");
+        }
+        assert_eq!(
+            (
+                v["checked"].as_u64(),
+                v["completed"].as_u64(),
+                v["FunctionName"].as_str()
+            ),
+            (Some(3), Some(2), Some("poll-fn"))
+        );
+    }
+}

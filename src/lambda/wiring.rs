@@ -1,0 +1,106 @@
+//! Builds the workflows from configuration: AWS clients and the CSBS client, once per container.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use crate::config::{Config, ConfigError};
+use crate::csbs::{ClientConfig, CsbsClient};
+use crate::events::eventbridge::EventBridgeSink;
+use crate::pending::sqs::SqsQueue;
+use crate::poll::{PollSettings, Poller};
+use crate::secrets::{ResolvedSecrets, resolve};
+use crate::submit::{SubmitSettings, Submitter};
+use crate::webhook::WebhookPolicy;
+
+/// What the submit function needs.
+pub struct SubmitApp {
+    pub submitter: Submitter,
+    pub webhook: WebhookPolicy,
+}
+
+/// The AWS configuration from the environment (honours `AWS_ENDPOINT_URL`, `AWS_REGION`).
+pub async fn aws_from_env() -> SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+pub fn csbs_client(config: &Config, secrets: &ResolvedSecrets) -> Result<CsbsClient, ConfigError> {
+    let iam = config
+        .iam_endpoint
+        .clone()
+        .unwrap_or_else(|| config.csbs_endpoint.clone());
+    CsbsClient::new(ClientConfig::new(
+        config.csbs_endpoint.clone(),
+        iam,
+        secrets.credentials.clone(),
+    ))
+    .map_err(|e| ConfigError {
+        variable: "CSBS_ENDPOINT",
+        message: e.to_string(),
+    })
+}
+
+pub fn webhook_policy(config: &Config, secrets: &ResolvedSecrets) -> WebhookPolicy {
+    match (&secrets.webhook_secret, config.allow_unsigned_http) {
+        (Some(s), _) => WebhookPolicy::Secret(s.clone()),
+        (None, true) => WebhookPolicy::AllowUnsigned,
+        (None, false) => WebhookPolicy::Refuse,
+    }
+}
+
+pub async fn secrets(config: &Config, aws: &SdkConfig) -> Result<ResolvedSecrets, ConfigError> {
+    let sm = aws_sdk_secretsmanager::Client::new(aws);
+    resolve(config, Some(&sm)).await
+}
+
+fn queue(config: &Config, aws: &SdkConfig) -> Result<SqsQueue, ConfigError> {
+    Ok(SqsQueue::new(
+        aws_sdk_sqs::Client::new(aws),
+        config.require_pending_queue()?,
+        config.pending_receive_wait_seconds,
+    ))
+}
+
+fn sink(config: &Config, aws: &SdkConfig) -> EventBridgeSink {
+    EventBridgeSink::new(
+        aws_sdk_eventbridge::Client::new(aws),
+        &config.event_bus_name,
+        &config.event_source,
+    )
+}
+
+pub async fn submit_app(config: &Config, aws: &SdkConfig) -> Result<SubmitApp, ConfigError> {
+    let secrets = secrets(config, aws).await?;
+    let settings = SubmitSettings {
+        allowed_project_ids: config.allowed_project_ids.clone(),
+        default_timeout_seconds: config.deletion_timeout_seconds,
+        csbs_concurrency: config.csbs_concurrency,
+        ..SubmitSettings::default()
+    };
+    let submitter = Submitter::new(
+        csbs_client(config, &secrets)?,
+        Arc::new(queue(config, aws)?),
+        Arc::new(sink(config, aws)),
+        settings,
+    );
+    Ok(SubmitApp {
+        submitter,
+        webhook: webhook_policy(config, &secrets),
+    })
+}
+
+pub async fn poller(config: &Config, aws: &SdkConfig) -> Result<Poller, ConfigError> {
+    let secrets = secrets(config, aws).await?;
+    let settings = PollSettings {
+        window: config.poll_window,
+        interval: config.poll_interval,
+        csbs_concurrency: config.csbs_concurrency,
+        ..PollSettings::default()
+    };
+    Ok(Poller::new(
+        csbs_client(config, &secrets)?,
+        Arc::new(queue(config, aws)?),
+        Arc::new(sink(config, aws)),
+        settings,
+    ))
+}

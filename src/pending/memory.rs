@@ -1,0 +1,154 @@
+//! In-memory pending queue with SQS semantics: visibility timeouts, receipt handles that change
+//! on every receive, receive counts. Used by unit tests, the local run and benchmarks.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use super::{PendingQueue, QueueError, Received};
+use crate::task::PendingTask;
+
+#[derive(Debug)]
+struct Message {
+    id: String,
+    body: String,
+    visible_at: Instant,
+    receipt: Option<String>,
+    receive_count: u32,
+}
+
+pub struct MemoryQueue {
+    messages: Mutex<Vec<Message>>,
+    visibility_timeout: Duration,
+    next: Mutex<u64>,
+    fail_deletes: Mutex<bool>,
+}
+
+impl MemoryQueue {
+    /// `visibility_timeout`: how long a received message stays hidden (the queue's default).
+    pub fn new(visibility_timeout: Duration) -> Self {
+        MemoryQueue {
+            messages: Mutex::default(),
+            visibility_timeout,
+            next: Mutex::new(0),
+            fail_deletes: Mutex::new(false),
+        }
+    }
+
+    fn next_id(&self, prefix: &str) -> String {
+        let mut n = self.next.lock().unwrap();
+        *n += 1;
+        format!("{prefix}-{n}")
+    }
+
+    /// Adds a raw body, as a producer that bypasses `send` would (e.g. a corrupt message).
+    pub fn push_raw(&self, body: impl Into<String>) {
+        let id = self.next_id("msg");
+        self.messages.lock().unwrap().push(Message {
+            id,
+            body: body.into(),
+            visible_at: Instant::now(),
+            receipt: None,
+            receive_count: 0,
+        });
+    }
+
+    /// Messages in the queue, visible or not.
+    pub fn len(&self) -> usize {
+        self.messages.lock().unwrap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes every message visible now, as if their visibility timeouts had run out.
+    pub fn expire_visibility(&self) {
+        for m in self.messages.lock().unwrap().iter_mut() {
+            m.visible_at = Instant::now();
+        }
+    }
+
+    /// Makes deletes fail (an invocation that dies before deleting).
+    pub fn fail_deletes(&self, fail: bool) {
+        *self.fail_deletes.lock().unwrap() = fail;
+    }
+
+    /// Bodies of every message.
+    pub fn bodies(&self) -> Vec<String> {
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.body.clone())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl PendingQueue for MemoryQueue {
+    async fn send(&self, task: &PendingTask, _deadline: Instant) -> Result<(), QueueError> {
+        let body = serde_json::to_string(task).map_err(|e| QueueError::Call(e.to_string()))?;
+        self.push_raw(body);
+        Ok(())
+    }
+
+    async fn receive(&self, max: usize, _deadline: Instant) -> Result<Vec<Received>, QueueError> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let receipts: Vec<String> = (0..max).map(|_| self.next_id("rcpt")).collect();
+        let mut msgs = self.messages.lock().unwrap();
+        for (m, receipt) in msgs
+            .iter_mut()
+            .filter(|m| m.visible_at <= now)
+            .take(max)
+            .zip(receipts)
+        {
+            m.visible_at = now + self.visibility_timeout;
+            m.receipt = Some(receipt.clone());
+            m.receive_count += 1;
+            out.push(Received {
+                message_id: m.id.clone(),
+                receipt,
+                body: m.body.clone(),
+                receive_count: m.receive_count,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn delete(
+        &self,
+        receipts: &[String],
+        _deadline: Instant,
+    ) -> Result<Vec<String>, QueueError> {
+        if *self.fail_deletes.lock().unwrap() {
+            return Err(QueueError::Call(
+                "simulated: the invocation died before deleting".into(),
+            ));
+        }
+        // As in SQS, a receipt from an earlier receive may no longer be valid; such deletes are
+        // ignored (the message will be seen again, which the poller handles).
+        self.messages
+            .lock()
+            .unwrap()
+            .retain(|m| m.receipt.as_ref().is_none_or(|r| !receipts.contains(r)));
+        Ok(Vec::new())
+    }
+
+    async fn set_visibility(
+        &self,
+        entries: &[(String, u32)],
+        _deadline: Instant,
+    ) -> Result<(), QueueError> {
+        let now = Instant::now();
+        for m in self.messages.lock().unwrap().iter_mut() {
+            if let Some((_, secs)) = entries.iter().find(|(r, _)| Some(r) == m.receipt.as_ref()) {
+                m.visible_at = now + Duration::from_secs(u64::from(*secs));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,510 @@
+//! The poll workflow: drain the pending queue, check each task against CSBS once per pass,
+//! emit one terminal event per finished task, delete its message only after the event was
+//! accepted, and re-check unfinished tasks every `interval` while the window lasts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::csbs::models::{CheckpointItem, status};
+use crate::csbs::{CsbsClient, CsbsError, ListFilter};
+use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all, event_id};
+use crate::pending::{MAX_BATCH, PendingQueue, Received};
+use crate::request::task_id_of_raw;
+use crate::task::PendingTask;
+
+#[derive(Debug, Clone)]
+pub struct PollSettings {
+    /// How long one invocation keeps re-checking (0 = one pass).
+    pub window: Duration,
+    /// Time between two checks of an unfinished task.
+    pub interval: Duration,
+    /// Parallel CSBS calls.
+    pub csbs_concurrency: usize,
+    pub event_attempts: u32,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        PollSettings {
+            window: Duration::from_secs(50),
+            interval: Duration::from_secs(10),
+            csbs_concurrency: 16,
+            event_attempts: 4,
+        }
+    }
+}
+
+/// Counters of one invocation (or pass).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PollSummary {
+    pub checked: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub timed_out: u64,
+    pub still_pending: u64,
+    pub csbs_calls: u64,
+    /// Pending messages that could not be read (reported as Failed events).
+    pub unreadable: u64,
+    /// Terminal events the bus did not accept (their messages are kept).
+    pub unemitted: u64,
+    pub passes: u64,
+}
+
+impl PollSummary {
+    fn add(&mut self, o: &PollSummary) {
+        self.checked += o.checked;
+        self.completed += o.completed;
+        self.failed += o.failed;
+        self.timed_out += o.timed_out;
+        self.csbs_calls += o.csbs_calls;
+        self.unreadable += o.unreadable;
+        self.unemitted += o.unemitted;
+        self.passes += o.passes;
+        // Pending is a state, not a flow: the last pass tells it.
+        self.still_pending = o.still_pending;
+    }
+}
+
+/// The state of one item at a check.
+#[derive(Debug, Clone, PartialEq)]
+enum ItemState {
+    Gone,
+    Failed(String),
+    Running(String),
+    /// Still present and not being deleted: the DELETE must be issued again.
+    Idle(String),
+}
+
+fn item_state(item: Option<&CheckpointItem>) -> ItemState {
+    let Some(item) = item else {
+        return ItemState::Gone;
+    };
+    if item.deletion_failed() {
+        return ItemState::Failed(
+            item.fail_reason()
+                .unwrap_or_else(|| "CSBS reported the deletion as failed".into()),
+        );
+    }
+    match item.status() {
+        status::DELETED => ItemState::Gone,
+        status::AVAILABLE | status::ERROR => ItemState::Idle(item.status().to_string()),
+        other => ItemState::Running(other.to_string()),
+    }
+}
+
+/// What a check decided for a task.
+#[derive(Debug)]
+enum Verdict {
+    Terminal(Box<OutcomeEvent>),
+    Pending,
+}
+
+struct Group {
+    task: PendingTask,
+    receipts: Vec<String>,
+}
+
+pub struct Poller {
+    csbs: CsbsClient,
+    queue: Arc<dyn PendingQueue>,
+    sink: Arc<dyn EventSink>,
+    settings: PollSettings,
+    calls: AtomicU64,
+}
+
+impl Poller {
+    pub fn new(
+        csbs: CsbsClient,
+        queue: Arc<dyn PendingQueue>,
+        sink: Arc<dyn EventSink>,
+        settings: PollSettings,
+    ) -> Self {
+        Poller {
+            csbs,
+            queue,
+            sink,
+            settings,
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// One invocation: passes every `interval` until nothing is pending or the window (or the
+    /// deadline) is used up.
+    pub async fn run(&self, deadline: Instant) -> PollSummary {
+        let window_end = (Instant::now() + self.settings.window).min(deadline);
+        let mut total = PollSummary::default();
+        loop {
+            let pass = self.pass(deadline).await;
+            total.add(&pass);
+            if pass.still_pending == 0 || self.settings.window.is_zero() {
+                break;
+            }
+            let next = Instant::now() + self.settings.interval;
+            if next >= window_end {
+                break;
+            }
+            // Unfinished tasks become visible again after `interval`: wait for that moment.
+            tokio::time::sleep_until(next).await;
+        }
+        total
+    }
+
+    /// Receives everything visible, checks each task once, emits and forgets.
+    pub async fn pass(&self, deadline: Instant) -> PollSummary {
+        let mut summary = PollSummary {
+            passes: 1,
+            ..Default::default()
+        };
+        let calls_before = self.calls.load(Ordering::Relaxed);
+        let received = self.receive_all(deadline).await;
+
+        // Group duplicates of one task; unreadable messages become Failed events.
+        let mut groups: HashMap<String, Group> = HashMap::new();
+        let mut order = Vec::new();
+        let mut unreadable: Vec<(OutcomeEvent, String)> = Vec::new();
+        for m in received {
+            match serde_json::from_str::<PendingTask>(&m.body) {
+                Ok(task) => {
+                    let g = groups.entry(task.task_id.clone()).or_insert_with(|| {
+                        order.push(task.task_id.clone());
+                        Group {
+                            task,
+                            receipts: Vec::new(),
+                        }
+                    });
+                    g.receipts.push(m.receipt);
+                }
+                Err(e) => unreadable.push((unreadable_event(&m, &e.to_string()), m.receipt)),
+            }
+        }
+        summary.unreadable = unreadable.len() as u64;
+
+        let verdicts: Vec<(String, Verdict)> = futures::stream::iter(order)
+            .map(|id| {
+                let task = groups[&id].task.clone();
+                async move { (id, self.check(&task, deadline).await) }
+            })
+            .buffer_unordered(self.settings.csbs_concurrency.max(1))
+            .collect()
+            .await;
+        summary.checked = verdicts.len() as u64;
+
+        let mut events: Vec<OutcomeEvent> = Vec::new();
+        let mut terminal_receipts: HashMap<String, Vec<String>> = HashMap::new();
+        let mut pending_visibility: Vec<(String, u32)> = Vec::new();
+        for (id, verdict) in verdicts {
+            let group = groups.remove(&id).expect("grouped above");
+            match verdict {
+                Verdict::Terminal(event) => {
+                    terminal_receipts.insert(event.event_id.clone(), group.receipts);
+                    events.push(*event);
+                }
+                Verdict::Pending => {
+                    summary.still_pending += 1;
+                    let secs = self.next_check_in(group.task.deadline);
+                    pending_visibility.extend(group.receipts.into_iter().map(|r| (r, secs)));
+                }
+            }
+        }
+        for (event, receipt) in unreadable {
+            terminal_receipts.insert(event.event_id.clone(), vec![receipt]);
+            events.push(event);
+        }
+
+        let accepted = emit_all(
+            self.sink.as_ref(),
+            &events,
+            deadline,
+            self.settings.event_attempts,
+        )
+        .await;
+        let mut to_delete = Vec::new();
+        for e in &events {
+            let receipts = terminal_receipts.remove(&e.event_id).unwrap_or_default();
+            if accepted.contains(&e.event_id) {
+                match e.outcome {
+                    Outcome::Completed => summary.completed += 1,
+                    Outcome::Failed => summary.failed += 1,
+                    Outcome::TimedOut => summary.timed_out += 1,
+                    _ => {}
+                }
+                tracing::info!(event_id = %e.event_id, task_id = %e.task_id, outcome = e.outcome.as_str(), "event emitted");
+                to_delete.extend(receipts);
+            } else {
+                // Kept: the task is checked again (and the same event id emitted) soon.
+                summary.unemitted += 1;
+                let secs = self.settings.interval.as_secs().max(1) as u32;
+                pending_visibility.extend(receipts.into_iter().map(|r| (r, secs)));
+            }
+        }
+        self.forget(&to_delete, deadline).await;
+        for chunk in pending_visibility.chunks(MAX_BATCH) {
+            if let Err(e) = self.queue.set_visibility(chunk, deadline).await {
+                // Harmless: the message reappears after the queue's own visibility timeout.
+                tracing::warn!(error = %e, "could not set the next check time");
+            }
+        }
+        summary.csbs_calls = self.calls.load(Ordering::Relaxed) - calls_before;
+        summary
+    }
+
+    async fn receive_all(&self, deadline: Instant) -> Vec<Received> {
+        let mut all = Vec::new();
+        // Stop receiving while there is still time to check what was received.
+        let stop = deadline
+            .checked_sub(Duration::from_secs(3))
+            .unwrap_or(deadline);
+        while Instant::now() < stop {
+            match self.queue.receive(MAX_BATCH, stop).await {
+                Ok(batch) if batch.is_empty() => break,
+                Ok(batch) => all.extend(batch),
+                Err(e) => {
+                    tracing::warn!(error = %e, "receive failed; checking what was received");
+                    break;
+                }
+            }
+        }
+        all
+    }
+
+    async fn forget(&self, receipts: &[String], deadline: Instant) {
+        let chunks: Vec<&[String]> = receipts.chunks(MAX_BATCH).collect();
+        let results: Vec<_> = futures::stream::iter(chunks)
+            .map(|c| self.queue.delete(c, deadline))
+            .buffer_unordered(4)
+            .collect()
+            .await;
+        for r in results {
+            match r {
+                Ok(failed) if failed.is_empty() => {}
+                Ok(failed) => tracing::warn!(
+                    count = failed.len(),
+                    "some pending messages were not deleted; they will be seen again"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "delete failed; the tasks will be seen again and re-emit the same event ids")
+                }
+            }
+        }
+    }
+
+    /// Seconds until the next check: the interval, or less when the deadline is sooner.
+    fn next_check_in(&self, task_deadline: DateTime<Utc>) -> u32 {
+        let to_deadline = (task_deadline - Utc::now()).num_seconds().max(1) as u64;
+        self.settings
+            .interval
+            .as_secs()
+            .clamp(1, to_deadline.max(1)) as u32
+    }
+
+    async fn check(&self, task: &PendingTask, deadline: Instant) -> Verdict {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let listed = self
+            .csbs
+            .list_items(
+                &task.project_id,
+                &ListFilter::for_checkpoint(&task.checkpoint_id),
+                deadline,
+            )
+            .await;
+        let now = Utc::now();
+        let items = match listed {
+            Ok(items) => items,
+            Err(e) => return self.unknown_state(task, now, &e),
+        };
+        let by_id: HashMap<&str, &CheckpointItem> =
+            items.iter().map(|i| (i.id.as_str(), i)).collect();
+        let states: Vec<(Option<String>, ItemState)> = match &task.checkpoint_items {
+            Some(ids) => ids
+                .iter()
+                .map(|id| {
+                    (
+                        Some(id.clone()),
+                        item_state(by_id.get(id.as_str()).copied()),
+                    )
+                })
+                .collect(),
+            None if items.is_empty() => vec![(None, ItemState::Gone)],
+            None => items
+                .iter()
+                .map(|i| (Some(i.id.clone()), item_state(Some(i))))
+                .collect(),
+        };
+        let unfinished = states.iter().find_map(|(_, s)| match s {
+            ItemState::Running(st) | ItemState::Idle(st) => Some(st.clone()),
+            _ => None,
+        });
+        let failures: Vec<String> = states
+            .iter()
+            .filter_map(|(id, s)| match s {
+                ItemState::Failed(reason) => Some(format!(
+                    "{}: {reason}",
+                    id.as_deref().unwrap_or(&task.checkpoint_id)
+                )),
+                _ => None,
+            })
+            .collect();
+        match unfinished {
+            None if failures.is_empty() => Verdict::Terminal(Box::new(OutcomeEvent::for_task(
+                task,
+                Outcome::Completed,
+                now,
+                Some("absent".into()),
+                None,
+            ))),
+            None => {
+                let error = EventError {
+                    code: "deletion_failed".into(),
+                    message: failures.join("; "),
+                    http_status: None,
+                };
+                Verdict::Terminal(Box::new(OutcomeEvent::for_task(
+                    task,
+                    Outcome::Failed,
+                    now,
+                    Some(status::ERROR.into()),
+                    Some(error),
+                )))
+            }
+            Some(last) if now >= task.deadline => {
+                let error = EventError {
+                    code: "deletion_timed_out".into(),
+                    message: format!(
+                        "not finished by the deadline {} (last status {last})",
+                        crate::task::rfc3339(task.deadline)
+                    ),
+                    http_status: None,
+                };
+                Verdict::Terminal(Box::new(OutcomeEvent::for_task(
+                    task,
+                    Outcome::TimedOut,
+                    now,
+                    Some(last),
+                    Some(error),
+                )))
+            }
+            Some(_) => {
+                for (id, s) in &states {
+                    if matches!(s, ItemState::Idle(_)) {
+                        self.reissue(task, id.as_deref(), deadline).await;
+                    }
+                }
+                Verdict::Pending
+            }
+        }
+    }
+
+    /// CSBS could not be asked: keep waiting, unless the deadline has passed.
+    fn unknown_state(&self, task: &PendingTask, now: DateTime<Utc>, e: &CsbsError) -> Verdict {
+        tracing::warn!(task_id = %task.task_id, error = %e, "check failed; will check again");
+        if now < task.deadline {
+            return Verdict::Pending;
+        }
+        let error = EventError {
+            code: e.code(),
+            message: format!("could not check the deletion before its deadline: {e}"),
+            http_status: e.http_status(),
+        };
+        Verdict::Terminal(Box::new(OutcomeEvent::for_task(
+            task,
+            Outcome::TimedOut,
+            now,
+            None,
+            Some(error),
+        )))
+    }
+
+    /// A backup still `available` after a check: the DELETE is issued again (idempotent), as
+    /// the Terraform providers do.
+    async fn reissue(&self, task: &PendingTask, item: Option<&str>, deadline: Instant) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let r = self
+            .csbs
+            .delete_checkpoint(
+                &task.project_id,
+                &task.provider_id,
+                &task.checkpoint_id,
+                item,
+                deadline,
+            )
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(task_id = %task.task_id, error = %e, "re-issued DELETE failed; will check again");
+        }
+    }
+}
+
+/// A Failed event for a pending message that cannot be read: its task id comes from the raw
+/// bytes, so a redelivered copy yields the same event id.
+fn unreadable_event(m: &Received, reason: &str) -> OutcomeEvent {
+    let task_id = task_id_of_raw(m.body.as_bytes());
+    let mut e = OutcomeEvent::rejected_raw(
+        task_id.clone(),
+        crate::request::echo_fields(m.body.as_bytes()),
+        Utc::now(),
+        EventError {
+            code: "unreadable_pending_task".into(),
+            message: format!("pending message {} is not a task: {reason}", m.message_id),
+            http_status: None,
+        },
+    );
+    e.outcome = Outcome::Failed;
+    e.event_id = event_id(&task_id, Outcome::Failed);
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::csbs::models::ExtendInfo;
+
+    fn item(status: &str, fail_op: &str) -> CheckpointItem {
+        CheckpointItem {
+            id: "i".into(),
+            status: Some(status.into()),
+            extend_info: Some(ExtendInfo {
+                fail_op: Some(fail_op.into()),
+                fail_reason: Some("boom".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn item_states_follow_the_design_table() {
+        assert_eq!(item_state(None), ItemState::Gone);
+        assert_eq!(item_state(Some(&item("deleted", ""))), ItemState::Gone);
+        assert_eq!(
+            item_state(Some(&item("error", "delete"))),
+            ItemState::Failed("boom".into())
+        );
+        assert_eq!(
+            item_state(Some(&item("deleting", ""))),
+            ItemState::Running("deleting".into())
+        );
+        assert_eq!(
+            item_state(Some(&item("waiting_delete", ""))),
+            ItemState::Running("waiting_delete".into())
+        );
+        assert_eq!(
+            item_state(Some(&item("available", ""))),
+            ItemState::Idle("available".into())
+        );
+        assert_eq!(
+            item_state(Some(&item("error", "backup"))),
+            ItemState::Idle("error".into())
+        );
+        assert_eq!(
+            item_state(Some(&item("protecting", ""))),
+            ItemState::Running("protecting".into())
+        );
+    }
+}

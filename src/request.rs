@@ -1,0 +1,459 @@
+//! The deletion request contract (DESIGN.md, "Deletion request"): parsing, validation with an
+//! error that names the field, and unwrapping of EventBridge / SNS envelopes in SQS bodies.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::csbs::DEFAULT_PROVIDER_ID;
+use crate::ids::validate_id;
+
+pub const MAX_CONTEXT_BYTES: usize = 4096;
+pub const MAX_TIMEOUT_SECONDS: u64 = 86_400;
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+const FIELDS: [&str; 7] = [
+    "project_id",
+    "checkpoint_id",
+    "checkpoint_items",
+    "provider_id",
+    "request_id",
+    "timeout_seconds",
+    "context",
+];
+
+/// A validated deletion request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletionRequest {
+    pub project_id: String,
+    pub provider_id: String,
+    pub checkpoint_id: String,
+    /// Sorted and de-duplicated; `None` = every backup of the checkpoint.
+    pub checkpoint_items: Option<Vec<String>>,
+    pub request_id: Option<String>,
+    pub timeout_seconds: Option<u64>,
+    pub context: Option<Map<String, Value>>,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{message}")]
+pub struct RequestError {
+    /// `invalid_json`, `invalid_request`, `unknown_field` or `context_too_large`.
+    pub code: &'static str,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl RequestError {
+    fn field(field: &str, message: impl Into<String>) -> Self {
+        RequestError {
+            code: "invalid_request",
+            field: Some(field.into()),
+            message: format!("{field}: {}", message.into()),
+        }
+    }
+
+    /// The HTTP status this error maps to.
+    pub fn http_status(&self) -> u16 {
+        if self.code == "context_too_large" {
+            413
+        } else {
+            400
+        }
+    }
+}
+
+/// The well-formed string fields of a refused request, echoed in its Rejected event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EchoFields {
+    pub project_id: Option<String>,
+    pub provider_id: Option<String>,
+    pub checkpoint_id: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl DeletionRequest {
+    /// Parses a JSON body of the request itself.
+    pub fn from_json(body: &[u8]) -> Result<Self, RequestError> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| RequestError {
+            code: "invalid_json",
+            field: None,
+            message: format!("the body is not valid JSON: {e}"),
+        })?;
+        Self::from_value(&value)
+    }
+
+    /// Parses an SQS message body: the request, or an EventBridge event whose `detail` is the
+    /// request, or an SNS notification whose `Message` is.
+    pub fn from_sqs_body(body: &str) -> Result<Self, RequestError> {
+        let value: Value = serde_json::from_str(body).map_err(|e| RequestError {
+            code: "invalid_json",
+            field: None,
+            message: format!("the message body is not valid JSON: {e}"),
+        })?;
+        Self::from_value(&unwrap_envelopes(value)?)
+    }
+
+    pub fn from_value(value: &Value) -> Result<Self, RequestError> {
+        let obj = value.as_object().ok_or_else(|| RequestError {
+            code: "invalid_request",
+            field: None,
+            message: "the request must be a JSON object".into(),
+        })?;
+        if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            let hint = FIELDS
+                .iter()
+                .find(|f| similar(f, unknown))
+                .map(|f| format!(" (did you mean {f}?)"))
+                .unwrap_or_default();
+            return Err(RequestError {
+                code: "unknown_field",
+                field: Some(unknown.clone()),
+                message: format!(
+                    "unknown field {unknown}{hint}: refused, since a misspelt field could widen a deletion"
+                ),
+            });
+        }
+        let id = |field: &'static str, required: bool| -> Result<Option<String>, RequestError> {
+            match obj.get(field) {
+                None | Some(Value::Null) if !required => Ok(None),
+                None | Some(Value::Null) => Err(RequestError::field(field, "is required")),
+                Some(Value::String(s)) => {
+                    validate_id(field, s).map_err(|e| {
+                        RequestError::field(field, strip_field(&e.to_string(), field))
+                    })?;
+                    Ok(Some(s.clone()))
+                }
+                Some(_) => Err(RequestError::field(field, "must be a string")),
+            }
+        };
+        let project_id = id("project_id", true)?.expect("required");
+        let checkpoint_id = id("checkpoint_id", true)?.expect("required");
+        let provider_id =
+            id("provider_id", false)?.unwrap_or_else(|| DEFAULT_PROVIDER_ID.to_string());
+        let checkpoint_items = match obj.get("checkpoint_items") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(vec![s.clone()]),
+            Some(Value::Array(a)) if a.is_empty() => {
+                return Err(RequestError::field(
+                    "checkpoint_items",
+                    "must not be empty (leave it out to delete every backup of the checkpoint)",
+                ));
+            }
+            Some(Value::Array(a)) => Some(
+                a.iter()
+                    .map(|v| {
+                        v.as_str().map(str::to_string).ok_or_else(|| {
+                            RequestError::field("checkpoint_items", "must hold strings only")
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => {
+                return Err(RequestError::field(
+                    "checkpoint_items",
+                    "must be a string or a list of strings",
+                ));
+            }
+        };
+        let checkpoint_items = match checkpoint_items {
+            Some(mut items) => {
+                for i in &items {
+                    validate_id("checkpoint_items", i).map_err(|e| {
+                        RequestError::field(
+                            "checkpoint_items",
+                            strip_field(&e.to_string(), "checkpoint_items"),
+                        )
+                    })?;
+                }
+                items.sort();
+                items.dedup();
+                Some(items)
+            }
+            None => None,
+        };
+        let request_id = match obj.get("request_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if valid_request_id(s) => Some(s.clone()),
+            Some(Value::String(_)) => {
+                return Err(RequestError::field(
+                    "request_id",
+                    format!("must be 1–{MAX_REQUEST_ID_LEN} printable ASCII characters"),
+                ));
+            }
+            Some(_) => return Err(RequestError::field("request_id", "must be a string")),
+        };
+        let timeout_seconds = match obj.get("timeout_seconds") {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(t) if (1..=MAX_TIMEOUT_SECONDS).contains(&t) => Some(t),
+                _ => {
+                    return Err(RequestError::field(
+                        "timeout_seconds",
+                        format!("must be an integer from 1 to {MAX_TIMEOUT_SECONDS}"),
+                    ));
+                }
+            },
+        };
+        let context = match obj.get("context") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m)) => {
+                let size = serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX);
+                if size > MAX_CONTEXT_BYTES {
+                    return Err(RequestError {
+                        code: "context_too_large",
+                        field: Some("context".into()),
+                        message: format!(
+                            "context: {size} bytes in compact JSON, at most {MAX_CONTEXT_BYTES} allowed"
+                        ),
+                    });
+                }
+                Some(m.clone())
+            }
+            Some(_) => return Err(RequestError::field("context", "must be a JSON object")),
+        };
+        Ok(DeletionRequest {
+            project_id,
+            provider_id,
+            checkpoint_id,
+            checkpoint_items,
+            request_id,
+            timeout_seconds,
+            context,
+        })
+    }
+}
+
+fn strip_field(msg: &str, field: &str) -> String {
+    msg.strip_prefix(field)
+        .map(|s| s.trim_start().to_string())
+        .unwrap_or_else(|| msg.to_string())
+}
+
+fn valid_request_id(s: &str) -> bool {
+    (1..=MAX_REQUEST_ID_LEN).contains(&s.len()) && s.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
+/// Same letters but one, or one letter more or less: enough to catch `checkpoint_item`.
+fn similar(a: &str, b: &str) -> bool {
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    a != b
+        && (a.starts_with(&b)
+            || b.starts_with(&a)
+            || a.replace('_', "") == b.replace(['_', '-'], ""))
+}
+
+/// Unwraps an EventBridge event (`detail`) or an SNS notification (`Message`), at most twice
+/// (SNS carrying an EventBridge event).
+fn unwrap_envelopes(mut value: Value) -> Result<Value, RequestError> {
+    for _ in 0..2 {
+        let Some(obj) = value.as_object() else { break };
+        if obj.contains_key("detail-type") && obj.contains_key("source") {
+            value = obj.get("detail").cloned().unwrap_or(Value::Null);
+        } else if obj.get("Type").and_then(Value::as_str) == Some("Notification") {
+            let msg = obj
+                .get("Message")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            value = serde_json::from_str(msg).map_err(|e| RequestError {
+                code: "invalid_json",
+                field: Some("Message".into()),
+                message: format!("the SNS Message is not valid JSON: {e}"),
+            })?;
+        } else {
+            break;
+        }
+    }
+    Ok(value)
+}
+
+/// What can be echoed from a refused body: its well-formed string fields, after unwrapping.
+pub fn echo_fields(body: &[u8]) -> EchoFields {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return EchoFields::default();
+    };
+    let value = unwrap_envelopes(value).unwrap_or(Value::Null);
+    let get = |f: &'static str| {
+        value
+            .get(f)
+            .and_then(Value::as_str)
+            .filter(|s| validate_id(f, s).is_ok())
+            .map(str::to_string)
+    };
+    EchoFields {
+        project_id: get("project_id"),
+        provider_id: get("provider_id"),
+        checkpoint_id: get("checkpoint_id"),
+        request_id: value
+            .get("request_id")
+            .and_then(Value::as_str)
+            .filter(|s| valid_request_id(s))
+            .map(str::to_string),
+    }
+}
+
+/// Task id of a message that could not be parsed: from the SHA-256 of its raw bytes.
+pub fn task_id_of_raw(body: &[u8]) -> String {
+    format!("tsk_{}", &hex::encode(Sha256::digest(body))[..32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<DeletionRequest, RequestError> {
+        DeletionRequest::from_value(&v)
+    }
+
+    #[test]
+    fn minimal_request_gets_defaults() {
+        let r = parse(json!({"project_id": "p1", "checkpoint_id": "c1"})).unwrap();
+        assert_eq!(r.provider_id, DEFAULT_PROVIDER_ID);
+        assert_eq!(
+            (
+                r.checkpoint_items,
+                r.request_id,
+                r.timeout_seconds,
+                r.context
+            ),
+            (None, None, None, None)
+        );
+    }
+
+    #[test]
+    fn items_single_string_or_list_sorted_and_deduplicated() {
+        let r = parse(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": "i1"}))
+            .unwrap();
+        assert_eq!(r.checkpoint_items, Some(vec!["i1".to_string()]));
+        let r = parse(
+            json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": ["b", "a", "b"]}),
+        )
+        .unwrap();
+        assert_eq!(
+            r.checkpoint_items,
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+        let e = parse(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": []}))
+            .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("checkpoint_items"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (json!({"checkpoint_id": "c"}), "project_id"),
+            (json!({"project_id": "p"}), "checkpoint_id"),
+            (
+                json!({"project_id": "p/../x", "checkpoint_id": "c"}),
+                "project_id",
+            ),
+            (
+                json!({"project_id": "p", "checkpoint_id": 5}),
+                "checkpoint_id",
+            ),
+            (
+                json!({"project_id": "p", "checkpoint_id": "c", "provider_id": "a?b"}),
+                "provider_id",
+            ),
+            (
+                json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": ["ok", "../x"]}),
+                "checkpoint_items",
+            ),
+            (
+                json!({"project_id": "p", "checkpoint_id": "c", "request_id": ""}),
+                "request_id",
+            ),
+            (
+                json!({"project_id": "p", "checkpoint_id": "c", "request_id": "tab\there"}),
+                "request_id",
+            ),
+            (
+                json!({"project_id": "p", "checkpoint_id": "c", "timeout_seconds": 0}),
+                "timeout_seconds",
+            ),
+            (
+                json!({"project_id": "p", "checkpoint_id": "c", "timeout_seconds": 86401}),
+                "timeout_seconds",
+            ),
+            (
+                json!({"project_id": "p", "checkpoint_id": "c", "timeout_seconds": 1.5}),
+                "timeout_seconds",
+            ),
+            (
+                json!({"project_id": "p", "checkpoint_id": "c", "context": [1]}),
+                "context",
+            ),
+        ];
+        for (v, field) in cases {
+            let e = parse(v.clone()).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{v}");
+            assert!(e.message.starts_with(field), "{}", e.message);
+            assert_eq!(e.http_status(), 400);
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_a_hint() {
+        let e = parse(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_item": "i"}))
+            .unwrap_err();
+        assert_eq!(e.code, "unknown_field");
+        assert!(
+            e.message.contains("did you mean checkpoint_items?"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn context_limit_is_413() {
+        let big = "x".repeat(MAX_CONTEXT_BYTES);
+        let e = parse(json!({"project_id": "p", "checkpoint_id": "c", "context": {"k": big}}))
+            .unwrap_err();
+        assert_eq!((e.code, e.http_status()), ("context_too_large", 413));
+        let ok = "x".repeat(MAX_CONTEXT_BYTES - 8); // {"k":"…"} adds 8 bytes
+        assert!(
+            parse(json!({"project_id": "p", "checkpoint_id": "c", "context": {"k": ok}})).is_ok()
+        );
+    }
+
+    #[test]
+    fn sqs_bodies_unwrap_eventbridge_and_sns() {
+        let req = json!({"project_id": "p", "checkpoint_id": "c"});
+        let eb = json!({"version": "0", "id": "x", "detail-type": "Delete", "source": "me", "detail": req});
+        assert_eq!(
+            DeletionRequest::from_sqs_body(&eb.to_string())
+                .unwrap()
+                .checkpoint_id,
+            "c"
+        );
+        let sns = json!({"Type": "Notification", "MessageId": "m", "Message": req.to_string()});
+        assert_eq!(
+            DeletionRequest::from_sqs_body(&sns.to_string())
+                .unwrap()
+                .project_id,
+            "p"
+        );
+        let sns_eb = json!({"Type": "Notification", "Message": eb.to_string()});
+        assert!(DeletionRequest::from_sqs_body(&sns_eb.to_string()).is_ok());
+        let e = DeletionRequest::from_sqs_body("not json").unwrap_err();
+        assert_eq!(e.code, "invalid_json");
+    }
+
+    #[test]
+    fn echo_keeps_only_well_formed_strings() {
+        let echo = echo_fields(br#"{"project_id":"p1","checkpoint_id":"bad/id","request_id":"r-1","provider_id":7,"x":1}"#);
+        assert_eq!(
+            echo,
+            EchoFields {
+                project_id: Some("p1".into()),
+                request_id: Some("r-1".into()),
+                ..Default::default()
+            }
+        );
+        assert_eq!(echo_fields(b"\xff"), EchoFields::default());
+        assert_eq!(task_id_of_raw(b"abc"), task_id_of_raw(b"abc"));
+        assert_ne!(task_id_of_raw(b"abc"), task_id_of_raw(b"abd"));
+    }
+}

@@ -1,0 +1,361 @@
+//! The submit workflow: validate → allow-list → task id → one DELETE per item → pending task →
+//! Submitted / Completed / Rejected event. No Lambda types: the edges call it with parsed input
+//! and a deadline.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::csbs::{CsbsClient, CsbsError, DeleteOutcome, ErrorClass};
+use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all};
+use crate::pending::PendingQueue;
+use crate::request::{DeletionRequest, RequestError, echo_fields, task_id_of_raw};
+use crate::task::{PendingTask, task_id};
+
+#[derive(Debug, Clone)]
+pub struct SubmitSettings {
+    /// Empty: any project.
+    pub allowed_project_ids: Vec<String>,
+    pub default_timeout_seconds: u64,
+    /// Parallel CSBS calls per invocation.
+    pub csbs_concurrency: usize,
+    /// Tries per event before the record is handed back for redelivery.
+    pub event_attempts: u32,
+}
+
+impl Default for SubmitSettings {
+    fn default() -> Self {
+        SubmitSettings {
+            allowed_project_ids: Vec::new(),
+            default_timeout_seconds: 1800,
+            csbs_concurrency: 16,
+            event_attempts: 4,
+        }
+    }
+}
+
+/// A request that CSBS took.
+#[derive(Debug, Clone)]
+pub enum Accepted {
+    /// Queued by CSBS; a pending task was recorded.
+    Submitted(PendingTask),
+    /// CSBS says it is already gone.
+    Completed(PendingTask),
+}
+
+impl Accepted {
+    pub fn task(&self) -> &PendingTask {
+        match self {
+            Accepted::Submitted(t) | Accepted::Completed(t) => t,
+        }
+    }
+}
+
+/// Why a request did not go through.
+#[derive(Debug, Clone)]
+pub enum SubmitError {
+    /// The project is not on the allow-list (refused before CSBS is called).
+    NotAllowed { project_id: String },
+    /// CSBS refused for good; a Rejected event was emitted.
+    Rejected { event: Box<OutcomeEvent> },
+    /// Try again later: CSBS or AWS is failing, or time ran out.
+    Transient {
+        code: String,
+        message: String,
+        auth: bool,
+    },
+}
+
+impl SubmitError {
+    fn transient(e: &CsbsError) -> Self {
+        let auth = e.http_status() == Some(401) || matches!(e, CsbsError::Auth(_));
+        SubmitError::Transient {
+            code: e.code(),
+            message: e.to_string(),
+            auth,
+        }
+    }
+}
+
+/// What happened to one SQS record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordResult {
+    /// Acknowledge: submitted, completed or rejected (with its event accepted).
+    Done,
+    /// Report as a batch item failure: SQS redelivers it (and, in the end, dead-letters it).
+    RetryLater,
+}
+
+/// One SQS record's input.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub message_id: String,
+    pub body: String,
+}
+
+pub struct Submitter {
+    csbs: CsbsClient,
+    queue: Arc<dyn PendingQueue>,
+    sink: Arc<dyn EventSink>,
+    settings: SubmitSettings,
+    csbs_slots: Arc<Semaphore>,
+}
+
+impl Submitter {
+    pub fn new(
+        csbs: CsbsClient,
+        queue: Arc<dyn PendingQueue>,
+        sink: Arc<dyn EventSink>,
+        settings: SubmitSettings,
+    ) -> Self {
+        let csbs_slots = Arc::new(Semaphore::new(settings.csbs_concurrency.max(1)));
+        Submitter {
+            csbs,
+            queue,
+            sink,
+            settings,
+            csbs_slots,
+        }
+    }
+
+    pub fn csbs(&self) -> &CsbsClient {
+        &self.csbs
+    }
+
+    pub fn is_allowed(&self, project_id: &str) -> bool {
+        self.settings.allowed_project_ids.is_empty()
+            || self
+                .settings
+                .allowed_project_ids
+                .iter()
+                .any(|p| p == project_id)
+    }
+
+    /// Submits one valid request.
+    pub async fn submit(
+        &self,
+        req: &DeletionRequest,
+        deadline: Instant,
+    ) -> Result<Accepted, SubmitError> {
+        if !self.is_allowed(&req.project_id) {
+            return Err(SubmitError::NotAllowed {
+                project_id: req.project_id.clone(),
+            });
+        }
+        let task = PendingTask::new(req, Utc::now(), self.settings.default_timeout_seconds);
+        // Owned targets: a closure over borrowed `&str` items is not `Send` for every lifetime,
+        // which lambda_http's Adapter requires of the whole future.
+        let targets: Vec<Option<String>> = task
+            .targets()
+            .into_iter()
+            .map(|t| t.map(str::to_string))
+            .collect();
+        let task_ref = &task;
+        let results: Vec<Result<DeleteOutcome, CsbsError>> = futures::stream::iter(targets)
+            .map(|item| async move { self.delete_one(task_ref, item.as_deref(), deadline).await })
+            .buffer_unordered(self.settings.csbs_concurrency.max(1))
+            .collect()
+            .await;
+        if let Some(e) = results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .find(|e| e.class() == ErrorClass::Permanent)
+        {
+            let error = EventError {
+                code: e.code(),
+                message: e.to_string(),
+                http_status: e.http_status(),
+            };
+            let event =
+                OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(error));
+            self.emit(&event, deadline).await?;
+            return Err(SubmitError::Rejected {
+                event: Box::new(event),
+            });
+        }
+        if let Some(e) = results.iter().filter_map(|r| r.as_ref().err()).next() {
+            return Err(SubmitError::transient(e));
+        }
+        if results
+            .iter()
+            .all(|r| matches!(r, Ok(DeleteOutcome::AlreadyGone)))
+        {
+            let event = OutcomeEvent::for_task(
+                &task,
+                Outcome::Completed,
+                Utc::now(),
+                Some("absent".into()),
+                None,
+            );
+            self.emit(&event, deadline).await?;
+            return Ok(Accepted::Completed(task));
+        }
+        // Pending first, then the event: a crash in between leads to a redelivery, whose DELETE
+        // answers CSBS.2003 and records the (same) task again.
+        self.queue
+            .send(&task, deadline)
+            .await
+            .map_err(|e| SubmitError::Transient {
+                code: "pending_queue_unavailable".into(),
+                message: e.to_string(),
+                auth: false,
+            })?;
+        let event = OutcomeEvent::for_task(&task, Outcome::Submitted, Utc::now(), None, None);
+        self.emit(&event, deadline).await?;
+        Ok(Accepted::Submitted(task))
+    }
+
+    async fn delete_one(
+        &self,
+        task: &PendingTask,
+        item: Option<&str>,
+        deadline: Instant,
+    ) -> Result<DeleteOutcome, CsbsError> {
+        let _slot = self
+            .csbs_slots
+            .acquire()
+            .await
+            .expect("semaphore never closed");
+        self.csbs
+            .delete_checkpoint(
+                &task.project_id,
+                &task.provider_id,
+                &task.checkpoint_id,
+                item,
+                deadline,
+            )
+            .await
+    }
+
+    async fn emit(&self, event: &OutcomeEvent, deadline: Instant) -> Result<(), SubmitError> {
+        let accepted = emit_all(
+            self.sink.as_ref(),
+            std::slice::from_ref(event),
+            deadline,
+            self.settings.event_attempts,
+        )
+        .await;
+        if accepted.contains(&event.event_id) {
+            tracing::info!(event_id = %event.event_id, outcome = event.outcome.as_str(), "event emitted");
+            Ok(())
+        } else {
+            Err(SubmitError::Transient {
+                code: "event_bus_unavailable".into(),
+                message: "the event bus did not accept the event".into(),
+                auth: false,
+            })
+        }
+    }
+
+    /// Emits the Rejected event of a body that failed validation.
+    pub async fn reject_invalid(
+        &self,
+        raw: &[u8],
+        err: &RequestError,
+        origin: &str,
+        deadline: Instant,
+    ) -> RecordResult {
+        let error = EventError {
+            code: err.code.to_string(),
+            message: format!("{origin}: {}", err.message),
+            http_status: None,
+        };
+        let event =
+            OutcomeEvent::rejected_raw(task_id_of_raw(raw), echo_fields(raw), Utc::now(), error);
+        match self.emit(&event, deadline).await {
+            Ok(()) => RecordResult::Done,
+            Err(_) => RecordResult::RetryLater,
+        }
+    }
+
+    /// Handles one SQS record to the end.
+    pub async fn submit_record(&self, record: &Record, deadline: Instant) -> RecordResult {
+        let origin = format!("SQS message {}", record.message_id);
+        let req = match DeletionRequest::from_sqs_body(&record.body) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "refused an invalid message");
+                return self
+                    .reject_invalid(record.body.as_bytes(), &e, &origin, deadline)
+                    .await;
+            }
+        };
+        match self.submit(&req, deadline).await {
+            Ok(a) => {
+                tracing::info!(
+                    outcome = if matches!(a, Accepted::Submitted(_)) {
+                        "submitted"
+                    } else {
+                        "completed"
+                    },
+                    "request accepted"
+                );
+                RecordResult::Done
+            }
+            Err(SubmitError::Rejected { .. }) => RecordResult::Done,
+            Err(SubmitError::NotAllowed { project_id }) => {
+                let err = RequestError {
+                    code: "project_not_allowed",
+                    field: Some("project_id".into()),
+                    message: format!("project_id: {project_id} is not in ALLOWED_PROJECT_IDS"),
+                };
+                self.reject_invalid(record.body.as_bytes(), &err, &origin, deadline)
+                    .await
+            }
+            Err(SubmitError::Transient { code, message, .. }) => {
+                tracing::warn!(%code, %message, "transient failure; SQS will redeliver");
+                RecordResult::RetryLater
+            }
+        }
+    }
+
+    /// Handles an SQS batch; returns the message ids to report as batch item failures.
+    /// Records with the same task id are submitted once and share the result; records still
+    /// running when the deadline comes are reported as failures.
+    pub async fn submit_batch(&self, records: &[Record], deadline: Instant) -> Vec<String> {
+        let mut groups: HashMap<String, Vec<&Record>> = HashMap::new();
+        let mut order = Vec::new();
+        for r in records {
+            let key = match DeletionRequest::from_sqs_body(&r.body) {
+                Ok(req) => task_id(&req),
+                Err(_) => task_id_of_raw(r.body.as_bytes()),
+            };
+            if !groups.contains_key(&key) {
+                order.push(key.clone());
+            }
+            groups.entry(key).or_default().push(r);
+        }
+        let results: Vec<(String, RecordResult)> = futures::stream::iter(order)
+            .map(|key| {
+                let first = groups[&key][0];
+                let span =
+                    tracing::info_span!("record", message_id = %first.message_id, task_id = %key);
+                async move {
+                    let r = tokio::time::timeout_at(deadline, self.submit_record(first, deadline))
+                        .await;
+                    (key, r.unwrap_or(RecordResult::RetryLater))
+                }
+                .instrument(span)
+            })
+            .buffer_unordered(self.settings.csbs_concurrency.max(1))
+            .collect()
+            .await;
+        let mut failed: Vec<String> = results
+            .into_iter()
+            .filter(|(_, r)| *r == RecordResult::RetryLater)
+            .flat_map(|(k, _)| {
+                groups[&k]
+                    .iter()
+                    .map(|r| r.message_id.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        failed.sort();
+        failed
+    }
+}

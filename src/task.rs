@@ -1,0 +1,126 @@
+//! A pending task: what `submit` records on the pending queue and `poll` checks. Its id is
+//! deterministic, so a request delivered twice is the same task.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::request::DeletionRequest;
+
+/// Task id of a valid request: SHA-256 over its identifying fields (items sorted, deduplicated,
+/// provider after defaulting).
+pub fn task_id(req: &DeletionRequest) -> String {
+    let items = req
+        .checkpoint_items
+        .as_ref()
+        .map(|i| i.join(","))
+        .unwrap_or_default();
+    let key = format!(
+        "csbs-deletion/v1\n{}\n{}\n{}\n{}\n{}",
+        req.project_id,
+        req.provider_id,
+        req.checkpoint_id,
+        items,
+        req.request_id.as_deref().unwrap_or("")
+    );
+    format!("tsk_{}", &hex::encode(Sha256::digest(key.as_bytes()))[..32])
+}
+
+/// The pending-queue message body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingTask {
+    pub task_id: String,
+    pub project_id: String,
+    pub provider_id: String,
+    pub checkpoint_id: String,
+    pub checkpoint_items: Option<Vec<String>>,
+    pub request_id: Option<String>,
+    pub context: Option<Map<String, Value>>,
+    pub submitted_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+}
+
+impl PendingTask {
+    pub fn new(req: &DeletionRequest, now: DateTime<Utc>, default_timeout_seconds: u64) -> Self {
+        let timeout = req.timeout_seconds.unwrap_or(default_timeout_seconds) as i64;
+        PendingTask {
+            task_id: task_id(req),
+            project_id: req.project_id.clone(),
+            provider_id: req.provider_id.clone(),
+            checkpoint_id: req.checkpoint_id.clone(),
+            checkpoint_items: req.checkpoint_items.clone(),
+            request_id: req.request_id.clone(),
+            context: req.context.clone(),
+            submitted_at: now,
+            deadline: now + chrono::Duration::seconds(timeout),
+        }
+    }
+
+    /// The ids to delete one by one: the items, or `None` for the whole checkpoint.
+    pub fn targets(&self) -> Vec<Option<&str>> {
+        match &self.checkpoint_items {
+            Some(items) => items.iter().map(|i| Some(i.as_str())).collect(),
+            None => vec![None],
+        }
+    }
+}
+
+/// RFC 3339 UTC with second precision and `Z`.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn req(v: Value) -> DeletionRequest {
+        DeletionRequest::from_value(&v).unwrap()
+    }
+
+    #[test]
+    fn same_request_same_id_whatever_the_spelling() {
+        let a =
+            req(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": ["b", "a"]}));
+        let b = req(
+            json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": ["a", "b", "a"],
+            "provider_id": crate::csbs::DEFAULT_PROVIDER_ID, "timeout_seconds": 60, "context": {"x": 1}}),
+        );
+        assert_eq!(task_id(&a), task_id(&b));
+        assert!(task_id(&a).starts_with("tsk_") && task_id(&a).len() == 36);
+    }
+
+    #[test]
+    fn identifying_fields_change_the_id() {
+        let base = task_id(&req(json!({"project_id": "p", "checkpoint_id": "c"})));
+        for other in [
+            json!({"project_id": "p", "checkpoint_id": "c", "request_id": "r"}),
+            json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": "i"}),
+            json!({"project_id": "q", "checkpoint_id": "c"}),
+            json!({"project_id": "p", "checkpoint_id": "c", "provider_id": "x"}),
+        ] {
+            assert_ne!(task_id(&req(other)), base);
+        }
+    }
+
+    #[test]
+    fn deadline_from_timeout_or_default() {
+        let now = Utc::now();
+        let t = PendingTask::new(
+            &req(json!({"project_id": "p", "checkpoint_id": "c", "timeout_seconds": 60})),
+            now,
+            1800,
+        );
+        assert_eq!((t.deadline - now).num_seconds(), 60);
+        let t = PendingTask::new(
+            &req(json!({"project_id": "p", "checkpoint_id": "c"})),
+            now,
+            1800,
+        );
+        assert_eq!((t.deadline - now).num_seconds(), 1800);
+        let back: PendingTask = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(back, t);
+    }
+}

@@ -1,0 +1,335 @@
+//! Shared test harness: the CSBS simulator in-process, AWS services on the moto server that the
+//! test command started (`MOTO_ENDPOINT`), fixtures from `events/`, and helpers to read the
+//! emitted events back through an EventBridge rule that targets a capture queue.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::config::Credentials as AwsCredentials;
+use aws_sdk_sqs::types::QueueAttributeName;
+use csbs_deleter::config::Config;
+use csbs_deleter::secret::Secret;
+use csbs_deleter::sim::{RunningSim, SimConfig, Simulator};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+
+pub const WEBHOOK_SECRET: &str = "csbs-deleter-test-webhook-secret";
+pub const EVENT_SOURCE: &str = "csbs.checkpoint-deletion";
+
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which installs and starts a moto server",
+    )
+}
+
+pub async fn aws() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(AwsCredentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// One test's AWS resources, with unique names so tests run in parallel on one moto server.
+pub struct Infra {
+    pub aws: SdkConfig,
+    pub sqs: aws_sdk_sqs::Client,
+    pub pending_url: String,
+    pub capture_url: String,
+    pub bus_name: String,
+    pub credentials_arn: String,
+    pub webhook_arn: String,
+}
+
+impl Infra {
+    /// `credentials_json`: the CSBS credentials secret.
+    pub async fn new(credentials_json: &str) -> Infra {
+        let aws = aws().await;
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        let mk = |name: String, vis: &'static str| {
+            let sqs = sqs.clone();
+            async move {
+                sqs.create_queue()
+                    .queue_name(name)
+                    .attributes(QueueAttributeName::VisibilityTimeout, vis)
+                    .send()
+                    .await
+                    .unwrap()
+                    .queue_url()
+                    .unwrap()
+                    .to_string()
+            }
+        };
+        let pending_url = mk(format!("pending-{id}"), "120").await;
+        let capture_url = mk(format!("capture-{id}"), "30").await;
+        let capture_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&capture_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .unwrap()[&QueueAttributeName::QueueArn]
+            .clone();
+        let eb = aws_sdk_eventbridge::Client::new(&aws);
+        let bus_name = format!("bus-{id}");
+        eb.create_event_bus().name(&bus_name).send().await.unwrap();
+        eb.put_rule()
+            .name(format!("capture-{id}"))
+            .event_bus_name(&bus_name)
+            .event_pattern(serde_json::json!({"source": [EVENT_SOURCE]}).to_string())
+            .send()
+            .await
+            .unwrap();
+        eb.put_targets()
+            .rule(format!("capture-{id}"))
+            .event_bus_name(&bus_name)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("capture")
+                    .arn(capture_arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let sm = aws_sdk_secretsmanager::Client::new(&aws);
+        let credentials_arn = sm
+            .create_secret()
+            .name(format!("csbs-credentials-{id}"))
+            .secret_string(credentials_json)
+            .send()
+            .await
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_string();
+        let webhook_arn = sm
+            .create_secret()
+            .name(format!("webhook-{id}"))
+            .secret_string(WEBHOOK_SECRET)
+            .send()
+            .await
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_string();
+        Infra {
+            aws,
+            sqs,
+            pending_url,
+            capture_url,
+            bus_name,
+            credentials_arn,
+            webhook_arn,
+        }
+    }
+
+    /// The function configuration, as the environment would give it.
+    pub fn config(&self, sim: &RunningSim, extra: &[(&str, &str)]) -> Config {
+        let base = sim.base_url().to_string();
+        let mut env: Vec<(String, String)> = vec![
+            ("CSBS_ENDPOINT".into(), base.clone()),
+            ("IAM_ENDPOINT".into(), base),
+            (
+                "CSBS_CREDENTIALS_SECRET_ARN".into(),
+                self.credentials_arn.clone(),
+            ),
+            ("PENDING_QUEUE_URL".into(), self.pending_url.clone()),
+            ("EVENT_BUS_NAME".into(), self.bus_name.clone()),
+            ("WEBHOOK_SECRET_ARN".into(), self.webhook_arn.clone()),
+            ("PENDING_RECEIVE_WAIT_SECONDS".into(), "0".into()),
+        ];
+        for (k, v) in extra {
+            env.retain(|(ek, _)| ek != k);
+            if !v.is_empty() {
+                env.push((k.to_string(), v.to_string()));
+            }
+        }
+        Config::from_lookup(|k| env.iter().find(|(ek, _)| ek == k).map(|(_, v)| v.clone())).unwrap()
+    }
+
+    /// Reads `n` events from the capture queue (their `detail`), waiting for them with long
+    /// polls; fails after `timeout`.
+    pub async fn events(&self, n: usize, timeout: Duration) -> Vec<Value> {
+        let mut out = Vec::new();
+        let started = tokio::time::Instant::now();
+        while out.len() < n {
+            assert!(
+                started.elapsed() < timeout,
+                "only {} of {n} events arrived: {out:#?}",
+                out.len()
+            );
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.capture_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            for m in got.messages() {
+                let v: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                assert_eq!(v["source"], EVENT_SOURCE);
+                let mut detail = v["detail"].clone();
+                detail["_detail_type"] = v["detail-type"].clone();
+                out.push(detail);
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.capture_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        out
+    }
+
+    /// Asserts that no further event arrives (one empty long poll).
+    pub async fn no_more_events(&self) {
+        let got = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.capture_url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            got.messages().is_empty(),
+            "unexpected events: {:?}",
+            got.messages()
+        );
+    }
+
+    /// Bodies of the messages on the pending queue (at most ten), left visible.
+    pub async fn pending_bodies(&self) -> Vec<Value> {
+        let got = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.pending_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+        got.messages()
+            .iter()
+            .map(|m| serde_json::from_str::<Value>(m.body().unwrap()).unwrap())
+            .collect()
+    }
+
+    /// Messages on the pending queue, visible or in flight.
+    pub async fn pending_count(&self) -> usize {
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.pending_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        let a = attrs.attributes().unwrap();
+        let n =
+            |k: QueueAttributeName| a.get(&k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        n(QueueAttributeName::ApproximateNumberOfMessages)
+            + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+    }
+}
+
+pub async fn sim() -> RunningSim {
+    Simulator::start(SimConfig {
+        delete_duration: (Duration::from_secs(60), Duration::from_secs(60)),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+pub fn aksk_json() -> String {
+    serde_json::json!({"ak": csbs_deleter::sim::DEMO_AK, "sk": csbs_deleter::sim::DEMO_SK})
+        .to_string()
+}
+
+pub fn password_json() -> String {
+    serde_json::json!({"username": csbs_deleter::sim::DEMO_USER, "password": csbs_deleter::sim::DEMO_PASSWORD, "domain_name": csbs_deleter::sim::DEMO_DOMAIN}).to_string()
+}
+
+/// A Lambda context whose deadline is `secs` from now.
+pub fn context(secs: u64) -> Context {
+    let mut c = Context::default();
+    c.request_id = uuid::Uuid::new_v4().to_string();
+    c.deadline = (std::time::SystemTime::now() + Duration::from_secs(secs))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    c
+}
+
+pub fn event(payload: Value, secs: u64) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, context(secs))
+}
+
+/// A sample from `events/`.
+pub fn fixture(name: &str) -> Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// Re-signs an HTTP sample at the current time (the committed ones carry a fixed timestamp).
+pub fn resign(ev: &mut Value, secret: &str) {
+    let shape = csbs_deleter::lambda::dispatch::shape_of(ev).expect("an HTTP sample");
+    let payload = match ev
+        .get("body")
+        .and_then(Value::as_str)
+        .filter(|b| !b.is_empty())
+    {
+        Some(b) => b.as_bytes().to_vec(),
+        None => csbs_deleter::lambda::dispatch::raw_query(ev, shape).into_bytes(),
+    };
+    let sig = csbs_deleter::webhook::sign(
+        &Secret::new(secret),
+        chrono::Utc::now().timestamp(),
+        &payload,
+    );
+    set_header(ev, "x-signature-256", &sig);
+}
+
+pub fn set_header(ev: &mut Value, name: &str, value: &str) {
+    ev["headers"][name] = Value::String(value.into());
+    if ev.get("multiValueHeaders").is_some_and(Value::is_object) {
+        ev["multiValueHeaders"][name] = serde_json::json!([value]);
+    }
+}
+
+pub fn remove_header(ev: &mut Value, name: &str) {
+    if let Some(h) = ev["headers"].as_object_mut() {
+        h.remove(name);
+    }
+    if let Some(h) = ev
+        .get_mut("multiValueHeaders")
+        .and_then(Value::as_object_mut)
+    {
+        h.remove(name);
+    }
+}
+
+/// Status code and parsed JSON body of an HTTP handler answer, whatever the origin's shape.
+pub fn http_answer(v: &Value) -> (u16, Value) {
+    let code = v["statusCode"].as_u64().expect("statusCode") as u16;
+    let body = v["body"]
+        .as_str()
+        .map(|b| serde_json::from_str(b).unwrap_or(Value::String(b.into())))
+        .unwrap_or(Value::Null);
+    (code, body)
+}
