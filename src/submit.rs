@@ -319,10 +319,16 @@ impl Submitter {
     /// running when the deadline comes are reported as failures.
     pub async fn submit_batch(&self, records: &[Record], deadline: Instant) -> Vec<String> {
         let mut groups: HashMap<String, Vec<&Record>> = HashMap::new();
+        // Per task: (project, checkpoint) for the log span, from the body when it is readable.
+        let mut labels: HashMap<String, (String, String)> = HashMap::new();
         let mut order = Vec::new();
         for r in records {
             let key = match DeletionRequest::from_sqs_body(&r.body) {
-                Ok(req) => task_id(&req),
+                Ok(req) => {
+                    let key = task_id(&req);
+                    labels.insert(key.clone(), (req.project_id, req.checkpoint_id));
+                    key
+                }
                 Err(_) => task_id_of_raw(r.body.as_bytes()),
             };
             if !groups.contains_key(&key) {
@@ -333,11 +339,16 @@ impl Submitter {
         let results: Vec<(String, RecordResult)> = futures::stream::iter(order)
             .map(|key| {
                 let first = groups[&key][0];
-                let span =
-                    tracing::info_span!("record", message_id = %first.message_id, task_id = %key);
+                let (project, checkpoint) = labels.get(&key).cloned().unwrap_or_default();
+                let span = tracing::info_span!(
+                    "record",
+                    message_id = %first.message_id,
+                    task_id = %key,
+                    project_id = %project,
+                    checkpoint_id = %checkpoint
+                );
                 async move {
-                    let r = tokio::time::timeout_at(deadline, self.submit_record(first, deadline))
-                        .await;
+                    let r = tokio::time::timeout_at(deadline, self.submit_record(first, deadline)).await;
                     (key, r.unwrap_or(RecordResult::RetryLater))
                 }
                 .instrument(span)
