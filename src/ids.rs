@@ -22,9 +22,7 @@ impl IdError {
     /// The name of the field the error is about.
     pub fn field(&self) -> &'static str {
         match self {
-            IdError::Empty { field }
-            | IdError::TooLong { field }
-            | IdError::BadCharacter { field } => field,
+            IdError::Empty { field } | IdError::TooLong { field } | IdError::BadCharacter { field } => field,
         }
     }
 }
@@ -59,22 +57,15 @@ mod tests {
 
     #[test]
     fn refuses_anything_that_could_change_a_url() {
-        for bad in [
-            "a/b", "a?b", "..", "a%2Fb", "a b", "a#b", "é", "a.b", "a\nb",
-        ] {
+        for bad in ["a/b", "a?b", "..", "a%2Fb", "a b", "a#b", "é", "a.b", "a\nb"] {
             assert_eq!(
                 validate_id("checkpoint_id", bad),
-                Err(IdError::BadCharacter {
-                    field: "checkpoint_id"
-                }),
+                Err(IdError::BadCharacter { field: "checkpoint_id" }),
                 "{bad:?}"
             );
         }
         assert_eq!(validate_id("p", ""), Err(IdError::Empty { field: "p" }));
-        assert_eq!(
-            validate_id("p", &"a".repeat(65)),
-            Err(IdError::TooLong { field: "p" })
-        );
+        assert_eq!(validate_id("p", &"a".repeat(65)), Err(IdError::TooLong { field: "p" }));
         assert!(validate_id("p", &"a".repeat(64)).is_ok());
     }
 }

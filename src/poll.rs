@@ -218,13 +218,7 @@ impl Poller {
             events.push(event);
         }
 
-        let accepted = emit_all(
-            self.sink.as_ref(),
-            &events,
-            deadline,
-            self.settings.event_attempts,
-        )
-        .await;
+        let accepted = emit_all(self.sink.as_ref(), &events, deadline, self.settings.event_attempts).await;
         let mut to_delete = Vec::new();
         for e in &events {
             let receipts = terminal_receipts.remove(&e.event_id).unwrap_or_default();
@@ -258,9 +252,7 @@ impl Poller {
     async fn receive_all(&self, deadline: Instant) -> Vec<Received> {
         let mut all = Vec::new();
         // Stop receiving while there is still time to check what was received.
-        let stop = deadline
-            .checked_sub(Duration::from_secs(3))
-            .unwrap_or(deadline);
+        let stop = deadline.checked_sub(Duration::from_secs(3)).unwrap_or(deadline);
         while Instant::now() < stop {
             match self.queue.receive(MAX_BATCH, stop).await {
                 Ok(batch) if batch.is_empty() => break,
@@ -298,10 +290,7 @@ impl Poller {
     /// Seconds until the next check: the interval, or less when the deadline is sooner.
     fn next_check_in(&self, task_deadline: DateTime<Utc>) -> u32 {
         let to_deadline = (task_deadline - Utc::now()).num_seconds().max(1) as u64;
-        self.settings
-            .interval
-            .as_secs()
-            .clamp(1, to_deadline.max(1)) as u32
+        self.settings.interval.as_secs().clamp(1, to_deadline.max(1)) as u32
     }
 
     async fn check(&self, task: &PendingTask, deadline: Instant) -> Verdict {
@@ -319,17 +308,11 @@ impl Poller {
             Ok(items) => items,
             Err(e) => return self.unknown_state(task, now, &e),
         };
-        let by_id: HashMap<&str, &CheckpointItem> =
-            items.iter().map(|i| (i.id.as_str(), i)).collect();
+        let by_id: HashMap<&str, &CheckpointItem> = items.iter().map(|i| (i.id.as_str(), i)).collect();
         let states: Vec<(Option<String>, ItemState)> = match &task.checkpoint_items {
             Some(ids) => ids
                 .iter()
-                .map(|id| {
-                    (
-                        Some(id.clone()),
-                        item_state(by_id.get(id.as_str()).copied()),
-                    )
-                })
+                .map(|id| (Some(id.clone()), item_state(by_id.get(id.as_str()).copied())))
                 .collect(),
             None if items.is_empty() => vec![(None, ItemState::Gone)],
             None => items
@@ -344,10 +327,9 @@ impl Poller {
         let failures: Vec<String> = states
             .iter()
             .filter_map(|(id, s)| match s {
-                ItemState::Failed(reason) => Some(format!(
-                    "{}: {reason}",
-                    id.as_deref().unwrap_or(&task.checkpoint_id)
-                )),
+                ItemState::Failed(reason) => {
+                    Some(format!("{}: {reason}", id.as_deref().unwrap_or(&task.checkpoint_id)))
+                }
                 _ => None,
             })
             .collect();
@@ -427,13 +409,7 @@ impl Poller {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let r = self
             .csbs
-            .delete_checkpoint(
-                &task.project_id,
-                &task.provider_id,
-                &task.checkpoint_id,
-                item,
-                deadline,
-            )
+            .delete_checkpoint(&task.project_id, &task.provider_id, &task.checkpoint_id, item, deadline)
             .await;
         if let Err(e) = r {
             tracing::warn!(task_id = %task.task_id, error = %e, "re-issued DELETE failed; will check again");

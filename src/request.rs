@@ -56,11 +56,7 @@ impl RequestError {
 
     /// The HTTP status this error maps to.
     pub fn http_status(&self) -> u16 {
-        if self.code == "context_too_large" {
-            413
-        } else {
-            400
-        }
+        if self.code == "context_too_large" { 413 } else { 400 }
     }
 }
 
@@ -120,9 +116,8 @@ impl DeletionRequest {
                 None | Some(Value::Null) if !required => Ok(None),
                 None | Some(Value::Null) => Err(RequestError::field(field, "is required")),
                 Some(Value::String(s)) => {
-                    validate_id(field, s).map_err(|e| {
-                        RequestError::field(field, strip_field(&e.to_string(), field))
-                    })?;
+                    validate_id(field, s)
+                        .map_err(|e| RequestError::field(field, strip_field(&e.to_string(), field)))?;
                     Ok(Some(s.clone()))
                 }
                 Some(_) => Err(RequestError::field(field, "must be a string")),
@@ -130,8 +125,7 @@ impl DeletionRequest {
         };
         let project_id = id("project_id", true)?.expect("required");
         let checkpoint_id = id("checkpoint_id", true)?.expect("required");
-        let provider_id =
-            id("provider_id", false)?.unwrap_or_else(|| DEFAULT_PROVIDER_ID.to_string());
+        let provider_id = id("provider_id", false)?.unwrap_or_else(|| DEFAULT_PROVIDER_ID.to_string());
         let checkpoint_items = match obj.get("checkpoint_items") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(vec![s.clone()]),
@@ -144,9 +138,9 @@ impl DeletionRequest {
             Some(Value::Array(a)) => Some(
                 a.iter()
                     .map(|v| {
-                        v.as_str().map(str::to_string).ok_or_else(|| {
-                            RequestError::field("checkpoint_items", "must hold strings only")
-                        })
+                        v.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| RequestError::field("checkpoint_items", "must hold strings only"))
                     })
                     .collect::<Result<Vec<_>, _>>()?,
             ),
@@ -161,10 +155,7 @@ impl DeletionRequest {
             Some(mut items) => {
                 for i in &items {
                     validate_id("checkpoint_items", i).map_err(|e| {
-                        RequestError::field(
-                            "checkpoint_items",
-                            strip_field(&e.to_string(), "checkpoint_items"),
-                        )
+                        RequestError::field("checkpoint_items", strip_field(&e.to_string(), "checkpoint_items"))
                     })?;
                 }
                 items.sort();
@@ -204,9 +195,7 @@ impl DeletionRequest {
                     return Err(RequestError {
                         code: "context_too_large",
                         field: Some("context".into()),
-                        message: format!(
-                            "context: {size} bytes in compact JSON, at most {MAX_CONTEXT_BYTES} allowed"
-                        ),
+                        message: format!("context: {size} bytes in compact JSON, at most {MAX_CONTEXT_BYTES} allowed"),
                     });
                 }
                 Some(m.clone())
@@ -238,10 +227,7 @@ fn valid_request_id(s: &str) -> bool {
 /// Same letters but one, or one letter more or less: enough to catch `checkpoint_item`.
 fn similar(a: &str, b: &str) -> bool {
     let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
-    a != b
-        && (a.starts_with(&b)
-            || b.starts_with(&a)
-            || a.replace('_', "") == b.replace(['_', '-'], ""))
+    a != b && (a.starts_with(&b) || b.starts_with(&a) || a.replace('_', "") == b.replace(['_', '-'], ""))
 }
 
 /// Unwraps an EventBridge event (`detail`) or an SNS notification (`Message`), at most twice
@@ -252,10 +238,7 @@ fn unwrap_envelopes(mut value: Value) -> Result<Value, RequestError> {
         if obj.contains_key("detail-type") && obj.contains_key("source") {
             value = obj.get("detail").cloned().unwrap_or(Value::Null);
         } else if obj.get("Type").and_then(Value::as_str) == Some("Notification") {
-            let msg = obj
-                .get("Message")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let msg = obj.get("Message").and_then(Value::as_str).unwrap_or_default();
             value = serde_json::from_str(msg).map_err(|e| RequestError {
                 code: "invalid_json",
                 field: Some("Message".into()),
@@ -312,31 +295,18 @@ mod tests {
         let r = parse(json!({"project_id": "p1", "checkpoint_id": "c1"})).unwrap();
         assert_eq!(r.provider_id, DEFAULT_PROVIDER_ID);
         assert_eq!(
-            (
-                r.checkpoint_items,
-                r.request_id,
-                r.timeout_seconds,
-                r.context
-            ),
+            (r.checkpoint_items, r.request_id, r.timeout_seconds, r.context),
             (None, None, None, None)
         );
     }
 
     #[test]
     fn items_single_string_or_list_sorted_and_deduplicated() {
-        let r = parse(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": "i1"}))
-            .unwrap();
+        let r = parse(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": "i1"})).unwrap();
         assert_eq!(r.checkpoint_items, Some(vec!["i1".to_string()]));
-        let r = parse(
-            json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": ["b", "a", "b"]}),
-        )
-        .unwrap();
-        assert_eq!(
-            r.checkpoint_items,
-            Some(vec!["a".to_string(), "b".to_string()])
-        );
-        let e = parse(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": []}))
-            .unwrap_err();
+        let r = parse(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": ["b", "a", "b"]})).unwrap();
+        assert_eq!(r.checkpoint_items, Some(vec!["a".to_string(), "b".to_string()]));
+        let e = parse(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": []})).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("checkpoint_items"));
     }
 
@@ -345,14 +315,8 @@ mod tests {
         let cases = [
             (json!({"checkpoint_id": "c"}), "project_id"),
             (json!({"project_id": "p"}), "checkpoint_id"),
-            (
-                json!({"project_id": "p/../x", "checkpoint_id": "c"}),
-                "project_id",
-            ),
-            (
-                json!({"project_id": "p", "checkpoint_id": 5}),
-                "checkpoint_id",
-            ),
+            (json!({"project_id": "p/../x", "checkpoint_id": "c"}), "project_id"),
+            (json!({"project_id": "p", "checkpoint_id": 5}), "checkpoint_id"),
             (
                 json!({"project_id": "p", "checkpoint_id": "c", "provider_id": "a?b"}),
                 "provider_id",
@@ -396,26 +360,18 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused_with_a_hint() {
-        let e = parse(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_item": "i"}))
-            .unwrap_err();
+        let e = parse(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_item": "i"})).unwrap_err();
         assert_eq!(e.code, "unknown_field");
-        assert!(
-            e.message.contains("did you mean checkpoint_items?"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("did you mean checkpoint_items?"), "{}", e.message);
     }
 
     #[test]
     fn context_limit_is_413() {
         let big = "x".repeat(MAX_CONTEXT_BYTES);
-        let e = parse(json!({"project_id": "p", "checkpoint_id": "c", "context": {"k": big}}))
-            .unwrap_err();
+        let e = parse(json!({"project_id": "p", "checkpoint_id": "c", "context": {"k": big}})).unwrap_err();
         assert_eq!((e.code, e.http_status()), ("context_too_large", 413));
         let ok = "x".repeat(MAX_CONTEXT_BYTES - 8); // {"k":"…"} adds 8 bytes
-        assert!(
-            parse(json!({"project_id": "p", "checkpoint_id": "c", "context": {"k": ok}})).is_ok()
-        );
+        assert!(parse(json!({"project_id": "p", "checkpoint_id": "c", "context": {"k": ok}})).is_ok());
     }
 
     #[test]
@@ -423,16 +379,12 @@ mod tests {
         let req = json!({"project_id": "p", "checkpoint_id": "c"});
         let eb = json!({"version": "0", "id": "x", "detail-type": "Delete", "source": "me", "detail": req});
         assert_eq!(
-            DeletionRequest::from_sqs_body(&eb.to_string())
-                .unwrap()
-                .checkpoint_id,
+            DeletionRequest::from_sqs_body(&eb.to_string()).unwrap().checkpoint_id,
             "c"
         );
         let sns = json!({"Type": "Notification", "MessageId": "m", "Message": req.to_string()});
         assert_eq!(
-            DeletionRequest::from_sqs_body(&sns.to_string())
-                .unwrap()
-                .project_id,
+            DeletionRequest::from_sqs_body(&sns.to_string()).unwrap().project_id,
             "p"
         );
         let sns_eb = json!({"Type": "Notification", "Message": eb.to_string()});
@@ -443,7 +395,8 @@ mod tests {
 
     #[test]
     fn echo_keeps_only_well_formed_strings() {
-        let echo = echo_fields(br#"{"project_id":"p1","checkpoint_id":"bad/id","request_id":"r-1","provider_id":7,"x":1}"#);
+        let echo =
+            echo_fields(br#"{"project_id":"p1","checkpoint_id":"bad/id","request_id":"r-1","provider_id":7,"x":1}"#);
         assert_eq!(
             echo,
             EchoFields {

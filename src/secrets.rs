@@ -33,12 +33,10 @@ async fn fetch(
                     .unwrap_or_default()
             ),
         })?;
-    out.secret_string()
-        .map(str::to_string)
-        .ok_or_else(|| ConfigError {
-            variable,
-            message: "the secret has no string value".into(),
-        })
+    out.secret_string().map(str::to_string).ok_or_else(|| ConfigError {
+        variable,
+        message: "the secret has no string value".into(),
+    })
 }
 
 /// Reads the secrets; `client` is needed only when an ARN is configured.
@@ -55,12 +53,7 @@ pub async fn resolve(
     let credentials = match &config.credentials {
         CredentialsSource::Inline(c) => c.clone(),
         CredentialsSource::SecretArn(arn) => {
-            let text = fetch(
-                need("CSBS_CREDENTIALS_SECRET_ARN")?,
-                "CSBS_CREDENTIALS_SECRET_ARN",
-                arn,
-            )
-            .await?;
+            let text = fetch(need("CSBS_CREDENTIALS_SECRET_ARN")?, "CSBS_CREDENTIALS_SECRET_ARN", arn).await?;
             Credentials::from_json(&text).map_err(|m| ConfigError {
                 variable: "CSBS_CREDENTIALS_SECRET_ARN",
                 message: m,

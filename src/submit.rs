@@ -64,11 +64,7 @@ pub enum SubmitError {
     /// CSBS refused for good; a Rejected event was emitted.
     Rejected { event: Box<OutcomeEvent> },
     /// Try again later: CSBS or AWS is failing, or time ran out.
-    Transient {
-        code: String,
-        message: String,
-        auth: bool,
-    },
+    Transient { code: String, message: String, auth: bool },
 }
 
 impl SubmitError {
@@ -129,19 +125,11 @@ impl Submitter {
 
     pub fn is_allowed(&self, project_id: &str) -> bool {
         self.settings.allowed_project_ids.is_empty()
-            || self
-                .settings
-                .allowed_project_ids
-                .iter()
-                .any(|p| p == project_id)
+            || self.settings.allowed_project_ids.iter().any(|p| p == project_id)
     }
 
     /// Submits one valid request.
-    pub async fn submit(
-        &self,
-        req: &DeletionRequest,
-        deadline: Instant,
-    ) -> Result<Accepted, SubmitError> {
+    pub async fn submit(&self, req: &DeletionRequest, deadline: Instant) -> Result<Accepted, SubmitError> {
         if !self.is_allowed(&req.project_id) {
             return Err(SubmitError::NotAllowed {
                 project_id: req.project_id.clone(),
@@ -150,11 +138,7 @@ impl Submitter {
         let task = PendingTask::new(req, Utc::now(), self.settings.default_timeout_seconds);
         // Owned targets: a closure over borrowed `&str` items is not `Send` for every lifetime,
         // which lambda_http's Adapter requires of the whole future.
-        let targets: Vec<Option<String>> = task
-            .targets()
-            .into_iter()
-            .map(|t| t.map(str::to_string))
-            .collect();
+        let targets: Vec<Option<String>> = task.targets().into_iter().map(|t| t.map(str::to_string)).collect();
         let task_ref = &task;
         let results: Vec<Result<DeleteOutcome, CsbsError>> = futures::stream::iter(targets)
             .map(|item| async move { self.delete_one(task_ref, item.as_deref(), deadline).await })
@@ -171,27 +155,15 @@ impl Submitter {
                 message: e.to_string(),
                 http_status: e.http_status(),
             };
-            let event =
-                OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(error));
+            let event = OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(error));
             self.emit(&event, deadline).await?;
-            return Err(SubmitError::Rejected {
-                event: Box::new(event),
-            });
+            return Err(SubmitError::Rejected { event: Box::new(event) });
         }
         if let Some(e) = results.iter().filter_map(|r| r.as_ref().err()).next() {
             return Err(SubmitError::transient(e));
         }
-        if results
-            .iter()
-            .all(|r| matches!(r, Ok(DeleteOutcome::AlreadyGone)))
-        {
-            let event = OutcomeEvent::for_task(
-                &task,
-                Outcome::Completed,
-                Utc::now(),
-                Some("absent".into()),
-                None,
-            );
+        if results.iter().all(|r| matches!(r, Ok(DeleteOutcome::AlreadyGone))) {
+            let event = OutcomeEvent::for_task(&task, Outcome::Completed, Utc::now(), Some("absent".into()), None);
             self.emit(&event, deadline).await?;
             return Ok(Accepted::Completed(task));
         }
@@ -216,19 +188,9 @@ impl Submitter {
         item: Option<&str>,
         deadline: Instant,
     ) -> Result<DeleteOutcome, CsbsError> {
-        let _slot = self
-            .csbs_slots
-            .acquire()
-            .await
-            .expect("semaphore never closed");
+        let _slot = self.csbs_slots.acquire().await.expect("semaphore never closed");
         self.csbs
-            .delete_checkpoint(
-                &task.project_id,
-                &task.provider_id,
-                &task.checkpoint_id,
-                item,
-                deadline,
-            )
+            .delete_checkpoint(&task.project_id, &task.provider_id, &task.checkpoint_id, item, deadline)
             .await
     }
 
@@ -265,8 +227,7 @@ impl Submitter {
             message: format!("{origin}: {}", err.message),
             http_status: None,
         };
-        let event =
-            OutcomeEvent::rejected_raw(task_id_of_raw(raw), echo_fields(raw), Utc::now(), error);
+        let event = OutcomeEvent::rejected_raw(task_id_of_raw(raw), echo_fields(raw), Utc::now(), error);
         match self.emit(&event, deadline).await {
             Ok(()) => RecordResult::Done,
             Err(_) => RecordResult::RetryLater,
@@ -280,9 +241,7 @@ impl Submitter {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "refused an invalid message");
-                return self
-                    .reject_invalid(record.body.as_bytes(), &e, &origin, deadline)
-                    .await;
+                return self.reject_invalid(record.body.as_bytes(), &e, &origin, deadline).await;
             }
         };
         match self.submit(&req, deadline).await {
@@ -359,12 +318,7 @@ impl Submitter {
         let mut failed: Vec<String> = results
             .into_iter()
             .filter(|(_, r)| *r == RecordResult::RetryLater)
-            .flat_map(|(k, _)| {
-                groups[&k]
-                    .iter()
-                    .map(|r| r.message_id.clone())
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|(k, _)| groups[&k].iter().map(|r| r.message_id.clone()).collect::<Vec<_>>())
             .collect();
         failed.sort();
         failed

@@ -11,11 +11,7 @@ use crate::request::DeletionRequest;
 /// Task id of a valid request: SHA-256 over its identifying fields (items sorted, deduplicated,
 /// provider after defaulting).
 pub fn task_id(req: &DeletionRequest) -> String {
-    let items = req
-        .checkpoint_items
-        .as_ref()
-        .map(|i| i.join(","))
-        .unwrap_or_default();
+    let items = req.checkpoint_items.as_ref().map(|i| i.join(",")).unwrap_or_default();
     let key = format!(
         "csbs-deletion/v1\n{}\n{}\n{}\n{}\n{}",
         req.project_id,
@@ -82,8 +78,7 @@ mod tests {
 
     #[test]
     fn same_request_same_id_whatever_the_spelling() {
-        let a =
-            req(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": ["b", "a"]}));
+        let a = req(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": ["b", "a"]}));
         let b = req(
             json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": ["a", "b", "a"],
             "provider_id": crate::csbs::DEFAULT_PROVIDER_ID, "timeout_seconds": 60, "context": {"x": 1}}),
@@ -114,11 +109,7 @@ mod tests {
             1800,
         );
         assert_eq!((t.deadline - now).num_seconds(), 60);
-        let t = PendingTask::new(
-            &req(json!({"project_id": "p", "checkpoint_id": "c"})),
-            now,
-            1800,
-        );
+        let t = PendingTask::new(&req(json!({"project_id": "p", "checkpoint_id": "c"})), now, 1800);
         assert_eq!((t.deadline - now).num_seconds(), 1800);
         let back: PendingTask = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
         assert_eq!(back, t);

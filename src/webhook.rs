@@ -48,8 +48,7 @@ impl WebhookError {
 }
 
 fn mac(secret: &Secret, t: &str, payload: &[u8]) -> Hmac<Sha256> {
-    let mut m =
-        Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes any key");
+    let mut m = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes any key");
     m.update(t.as_bytes());
     m.update(b".");
     m.update(payload);
@@ -65,12 +64,7 @@ pub fn sign(secret: &Secret, t: i64, payload: &[u8]) -> String {
 }
 
 /// Verifies `header` over `payload` (the body, or the raw query of a body-less request).
-pub fn verify(
-    policy: &WebhookPolicy,
-    header: Option<&str>,
-    payload: &[u8],
-    now: i64,
-) -> Result<(), WebhookError> {
+pub fn verify(policy: &WebhookPolicy, header: Option<&str>, payload: &[u8], now: i64) -> Result<(), WebhookError> {
     let secret = match policy {
         WebhookPolicy::AllowUnsigned => return Ok(()),
         WebhookPolicy::Refuse => return Err(WebhookError::UnsignedRefused),
@@ -85,10 +79,7 @@ pub fn verify(
             _ => {}
         }
     }
-    let (t, v1) = (
-        t.ok_or(WebhookError::Malformed)?,
-        v1.ok_or(WebhookError::Malformed)?,
-    );
+    let (t, v1) = (t.ok_or(WebhookError::Malformed)?, v1.ok_or(WebhookError::Malformed)?);
     let ts: i64 = t.parse().map_err(|_| WebhookError::Malformed)?;
     let given = hex::decode(v1).map_err(|_| WebhookError::Malformed)?;
     if (now - ts).abs() > WINDOW_SECONDS {
@@ -112,14 +103,8 @@ mod tests {
     fn accepts_own_signature_within_window() {
         let s = Secret::new("test-webhook-secret-0123456789");
         let h = sign(&s, 1_700_000_000, b"{}");
-        assert_eq!(
-            verify(&policy(), Some(&h), b"{}", 1_700_000_000 + 299),
-            Ok(())
-        );
-        assert_eq!(
-            verify(&policy(), Some(&h), b"{}", 1_700_000_000 - 299),
-            Ok(())
-        );
+        assert_eq!(verify(&policy(), Some(&h), b"{}", 1_700_000_000 + 299), Ok(()));
+        assert_eq!(verify(&policy(), Some(&h), b"{}", 1_700_000_000 - 299), Ok(()));
     }
 
     #[test]
@@ -127,23 +112,12 @@ mod tests {
         let s = Secret::new("test-webhook-secret-0123456789");
         let now = 1_700_000_000;
         let h = sign(&s, now, b"{}");
+        assert_eq!(verify(&policy(), Some(&h), b"{ }", now), Err(WebhookError::Mismatch));
         assert_eq!(
-            verify(&policy(), Some(&h), b"{ }", now),
+            verify(&policy(), Some(&sign(&Secret::new("other"), now, b"{}")), b"{}", now),
             Err(WebhookError::Mismatch)
         );
-        assert_eq!(
-            verify(
-                &policy(),
-                Some(&sign(&Secret::new("other"), now, b"{}")),
-                b"{}",
-                now
-            ),
-            Err(WebhookError::Mismatch)
-        );
-        assert_eq!(
-            verify(&policy(), Some(&h), b"{}", now + 301),
-            Err(WebhookError::Stale)
-        );
+        assert_eq!(verify(&policy(), Some(&h), b"{}", now + 301), Err(WebhookError::Stale));
         assert_eq!(
             verify(&policy(), Some("v1=abc"), b"{}", now),
             Err(WebhookError::Malformed)
@@ -152,17 +126,11 @@ mod tests {
             verify(&policy(), Some("t=1,v1=zz"), b"{}", now),
             Err(WebhookError::Malformed)
         );
-        assert_eq!(
-            verify(&policy(), None, b"{}", now),
-            Err(WebhookError::Missing)
-        );
+        assert_eq!(verify(&policy(), None, b"{}", now), Err(WebhookError::Missing));
         assert_eq!(
             verify(&WebhookPolicy::Refuse, Some(&h), b"{}", now),
             Err(WebhookError::UnsignedRefused)
         );
-        assert_eq!(
-            verify(&WebhookPolicy::AllowUnsigned, None, b"{}", now),
-            Ok(())
-        );
+        assert_eq!(verify(&WebhookPolicy::AllowUnsigned, None, b"{}", now), Ok(()));
     }
 }

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use csbs_deleter::csbs::{
-    ClientConfig, Credentials, CsbsClient, CsbsError, DEFAULT_PROVIDER_ID, DeleteOutcome,
-    ErrorClass, ListFilter, RetryPolicy,
+    ClientConfig, Credentials, CsbsClient, CsbsError, DEFAULT_PROVIDER_ID, DeleteOutcome, ErrorClass, ListFilter,
+    RetryPolicy,
 };
 use csbs_deleter::secret::Secret;
 use csbs_deleter::sim::{self, Fault, ItemSeed, Route, RunningSim, SimConfig, Simulator};
@@ -102,11 +102,7 @@ async fn wrong_provider_is_permanent() {
         .unwrap_err();
     assert_eq!(e.class(), ErrorClass::Permanent);
     assert_eq!(e.code(), "CSBS.9001");
-    assert_eq!(
-        s.sim.stats().delete,
-        1,
-        "a permanent error is never retried"
-    );
+    assert_eq!(s.sim.stats().delete, 1, "a permanent error is never retried");
 }
 
 #[tokio::test]
@@ -118,10 +114,7 @@ async fn forbidden_is_permanent_and_not_retried() {
         .delete_checkpoint(P, DEFAULT_PROVIDER_ID, "ckpt-1", None, soon(5))
         .await
         .unwrap_err();
-    assert_eq!(
-        (e.class(), e.http_status()),
-        (ErrorClass::Permanent, Some(403))
-    );
+    assert_eq!((e.class(), e.http_status()), (ErrorClass::Permanent, Some(403)));
     assert_eq!(s.sim.stats().delete, 1);
 }
 
@@ -162,10 +155,7 @@ async fn wrong_password_is_an_auth_error_that_never_quotes_it() {
         password: Secret::new("wrong-pass-XYZ"),
         domain_name: sim::DEMO_DOMAIN.into(),
     };
-    let e = client(&s, creds)
-        .get_item(P, "item-1", soon(5))
-        .await
-        .unwrap_err();
+    let e = client(&s, creds).get_item(P, "item-1", soon(5)).await.unwrap_err();
     assert!(matches!(e, CsbsError::Auth(_)), "{e:?}");
     assert_eq!(e.class(), ErrorClass::Transient);
     assert!(!format!("{e} {e:?}").contains("wrong-pass-XYZ"));
@@ -178,10 +168,7 @@ async fn wrong_sk_is_refused_with_401_and_never_echoed() {
         .get_item(P, "item-1", soon(5))
         .await
         .unwrap_err();
-    assert_eq!(
-        (e.http_status(), e.code().as_str()),
-        (Some(401), "APIGW.0301")
-    );
+    assert_eq!((e.http_status(), e.code().as_str()), (Some(401), "APIGW.0301"));
     assert_eq!(e.class(), ErrorClass::Transient);
     assert!(!format!("{e} {e:?}").contains("not-the-secret-key"));
     assert!(
@@ -248,10 +235,7 @@ async fn hang_times_out_within_the_deadline() {
     let deadline = Instant::now() + Duration::from_millis(500);
     let e = c.get_item(P, "item-1", deadline).await.unwrap_err();
     assert_eq!(e.class(), ErrorClass::Transient);
-    assert!(
-        matches!(e, CsbsError::Timeout | CsbsError::DeadlineExceeded),
-        "{e:?}"
-    );
+    assert!(matches!(e, CsbsError::Timeout | CsbsError::DeadlineExceeded), "{e:?}");
     assert!(Instant::now() <= deadline + Duration::from_millis(100));
 }
 
@@ -270,9 +254,7 @@ async fn connection_refused_is_transient() {
 
 #[tokio::test]
 async fn list_follows_pages_and_count_matches() {
-    let items: Vec<ItemSeed> = (0..25)
-        .map(|i| ItemSeed::ok(format!("item-{i:02}")))
-        .collect();
+    let items: Vec<ItemSeed> = (0..25).map(|i| ItemSeed::ok(format!("item-{i:02}"))).collect();
     let s = sim_with(&items).await;
     s.sim.seed(P, "other", &[ItemSeed::ok("x-1")]);
     let c = client(&s, aksk(sim::DEMO_SK));
@@ -281,16 +263,10 @@ async fn list_follows_pages_and_count_matches() {
         ..ListFilter::for_checkpoint("ckpt-1")
     };
     let page = c.list_page(P, &filter, soon(5)).await.unwrap();
-    assert_eq!(
-        (page.items.len(), page.next_marker.as_deref()),
-        (10, Some("item-09"))
-    );
+    assert_eq!((page.items.len(), page.next_marker.as_deref()), (10, Some("item-09")));
     let all = c.list_items(P, &filter, soon(5)).await.unwrap();
     let ids: Vec<_> = all.iter().map(|i| i.id.clone()).collect();
-    assert_eq!(
-        ids,
-        (0..25).map(|i| format!("item-{i:02}")).collect::<Vec<_>>()
-    );
+    assert_eq!(ids, (0..25).map(|i| format!("item-{i:02}")).collect::<Vec<_>>());
     assert_eq!(s.sim.stats().list, 4, "three full pages and one empty");
     assert_eq!(
         c.count(P, &ListFilter::for_checkpoint("ckpt-1"), soon(5))
@@ -298,10 +274,7 @@ async fn list_follows_pages_and_count_matches() {
             .unwrap(),
         25
     );
-    assert_eq!(
-        c.count(P, &ListFilter::default(), soon(5)).await.unwrap(),
-        26
-    );
+    assert_eq!(c.count(P, &ListFilter::default(), soon(5)).await.unwrap(), 26);
 }
 
 #[tokio::test]
@@ -311,13 +284,7 @@ async fn five_deletions_run_and_the_rest_wait() {
     let c = client(&s, password());
     for i in 0..7 {
         let out = c
-            .delete_checkpoint(
-                P,
-                DEFAULT_PROVIDER_ID,
-                "ckpt-1",
-                Some(&format!("item-{i}")),
-                soon(5),
-            )
+            .delete_checkpoint(P, DEFAULT_PROVIDER_ID, "ckpt-1", Some(&format!("item-{i}")), soon(5))
             .await
             .unwrap();
         assert_eq!(out, DeleteOutcome::Accepted);
@@ -356,9 +323,7 @@ async fn failed_deletion_shows_error_with_fail_op_delete() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
-    let item = tokio::time::timeout(Duration::from_secs(5), failed)
-        .await
-        .unwrap();
+    let item = tokio::time::timeout(Duration::from_secs(5), failed).await.unwrap();
     assert_eq!(item.status(), "error");
     assert!(item.fail_reason().unwrap().contains("Simulated failure"));
 }
@@ -383,9 +348,5 @@ async fn bad_ids_are_refused_before_any_request() {
         assert!(c.get_item(P, bad, soon(5)).await.is_err());
     }
     let st = s.sim.stats();
-    assert_eq!(
-        (st.token, st.csbs_calls()),
-        (0, 0),
-        "nothing reached the server"
-    );
+    assert_eq!((st.token, st.csbs_calls()), (0, 0), "nothing reached the server");
 }

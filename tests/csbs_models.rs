@@ -6,11 +6,7 @@ use csbs_deleter::csbs::models::{
 };
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/fixtures/csbs/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
+    std::fs::read_to_string(format!("{}/tests/fixtures/csbs/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 #[test]
@@ -38,16 +34,11 @@ fn list_sample_parses() {
 
 #[test]
 fn checkpoint_samples_parse_with_extra_info_as_string_or_object() {
-    let gtc: CheckpointEnvelope =
-        serde_json::from_str(&fixture("gtc_create_checkpoint.json")).unwrap();
+    let gtc: CheckpointEnvelope = serde_json::from_str(&fixture("gtc_create_checkpoint.json")).unwrap();
     let res = &gtc.checkpoint.unwrap().protection_plan.unwrap().resources[0];
     assert_eq!(res.extra_info, Some(ExtraInfo::Text("{}".into())));
-    assert_eq!(
-        res.extra_info.as_ref().unwrap().as_object(),
-        Some(Default::default())
-    );
-    let doc: CheckpointEnvelope =
-        serde_json::from_str(&fixture("otc_doc_create_checkpoint.json")).unwrap();
+    assert_eq!(res.extra_info.as_ref().unwrap().as_object(), Some(Default::default()));
+    let doc: CheckpointEnvelope = serde_json::from_str(&fixture("otc_doc_create_checkpoint.json")).unwrap();
     let cp = doc.checkpoint.unwrap();
     assert_eq!(cp.status.as_deref(), Some("protecting"));
     assert!(cp.extra_info.is_none(), "null extra_info");
@@ -57,20 +48,13 @@ fn checkpoint_samples_parse_with_extra_info_as_string_or_object() {
     ));
     let quoted = r#"{"checkpoint":{"id":"x","extra_info":"{\"created_by\": \"manual\"}"}}"#;
     let env: CheckpointEnvelope = serde_json::from_str(quoted).unwrap();
-    let obj = env
-        .checkpoint
-        .unwrap()
-        .extra_info
-        .unwrap()
-        .as_object()
-        .unwrap();
+    let obj = env.checkpoint.unwrap().extra_info.unwrap().as_object().unwrap();
     assert_eq!(obj["created_by"], "manual");
 }
 
 #[test]
 fn protectable_sample_parses() {
-    let env: ProtectableEnvelope =
-        serde_json::from_str(&fixture("gtc_check_protectable.json")).unwrap();
+    let env: ProtectableEnvelope = serde_json::from_str(&fixture("gtc_check_protectable.json")).unwrap();
     assert_eq!(env.protectable[0].result, Some(true));
 }
 

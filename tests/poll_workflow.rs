@@ -34,17 +34,36 @@ async fn world(delete_ms: u64, window: Duration) -> World {
     })
     .await
     .unwrap();
-    let creds = Credentials::AkSk { ak: sim::DEMO_AK.into(), sk: Secret::new(sim::DEMO_SK), security_token: None };
+    let creds = Credentials::AkSk {
+        ak: sim::DEMO_AK.into(),
+        sk: Secret::new(sim::DEMO_SK),
+        security_token: None,
+    };
     let mut cc = ClientConfig::new(sim.base_url(), sim.base_url(), creds);
     cc.retry.min_delay = Duration::from_millis(5);
     cc.retry.max_delay = Duration::from_millis(20);
     let csbs = CsbsClient::new(cc).unwrap();
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(300)));
     let sink = Arc::new(MemorySink::new());
-    let submitter = Submitter::new(csbs.clone(), queue.clone(), sink.clone() as Arc<dyn EventSink>, SubmitSettings::default());
-    let settings = PollSettings { window, interval: Duration::from_secs(1), ..PollSettings::default() };
+    let submitter = Submitter::new(
+        csbs.clone(),
+        queue.clone(),
+        sink.clone() as Arc<dyn EventSink>,
+        SubmitSettings::default(),
+    );
+    let settings = PollSettings {
+        window,
+        interval: Duration::from_secs(1),
+        ..PollSettings::default()
+    };
     let poller = Poller::new(csbs, queue.clone(), sink.clone() as Arc<dyn EventSink>, settings);
-    World { sim, queue, sink, submitter, poller }
+    World {
+        sim,
+        queue,
+        sink,
+        submitter,
+        poller,
+    }
 }
 
 fn soon() -> Instant {
@@ -57,7 +76,11 @@ async fn submit(w: &World, checkpoint: &str) -> PendingTask {
 }
 
 fn terminal(w: &World) -> Vec<csbs_deleter::events::OutcomeEvent> {
-    w.sink.events().into_iter().filter(|e| e.outcome != Outcome::Submitted).collect()
+    w.sink
+        .events()
+        .into_iter()
+        .filter(|e| e.outcome != Outcome::Submitted)
+        .collect()
 }
 
 /// Waits until the simulator has finished every deletion (observed, not slept for).
@@ -160,9 +183,16 @@ async fn available_after_a_check_reissues_the_delete() {
     w.sim.sim.seed(P, "lost", &[ItemSeed::ok("lost-1")]);
     // A pending task whose DELETE CSBS never acted upon.
     let req = DeletionRequest::from_value(&json!({"project_id": P, "checkpoint_id": "lost"})).unwrap();
-    w.queue.send(&PendingTask::new(&req, chrono::Utc::now(), 600), soon()).await.unwrap();
+    w.queue
+        .send(&PendingTask::new(&req, chrono::Utc::now(), 600), soon())
+        .await
+        .unwrap();
     let s = w.poller.pass(soon()).await;
-    assert_eq!((s.still_pending, s.csbs_calls), (1, 2), "one check and one re-issued DELETE");
+    assert_eq!(
+        (s.still_pending, s.csbs_calls),
+        (1, 2),
+        "one check and one re-issued DELETE"
+    );
     assert_eq!(w.sim.sim.item_status(P, "lost-1").as_deref(), Some("deleting"));
 }
 
@@ -184,10 +214,22 @@ async fn unfinished_tasks_are_rechecked_within_the_window() {
 async fn thousand_pending_tasks_in_one_invocation() {
     let w = world(0, Duration::from_secs(20)).await;
     for i in 0..1000 {
-        w.sim.sim.seed(P, &format!("k-{i}"), &[ItemSeed::ok(format!("k-{i}-item"))]);
+        w.sim
+            .sim
+            .seed(P, &format!("k-{i}"), &[ItemSeed::ok(format!("k-{i}-item"))]);
     }
     for i in 0..1000 {
-        w.queue.send(&PendingTask::new(&DeletionRequest::from_value(&json!({"project_id": P, "checkpoint_id": format!("k-{i}")})).unwrap(), chrono::Utc::now(), 600), soon()).await.unwrap();
+        w.queue
+            .send(
+                &PendingTask::new(
+                    &DeletionRequest::from_value(&json!({"project_id": P, "checkpoint_id": format!("k-{i}")})).unwrap(),
+                    chrono::Utc::now(),
+                    600,
+                ),
+                soon(),
+            )
+            .await
+            .unwrap();
     }
     // Let CSBS work: issue the deletions as submit would have.
     let client_calls_before = w.sim.sim.stats().csbs_calls();
@@ -196,14 +238,20 @@ async fn thousand_pending_tasks_in_one_invocation() {
     assert_eq!(s.completed, 1000, "{s:?}");
     assert!(w.queue.is_empty());
     assert_eq!(terminal(&w).len(), 1000);
-    assert!(w.sim.sim.stats().csbs_calls() - client_calls_before <= 3000, "{:?}", w.sim.sim.stats());
+    assert!(
+        w.sim.sim.stats().csbs_calls() - client_calls_before <= 3000,
+        "{:?}",
+        w.sim.sim.stats()
+    );
 }
 
 #[tokio::test]
 async fn csbs_outage_never_loses_a_task() {
     let w = world(0, Duration::ZERO).await;
     for i in 0..5 {
-        w.sim.sim.seed(P, &format!("o-{i}"), &[ItemSeed::ok(format!("o-{i}-i"))]);
+        w.sim
+            .sim
+            .seed(P, &format!("o-{i}"), &[ItemSeed::ok(format!("o-{i}-i"))]);
         submit(&w, &format!("o-{i}")).await;
     }
     until_deleted(&w, 5).await;

@@ -50,7 +50,8 @@ async fn no_credential_in_logs_events_or_answers() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let sim = sim().await;
-    sim.sim.set_delete_duration(Duration::from_millis(10), Duration::from_millis(10));
+    sim.sim
+        .set_delete_duration(Duration::from_millis(10), Duration::from_millis(10));
     sim.sim.seed(P, "c1", &[ItemSeed::ok("i1")]);
     sim.sim.seed(P, "c2", &[ItemSeed::ok("i2")]);
     let mut secrets = vec![sim::DEMO_SK, sim::DEMO_PASSWORD, WEBHOOK_SECRET, "MIIsim"];
@@ -68,7 +69,10 @@ async fn no_credential_in_logs_events_or_answers() {
     resign(&mut ev, WEBHOOK_SECRET);
     answers += &dispatch::handle(&app, event(ev, 20)).await.unwrap().to_string();
     let poller = wiring::poller(&config, &infra.aws).await.unwrap();
-    answers += &poll::handle(&poller, event(fixture("schedule-v2.json"), 20)).await.unwrap().to_string();
+    answers += &poll::handle(&poller, event(fixture("schedule-v2.json"), 20))
+        .await
+        .unwrap()
+        .to_string();
     let events = infra.events(2, Duration::from_secs(20)).await;
 
     let wrong_sk = "WRONG-sk-that-must-not-leak-123";
@@ -81,14 +85,17 @@ async fn no_credential_in_logs_events_or_answers() {
 
     // Password login, with a token expiry and a 503 burst in between.
     let infra2 = Infra::new(&password_json()).await;
-    let app = wiring::submit_app(&infra2.config(&sim, &[]), &infra2.aws).await.unwrap();
+    let app = wiring::submit_app(&infra2.config(&sim, &[]), &infra2.aws)
+        .await
+        .unwrap();
     sim.sim.seed(P, "c3", &[ItemSeed::ok("i3")]);
     sim.sim.expire_tokens();
     sim.sim.add_fault(Fault::status(Route::Delete, 503).times(2));
     let mut sqs = fixture("sqs.json");
     sqs["Records"][0]["body"] = json!(json!({"project_id": P, "checkpoint_id": "c3"}).to_string());
     answers += &dispatch::handle(&app, event(sqs, 20)).await.unwrap().to_string();
-    let wrong_pw = json!({"username": sim::DEMO_USER, "password": "WRONG-password-never-logged", "domain_name": sim::DEMO_DOMAIN});
+    let wrong_pw =
+        json!({"username": sim::DEMO_USER, "password": "WRONG-password-never-logged", "domain_name": sim::DEMO_DOMAIN});
     secrets.push("WRONG-password-never-logged");
     let bad2 = Infra::new(&wrong_pw.to_string()).await;
     let app = wiring::submit_app(&bad2.config(&sim, &[]), &bad2.aws).await.unwrap();
@@ -101,13 +108,20 @@ async fn no_credential_in_logs_events_or_answers() {
     assert_clean("logs", &text, &secrets);
     assert_clean("answers", &answers, &secrets);
     assert_clean("events", &serde_json::to_string(&events).unwrap(), &secrets);
-    assert!(!answers.contains(sim::DEMO_AK), "the AK quoted by the gateway is redacted in answers");
+    assert!(
+        !answers.contains(sim::DEMO_AK),
+        "the AK quoted by the gateway is redacted in answers"
+    );
 
     // A record's log lines carry its span: message id, task id, project, checkpoint.
     let line = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["span"]["name"] == "record" && v["fields"]["message"] == "event emitted" && v["span"]["checkpoint_id"] == "c1")
+        .find(|v| {
+            v["span"]["name"] == "record"
+                && v["fields"]["message"] == "event emitted"
+                && v["span"]["checkpoint_id"] == "c1"
+        })
         .expect("a record-level log line");
     for f in ["message_id", "task_id", "project_id", "checkpoint_id"] {
         assert!(line["span"][f].is_string(), "{f} missing: {line}");

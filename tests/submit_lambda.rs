@@ -47,12 +47,8 @@ async fn sqs_fixture_batch_all_ok() {
     let sim = sim().await;
     sim.sim.seed_demo();
     let infra = Infra::new(&aksk_json()).await;
-    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws)
-        .await
-        .unwrap();
-    let answer = dispatch::handle(&app, event(fixture("sqs.json"), 30))
-        .await
-        .unwrap();
+    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
+    let answer = dispatch::handle(&app, event(fixture("sqs.json"), 30)).await.unwrap();
     assert_eq!(failures(&answer), Vec::<String>::new());
     let events = infra.events(2, WAIT).await;
     for e in &events {
@@ -61,20 +57,14 @@ async fn sqs_fixture_batch_all_ok() {
             (Some("submitted"), Some("Checkpoint Deletion Submitted"))
         );
     }
-    let mut reqs: Vec<&str> = events
-        .iter()
-        .map(|e| e["request_id"].as_str().unwrap())
-        .collect();
+    let mut reqs: Vec<&str> = events.iter().map(|e| e["request_id"].as_str().unwrap()).collect();
     reqs.sort();
     assert_eq!(
         reqs,
         ["req-eb-1", "req-sqs-1"],
         "the EventBridge envelope was unwrapped"
     );
-    let with_context = events
-        .iter()
-        .find(|e| e["request_id"] == "req-sqs-1")
-        .unwrap();
+    let with_context = events.iter().find(|e| e["request_id"] == "req-sqs-1").unwrap();
     assert_eq!(with_context["context"], json!({"ticket": "OPS-1"}));
     assert_eq!(infra.pending_count().await, 2);
     assert_eq!(
@@ -93,9 +83,7 @@ async fn mixed_batch_reports_only_the_transient_record() {
     sim.sim
         .add_fault(Fault::status(Route::Delete, 503).on_path("flaky-ckpt"));
     let infra = Infra::new(&aksk_json()).await;
-    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws)
-        .await
-        .unwrap();
+    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
     let records = [
         ("m-ok", req("ok-ckpt")),
         (
@@ -105,18 +93,10 @@ async fn mixed_batch_reports_only_the_transient_record() {
         ("m-garbage", "not json at all".to_string()),
         ("m-transient", req("flaky-ckpt")),
     ];
-    let answer = dispatch::handle(&app, event(sqs_event(&records), 20))
-        .await
-        .unwrap();
+    let answer = dispatch::handle(&app, event(sqs_event(&records), 20)).await.unwrap();
     assert_eq!(failures(&answer), ["m-transient"]);
     let events = infra.events(3, WAIT).await;
-    let by = |o: &str| {
-        events
-            .iter()
-            .filter(|e| e["outcome"] == o)
-            .cloned()
-            .collect::<Vec<_>>()
-    };
+    let by = |o: &str| events.iter().filter(|e| e["outcome"] == o).cloned().collect::<Vec<_>>();
     assert_eq!(by("submitted").len(), 1);
     let rejected = by("rejected");
     assert_eq!(rejected.len(), 2);
@@ -130,32 +110,16 @@ async fn mixed_batch_reports_only_the_transient_record() {
     }
     let invalid = rejected
         .iter()
-        .find(|r| {
-            r["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("m-invalid")
-        })
+        .find(|r| r["error"]["message"].as_str().unwrap().contains("m-invalid"))
         .unwrap();
     assert_eq!(
-        (
-            invalid["project_id"].as_str(),
-            invalid["checkpoint_id"].as_str()
-        ),
+        (invalid["project_id"].as_str(), invalid["checkpoint_id"].as_str()),
         (Some(P), None),
         "only well-formed strings are echoed"
     );
-    assert!(
-        invalid["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("checkpoint_id")
-    );
+    assert!(invalid["error"]["message"].as_str().unwrap().contains("checkpoint_id"));
     infra.no_more_events().await;
-    assert_eq!(
-        sim.sim.item_status(P, "flaky-item").as_deref(),
-        Some("available")
-    );
+    assert_eq!(sim.sim.item_status(P, "flaky-item").as_deref(), Some("available"));
 }
 
 #[tokio::test]
@@ -163,18 +127,12 @@ async fn redelivery_is_answered_2003_and_stays_pending() {
     let sim = sim().await;
     sim.sim.seed(P, "ckpt-r", &[ItemSeed::ok("item-r")]);
     let infra = Infra::new(&aksk_json()).await;
-    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws)
+    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
+    let body = json!({"project_id": P, "checkpoint_id": "ckpt-r", "request_id": "same"}).to_string();
+    // The same message twice in one batch is submitted once.
+    let answer = dispatch::handle(&app, event(sqs_event(&[("a", body.clone()), ("b", body.clone())]), 20))
         .await
         .unwrap();
-    let body =
-        json!({"project_id": P, "checkpoint_id": "ckpt-r", "request_id": "same"}).to_string();
-    // The same message twice in one batch is submitted once.
-    let answer = dispatch::handle(
-        &app,
-        event(sqs_event(&[("a", body.clone()), ("b", body.clone())]), 20),
-    )
-    .await
-    .unwrap();
     assert!(failures(&answer).is_empty());
     assert_eq!(sim.sim.stats().delete, 1);
     // A redelivery in a later batch: CSBS answers 400 CSBS.2003, which is not an error.
@@ -184,10 +142,7 @@ async fn redelivery_is_answered_2003_and_stays_pending() {
     assert!(failures(&answer).is_empty());
     assert_eq!(sim.sim.stats().delete, 2);
     let events = infra.events(2, WAIT).await;
-    assert_eq!(
-        events[0]["event_id"], events[1]["event_id"],
-        "same task, same event id"
-    );
+    assert_eq!(events[0]["event_id"], events[1]["event_id"], "same task, same event id");
     assert!(events.iter().all(|e| e["outcome"] == "submitted"));
     let pending = infra.pending_bodies().await;
     assert_eq!(pending.len(), 2);
@@ -198,9 +153,7 @@ async fn redelivery_is_answered_2003_and_stays_pending() {
 async fn already_gone_completes_at_once() {
     let sim = sim().await;
     let infra = Infra::new(&aksk_json()).await;
-    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws)
-        .await
-        .unwrap();
+    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
     let answer = dispatch::handle(&app, event(sqs_event(&[("m", req("never-existed"))]), 20))
         .await
         .unwrap();
@@ -226,9 +179,7 @@ async fn forbidden_becomes_rejected() {
     sim.sim.seed(P, "ckpt-f", &[ItemSeed::ok("item-f")]);
     sim.sim.add_fault(Fault::status(Route::Delete, 403));
     let infra = Infra::new(&aksk_json()).await;
-    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws)
-        .await
-        .unwrap();
+    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
     let answer = dispatch::handle(&app, event(sqs_event(&[("m", req("ckpt-f"))]), 20))
         .await
         .unwrap();
@@ -255,9 +206,7 @@ async fn token_expiry_logs_in_again() {
     sim.sim.seed(P, "c1", &[ItemSeed::ok("i1")]);
     sim.sim.seed(P, "c2", &[ItemSeed::ok("i2")]);
     let infra = Infra::new(&password_json()).await;
-    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws)
-        .await
-        .unwrap();
+    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
     let a = dispatch::handle(&app, event(sqs_event(&[("m1", req("c1"))]), 20))
         .await
         .unwrap();
@@ -284,9 +233,7 @@ async fn every_http_origin_is_answered_in_its_own_shape() {
     let sim = sim().await;
     sim.sim.seed_demo();
     let infra = Infra::new(&aksk_json()).await;
-    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws)
-        .await
-        .unwrap();
+    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
     for (name, expect) in [
         ("apigw-rest.json", 202),
         ("http-api-v2.json", 202),
@@ -300,10 +247,7 @@ async fn every_http_origin_is_answered_in_its_own_shape() {
         let (code, body) = http_answer(&answer);
         assert_eq!(code, expect, "{name}: {body}");
         match name {
-            "apigw-rest.json" => assert!(
-                answer["multiValueHeaders"]["content-type"].is_array(),
-                "{answer}"
-            ),
+            "apigw-rest.json" => assert!(answer["multiValueHeaders"]["content-type"].is_array(), "{answer}"),
             "alb.json" => assert_eq!(answer["statusDescription"], "202 Accepted"),
             _ => assert_eq!(answer["headers"]["content-type"], "application/json"),
         }
@@ -323,9 +267,7 @@ async fn webhooks_unsigned_forged_or_stale_are_refused() {
     let sim = sim().await;
     sim.sim.seed_demo();
     let infra = Infra::new(&aksk_json()).await;
-    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws)
-        .await
-        .unwrap();
+    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
     let mut unsigned = fixture("http-api-v2.json");
     remove_header(&mut unsigned, "x-signature-256");
     let mut forged = fixture("http-api-v2.json");
@@ -344,12 +286,9 @@ async fn webhooks_unsigned_forged_or_stale_are_refused() {
         assert_eq!((status, body["error"]["code"].as_str()), (401, Some(code)));
     }
     // No secret and ALLOW_UNSIGNED_HTTP unset: every HTTP request is refused.
-    let app = wiring::submit_app(
-        &infra.config(&sim, &[("WEBHOOK_SECRET_ARN", "")]),
-        &infra.aws,
-    )
-    .await
-    .unwrap();
+    let app = wiring::submit_app(&infra.config(&sim, &[("WEBHOOK_SECRET_ARN", "")]), &infra.aws)
+        .await
+        .unwrap();
     let mut ev = fixture("http-api-v2.json");
     resign(&mut ev, WEBHOOK_SECRET);
     let (status, body) = http_answer(&dispatch::handle(&app, event(ev, 20)).await.unwrap());
@@ -358,12 +297,9 @@ async fn webhooks_unsigned_forged_or_stale_are_refused() {
         (401, Some("unsigned_http_refused"))
     );
     // A configured secret wins over ALLOW_UNSIGNED_HTTP=true.
-    let app = wiring::submit_app(
-        &infra.config(&sim, &[("ALLOW_UNSIGNED_HTTP", "true")]),
-        &infra.aws,
-    )
-    .await
-    .unwrap();
+    let app = wiring::submit_app(&infra.config(&sim, &[("ALLOW_UNSIGNED_HTTP", "true")]), &infra.aws)
+        .await
+        .unwrap();
     let mut ev = fixture("http-api-v2.json");
     remove_header(&mut ev, "x-signature-256");
     assert_eq!(
@@ -379,9 +315,7 @@ async fn path_injection_ids_never_reach_csbs() {
     let sim = sim().await;
     sim.sim.seed_demo();
     let infra = Infra::new(&aksk_json()).await;
-    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws)
-        .await
-        .unwrap();
+    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
     let bad_bodies = [
         json!({"project_id": P, "checkpoint_id": "../../v3/auth/tokens"}),
         json!({"project_id": "p?x=1", "checkpoint_id": "c"}),
@@ -399,9 +333,7 @@ async fn path_injection_ids_never_reach_csbs() {
     }
     for (path, query) in [
         (
-            format!(
-                "/v1/{P}/providers/fc4d5750-22e7-4798-8a46-f48f62c4c1da/checkpoints/..%2F..%2Fx"
-            ),
+            format!("/v1/{P}/providers/fc4d5750-22e7-4798-8a46-f48f62c4c1da/checkpoints/..%2F..%2Fx"),
             "",
         ),
         (
@@ -428,11 +360,7 @@ async fn path_injection_ids_never_reach_csbs() {
         assert_eq!(status, 400, "{path}?{query}: {body}");
     }
     let st = sim.sim.stats();
-    assert_eq!(
-        (st.token, st.csbs_calls()),
-        (0, 0),
-        "no request reached the simulator"
-    );
+    assert_eq!((st.token, st.csbs_calls()), (0, 0), "no request reached the simulator");
     infra.no_more_events().await;
 }
 
@@ -440,27 +368,15 @@ async fn path_injection_ids_never_reach_csbs() {
 async fn oversized_bodies_and_contexts_are_413() {
     let sim = sim().await;
     let infra = Infra::new(&aksk_json()).await;
-    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws)
-        .await
-        .unwrap();
-    let huge =
-        json!({"project_id": P, "checkpoint_id": "c", "context": {"blob": "x".repeat(70 * 1024)}})
-            .to_string();
-    let big_context =
-        json!({"project_id": P, "checkpoint_id": "c", "context": {"blob": "x".repeat(5000)}})
-            .to_string();
-    for (body, code) in [
-        (huge, "payload_too_large"),
-        (big_context, "context_too_large"),
-    ] {
+    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
+    let huge = json!({"project_id": P, "checkpoint_id": "c", "context": {"blob": "x".repeat(70 * 1024)}}).to_string();
+    let big_context = json!({"project_id": P, "checkpoint_id": "c", "context": {"blob": "x".repeat(5000)}}).to_string();
+    for (body, code) in [(huge, "payload_too_large"), (big_context, "context_too_large")] {
         let mut ev = fixture("function-url.json");
         ev["body"] = json!(body);
         resign(&mut ev, WEBHOOK_SECRET);
         let (status, answer) = http_answer(&dispatch::handle(&app, event(ev, 20)).await.unwrap());
-        assert_eq!(
-            (status, answer["error"]["code"].as_str()),
-            (413, Some(code))
-        );
+        assert_eq!((status, answer["error"]["code"].as_str()), (413, Some(code)));
     }
     assert_eq!(sim.sim.stats().csbs_calls(), 0);
 }
@@ -471,9 +387,7 @@ async fn csbs_failing_over_http_is_503_with_retry_after_and_bad_credentials_502(
     sim.sim.seed_demo();
     sim.sim.add_fault(Fault::status(Route::Delete, 503));
     let infra = Infra::new(&aksk_json()).await;
-    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws)
-        .await
-        .unwrap();
+    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
     let mut ev = fixture("http-api-v2.json");
     resign(&mut ev, WEBHOOK_SECRET);
     let answer = dispatch::handle(&app, event(ev, 4)).await.unwrap();
@@ -482,9 +396,7 @@ async fn csbs_failing_over_http_is_503_with_retry_after_and_bad_credentials_502(
     sim.sim.clear_faults();
     let wrong = json!({"ak": csbs_deleter::sim::DEMO_AK, "sk": "a-wrong-secret-key"}).to_string();
     let infra = Infra::new(&wrong).await;
-    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws)
-        .await
-        .unwrap();
+    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
     let mut ev = fixture("http-api-v2.json");
     resign(&mut ev, WEBHOOK_SECRET);
     let answer = dispatch::handle(&app, event(ev, 4)).await.unwrap();
@@ -507,9 +419,7 @@ async fn project_allow_list() {
     resign(&mut ev, WEBHOOK_SECRET);
     let (status, _) = http_answer(&dispatch::handle(&app, event(ev, 20)).await.unwrap());
     assert_eq!(status, 403);
-    let answer = dispatch::handle(&app, event(fixture("sqs.json"), 20))
-        .await
-        .unwrap();
+    let answer = dispatch::handle(&app, event(fixture("sqs.json"), 20)).await.unwrap();
     assert!(failures(&answer).is_empty());
     let events = infra.events(2, WAIT).await;
     assert!(
@@ -526,9 +436,7 @@ async fn records_left_when_time_runs_out_are_reported() {
     sim.sim.seed(P, "slow", &[ItemSeed::ok("slow-item")]);
     sim.sim.add_fault(Fault::hang(Route::Delete));
     let infra = Infra::new(&aksk_json()).await;
-    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws)
-        .await
-        .unwrap();
+    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
     let started = std::time::Instant::now();
     let answer = dispatch::handle(&app, event(sqs_event(&[("m-slow", req("slow"))]), 3))
         .await
@@ -544,9 +452,7 @@ async fn records_left_when_time_runs_out_are_reported() {
 async fn unsupported_payloads_are_an_error() {
     let sim = sim().await;
     let infra = Infra::new(&aksk_json()).await;
-    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws)
-        .await
-        .unwrap();
+    let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
     let e = dispatch::handle(&app, event(json!({"hello": "world"}), 5))
         .await
         .unwrap_err();

@@ -45,9 +45,7 @@ async fn main() -> std::io::Result<()> {
     if args.seed_demo {
         sim.seed_demo();
     }
-    let running = sim
-        .serve(SocketAddr::from(([127, 0, 0, 1], args.port)))
-        .await?;
+    let running = sim.serve(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
     // The first line is machine-readable: scripts wait for it to learn the port.
     println!("csbs-sim listening on {}", running.base_url());
     tokio::signal::ctrl_c().await?;

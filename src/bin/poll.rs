@@ -12,8 +12,5 @@ async fn main() -> Result<(), Error> {
     let aws = wiring::aws_from_env().await;
     let poller = wiring::poller(&config, &aws).await?;
     let poller = &poller;
-    run(service_fn(move |event: LambdaEvent<Value>| {
-        poll::handle(poller, event)
-    }))
-    .await
+    run(service_fn(move |event: LambdaEvent<Value>| poll::handle(poller, event))).await
 }

@@ -44,23 +44,37 @@ impl Credentials {
             domain_name: Option<String>,
         }
         let raw: Raw = serde_json::from_str(text).map_err(|e| {
-            format!("not a JSON object with ak/sk or username/password/domain_name (at line {}, column {})", e.line(), e.column())
+            format!(
+                "not a JSON object with ak/sk or username/password/domain_name (at line {}, column {})",
+                e.line(),
+                e.column()
+            )
         })?;
         match raw {
-            Raw { ak: Some(ak), sk: Some(sk), security_token, username: None, password: None, domain_name: None }
-                if !ak.is_empty() && !sk.is_empty() =>
-            {
-                Ok(Credentials::AkSk {
-                    ak,
-                    sk: Secret::new(sk),
-                    security_token: security_token.filter(|t| !t.is_empty()).map(Secret::new),
-                })
-            }
-            Raw { username: Some(u), password: Some(p), domain_name: Some(d), ak: None, sk: None, security_token: None }
-                if !u.is_empty() && !p.is_empty() && !d.is_empty() =>
-            {
-                Ok(Credentials::Password { username: u, password: Secret::new(p), domain_name: d })
-            }
+            Raw {
+                ak: Some(ak),
+                sk: Some(sk),
+                security_token,
+                username: None,
+                password: None,
+                domain_name: None,
+            } if !ak.is_empty() && !sk.is_empty() => Ok(Credentials::AkSk {
+                ak,
+                sk: Secret::new(sk),
+                security_token: security_token.filter(|t| !t.is_empty()).map(Secret::new),
+            }),
+            Raw {
+                username: Some(u),
+                password: Some(p),
+                domain_name: Some(d),
+                ak: None,
+                sk: None,
+                security_token: None,
+            } if !u.is_empty() && !p.is_empty() && !d.is_empty() => Ok(Credentials::Password {
+                username: u,
+                password: Secret::new(p),
+                domain_name: d,
+            }),
             _ => Err("expected either non-empty ak and sk, or non-empty username, password and domain_name".into()),
         }
     }
@@ -68,9 +82,7 @@ impl Credentials {
     /// Every secret string in these credentials, for redaction checks.
     pub fn secret_values(&self) -> Vec<String> {
         match self {
-            Credentials::AkSk {
-                sk, security_token, ..
-            } => {
+            Credentials::AkSk { sk, security_token, .. } => {
                 let mut v = vec![sk.expose().to_string()];
                 v.extend(security_token.iter().map(|t| t.expose().to_string()));
                 v
@@ -94,12 +106,7 @@ pub struct TokenCache {
 }
 
 /// The password-auth request body for a project-scoped token.
-pub fn token_request_body(
-    username: &str,
-    password: &Secret,
-    domain_name: &str,
-    project_id: &str,
-) -> serde_json::Value {
+pub fn token_request_body(username: &str, password: &Secret, domain_name: &str, project_id: &str) -> serde_json::Value {
     json!({
         "auth": {
             "identity": {
@@ -148,8 +155,7 @@ mod tests {
         assert!(matches!(c, Credentials::AkSk { ref ak, security_token: None, .. } if ak == "A"));
         let c = Credentials::from_json(r#"{"ak":"A","sk":"S","security_token":"T"}"#).unwrap();
         assert_eq!(c.secret_values(), vec!["S", "T"]);
-        let c =
-            Credentials::from_json(r#"{"username":"u","password":"p","domain_name":"d"}"#).unwrap();
+        let c = Credentials::from_json(r#"{"username":"u","password":"p","domain_name":"d"}"#).unwrap();
         assert!(matches!(c, Credentials::Password { .. }));
     }
 

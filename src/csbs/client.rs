@@ -10,9 +10,7 @@ use reqwest::{Method, StatusCode};
 use tokio::time::Instant;
 use url::Url;
 
-use super::auth::{
-    CachedToken, Credentials, TokenCache, TokenEnvelope, refresh_time, token_request_body,
-};
+use super::auth::{CachedToken, Credentials, TokenCache, TokenEnvelope, refresh_time, token_request_body};
 use super::error::{CsbsError, ErrorClass, api_error, parse_retry_after};
 use super::models::{CheckpointItem, CountEnvelope, ItemEnvelope, ListEnvelope};
 use super::signer::{DATE_FORMAT, SignInput};
@@ -178,10 +176,7 @@ impl CsbsClient {
             query.push(("checkpoint_items".to_string(), item.to_string()));
         }
         let path = format!("/v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}");
-        match self
-            .call(project_id, Method::DELETE, &path, &query, deadline)
-            .await
-        {
+        match self.call(project_id, Method::DELETE, &path, &query, deadline).await {
             Ok(_) => Ok(DeleteOutcome::Accepted),
             Err(e) => match e.class() {
                 ErrorClass::NotFound => Ok(DeleteOutcome::AlreadyGone),
@@ -201,10 +196,7 @@ impl CsbsClient {
         validate_id("project_id", project_id)?;
         validate_id("checkpoint_item_id", item_id)?;
         let path = format!("/v1/{project_id}/checkpoint_items/{item_id}");
-        match self
-            .call(project_id, Method::GET, &path, &[], deadline)
-            .await
-        {
+        match self.call(project_id, Method::GET, &path, &[], deadline).await {
             Ok(a) => {
                 let env: ItemEnvelope = decode(&a.body)?;
                 env.checkpoint_item
@@ -217,22 +209,11 @@ impl CsbsClient {
     }
 
     /// One page of `GET /v1/{project}/checkpoint_items`.
-    pub async fn list_page(
-        &self,
-        project_id: &str,
-        filter: &ListFilter,
-        deadline: Instant,
-    ) -> Result<Page, CsbsError> {
+    pub async fn list_page(&self, project_id: &str, filter: &ListFilter, deadline: Instant) -> Result<Page, CsbsError> {
         validate_id("project_id", project_id)?;
         let path = format!("/v1/{project_id}/checkpoint_items");
         let a = self
-            .call(
-                project_id,
-                Method::GET,
-                &path,
-                &filter.query(true)?,
-                deadline,
-            )
+            .call(project_id, Method::GET, &path, &filter.query(true)?, deadline)
             .await?;
         let env: ListEnvelope = decode(&a.body)?;
         let link_marker = env
@@ -268,31 +249,18 @@ impl CsbsClient {
             items.extend(page.items);
             match page.next_marker {
                 // A marker that does not move would loop forever.
-                Some(m) if got > 0 && filter.marker.as_deref() != Some(m.as_str()) => {
-                    filter.marker = Some(m)
-                }
+                Some(m) if got > 0 && filter.marker.as_deref() != Some(m.as_str()) => filter.marker = Some(m),
                 _ => return Ok(items),
             }
         }
     }
 
     /// `GET /v1/{project}/checkpoint_items/count`.
-    pub async fn count(
-        &self,
-        project_id: &str,
-        filter: &ListFilter,
-        deadline: Instant,
-    ) -> Result<u64, CsbsError> {
+    pub async fn count(&self, project_id: &str, filter: &ListFilter, deadline: Instant) -> Result<u64, CsbsError> {
         validate_id("project_id", project_id)?;
         let path = format!("/v1/{project_id}/checkpoint_items/count");
         let a = self
-            .call(
-                project_id,
-                Method::GET,
-                &path,
-                &filter.query(false)?,
-                deadline,
-            )
+            .call(project_id, Method::GET, &path, &filter.query(false)?, deadline)
             .await?;
         let env: CountEnvelope = decode(&a.body)?;
         env.count
@@ -346,8 +314,7 @@ impl CsbsClient {
         match (&first, &self.inner.config.credentials) {
             (Err(CsbsError::Api { status: 401, .. }), Credentials::Password { .. }) => {
                 tracing::info!(project_id, "CSBS refused the token; logging in again");
-                self.call_once(project_id, method, path, query, deadline, true)
-                    .await
+                self.call_once(project_id, method, path, query, deadline, true).await
             }
             _ => first,
         }
@@ -377,11 +344,7 @@ impl CsbsClient {
                 let token = self.token(project_id, deadline, fresh_token).await?;
                 req = req.header("X-Auth-Token", token.expose());
             }
-            Credentials::AkSk {
-                ak,
-                sk,
-                security_token,
-            } => {
+            Credentials::AkSk { ak, sk, security_token } => {
                 let date = Utc::now().format(DATE_FORMAT).to_string();
                 let mut headers = vec![
                     ("Host".to_string(), host_header(&url)),
@@ -409,19 +372,11 @@ impl CsbsClient {
         if answer.status.is_success() {
             Ok(answer.into())
         } else {
-            Err(self.redact(api_error(
-                answer.status.as_u16(),
-                &answer.body,
-                answer.retry_after,
-            )))
+            Err(self.redact(api_error(answer.status.as_u16(), &answer.body, answer.retry_after)))
         }
     }
 
-    async fn send(
-        &self,
-        req: reqwest::RequestBuilder,
-        deadline: Instant,
-    ) -> Result<RawAnswer, CsbsError> {
+    async fn send(&self, req: reqwest::RequestBuilder, deadline: Instant) -> Result<RawAnswer, CsbsError> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(CsbsError::DeadlineExceeded);
@@ -429,11 +384,7 @@ impl CsbsClient {
         let req = req.timeout(left.min(self.inner.config.request_timeout));
         let resp = req.send().await.map_err(map_reqwest)?;
         let status = resp.status();
-        let retry_after = parse_retry_after(
-            resp.headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok()),
-        );
+        let retry_after = parse_retry_after(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()));
         let subject_token = resp
             .headers()
             .get("x-subject-token")
@@ -449,12 +400,7 @@ impl CsbsClient {
     }
 
     /// A project-scoped token from the cache, or a new one from IAM.
-    async fn token(
-        &self,
-        project_id: &str,
-        deadline: Instant,
-        force_new: bool,
-    ) -> Result<Secret, CsbsError> {
+    async fn token(&self, project_id: &str, deadline: Instant, force_new: bool) -> Result<Secret, CsbsError> {
         let Credentials::Password {
             username,
             password,
@@ -464,10 +410,8 @@ impl CsbsClient {
             unreachable!("token() is only called with password credentials");
         };
         let mut cache = self.inner.tokens.tokens.lock().await;
-        if !force_new {
-            if let Some(t) = cache.get(project_id).filter(|t| t.refresh_at > Utc::now()) {
-                return Ok(t.token.clone());
-            }
+        if !force_new && let Some(t) = cache.get(project_id).filter(|t| t.refresh_at > Utc::now()) {
+            return Ok(t.token.clone());
         }
         let mut url = self.inner.config.iam_endpoint.clone();
         url.set_path("/v3/auth/tokens");
@@ -483,9 +427,7 @@ impl CsbsClient {
             let e = api_error(answer.status.as_u16(), &answer.body, answer.retry_after);
             return Err(match e.class() {
                 ErrorClass::Transient if e.is_retryable() => e,
-                _ => CsbsError::Auth(format!(
-                    "IAM refused the login for project {project_id}: {e}"
-                )),
+                _ => CsbsError::Auth(format!("IAM refused the login for project {project_id}: {e}")),
             });
         }
         let token = answer

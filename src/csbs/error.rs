@@ -174,22 +174,15 @@ mod tests {
         assert_eq!(e.code(), "APIGW.0301");
         assert_eq!(e.class(), ErrorClass::Transient);
         let e = api_error(403, br#"{"error":{"code":"X.1","message":"nope"}}"#, None);
-        assert_eq!(
-            (e.code().as_str(), e.class()),
-            ("X.1", ErrorClass::Permanent)
-        );
+        assert_eq!((e.code().as_str(), e.class()), ("X.1", ErrorClass::Permanent));
         let e = api_error(502, b"<html>bad gateway</html>", None);
-        assert_eq!(
-            (e.code().as_str(), e.class()),
-            ("HTTP.502", ErrorClass::Transient)
-        );
+        assert_eq!((e.code().as_str(), e.class()), ("HTTP.502", ErrorClass::Transient));
         assert!(e.to_string().contains("bad gateway"));
     }
 
     #[test]
     fn classifies_per_design_table() {
-        let c =
-            |s, code: &str| api_error(s, format!(r#"{{"error_code":"{code}"}}"#).as_bytes(), None);
+        let c = |s, code: &str| api_error(s, format!(r#"{{"error_code":"{code}"}}"#).as_bytes(), None);
         assert_eq!(c(400, "CSBS.2003").class(), ErrorClass::AlreadyDeleting);
         assert_eq!(c(400, "CSBS.9001").class(), ErrorClass::Permanent);
         assert_eq!(c(400, "CSBS.8007").class(), ErrorClass::Permanent);
@@ -205,10 +198,7 @@ mod tests {
     #[test]
     fn retry_after_seconds() {
         assert_eq!(parse_retry_after(Some("2")), Some(Duration::from_secs(2)));
-        assert_eq!(
-            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
-            None
-        );
+        assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
         assert_eq!(parse_retry_after(None), None);
     }
 }

@@ -39,23 +39,19 @@ impl CheckpointItem {
 
     /// `status: error` with `extend_info.fail_op: "delete"`: the deletion failed for good.
     pub fn deletion_failed(&self) -> bool {
-        self.status() == status::ERROR
-            && self.extend_info.as_ref().and_then(|e| e.fail_op.as_deref()) == Some("delete")
+        self.status() == status::ERROR && self.extend_info.as_ref().and_then(|e| e.fail_op.as_deref()) == Some("delete")
     }
 
     /// The reason CSBS gives for a failure, if any.
     pub fn fail_reason(&self) -> Option<String> {
         let info = self.extend_info.as_ref()?;
-        info.fail_reason
-            .clone()
-            .filter(|r| !r.is_empty())
-            .or_else(|| {
-                info.fail_code
-                    .as_ref()
-                    .and_then(|c| c.get("Description"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
+        info.fail_reason.clone().filter(|r| !r.is_empty()).or_else(|| {
+            info.fail_code
+                .as_ref()
+                .and_then(|c| c.get("Description"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
     }
 }
 

@@ -9,15 +9,10 @@ use sha2::{Digest, Sha256};
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
 /// `X-Sdk-Date` layout: `20060102T150405Z`.
 pub const DATE_FORMAT: &str = "%Y%m%dT%H%M%SZ";
-pub const EMPTY_BODY_SHA256: &str =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+pub const EMPTY_BODY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// Everything but RFC 3986 unreserved characters is escaped, with upper-case hex.
-const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 fn escape(s: &str) -> String {
     utf8_percent_encode(s, ESCAPE).to_string()
@@ -88,11 +83,7 @@ impl SignInput<'_> {
 
     /// Lower-cased signed header names, sorted, joined with `;`.
     pub fn signed_headers(&self) -> String {
-        self.signed()
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect::<Vec<_>>()
-            .join(";")
+        self.signed().into_iter().map(|(n, _)| n).collect::<Vec<_>>().join(";")
     }
 
     fn payload_hash(&self, hs: &[(String, String)]) -> String {
@@ -108,11 +99,7 @@ impl SignInput<'_> {
         for (n, v) in &hs {
             canonical_headers.push_str(&format!("{n}:{v}\n"));
         }
-        let names = hs
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(";");
+        let names = hs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(";");
         format!(
             "{}\n{}\n{}\n{}\n{}\n{}",
             self.method.to_ascii_uppercase(),
@@ -180,10 +167,7 @@ mod tests {
     use super::*;
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
     // GO-V3 signer_test.go, csbs-api.md §3b.
@@ -199,9 +183,7 @@ mod tests {
         };
         assert_eq!(
             input.canonical_request(),
-            format!(
-                "GET\n/path/\nlimit=1\nx-sdk-date:20060102T150405Z\n\nx-sdk-date\n{EMPTY_BODY_SHA256}"
-            )
+            format!("GET\n/path/\nlimit=1\nx-sdk-date:20060102T150405Z\n\nx-sdk-date\n{EMPTY_BODY_SHA256}")
         );
         assert_eq!(
             input.authorization("AccessKey", "SecretKey", "20060102T150405Z"),
@@ -394,10 +376,8 @@ mod tests {
 
     #[test]
     fn parses_its_own_authorization_header() {
-        let parsed = parse_authorization(
-            "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature=abc",
-        )
-        .unwrap();
+        let parsed =
+            parse_authorization("SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature=abc").unwrap();
         assert_eq!(parsed.access, "AK");
         assert_eq!(parsed.signed_headers, vec!["host", "x-sdk-date"]);
         assert_eq!(parsed.signature, "abc");

@@ -13,11 +13,7 @@ pub struct EventBridgeSink {
 }
 
 impl EventBridgeSink {
-    pub fn new(
-        client: aws_sdk_eventbridge::Client,
-        bus_name: impl Into<String>,
-        source: impl Into<String>,
-    ) -> Self {
+    pub fn new(client: aws_sdk_eventbridge::Client, bus_name: impl Into<String>, source: impl Into<String>) -> Self {
         EventBridgeSink {
             client,
             bus_name: bus_name.into(),
@@ -28,16 +24,11 @@ impl EventBridgeSink {
 
 #[async_trait]
 impl EventSink for EventBridgeSink {
-    async fn put(
-        &self,
-        events: &[OutcomeEvent],
-        deadline: Instant,
-    ) -> Result<Vec<Result<(), String>>, SinkError> {
+    async fn put(&self, events: &[OutcomeEvent], deadline: Instant) -> Result<Vec<Result<(), String>>, SinkError> {
         let entries = events
             .iter()
             .map(|e| {
-                let detail =
-                    serde_json::to_string(e).map_err(|err| SinkError::Call(err.to_string()))?;
+                let detail = serde_json::to_string(e).map_err(|err| SinkError::Call(err.to_string()))?;
                 Ok(PutEventsRequestEntry::builder()
                     .event_bus_name(&self.bus_name)
                     .source(&self.source)
@@ -50,9 +41,7 @@ impl EventSink for EventBridgeSink {
         let out = tokio::time::timeout_at(deadline, call)
             .await
             .map_err(|_| SinkError::DeadlineExceeded)?
-            .map_err(|e| {
-                SinkError::Call(aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string())
-            })?;
+            .map_err(|e| SinkError::Call(aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string()))?;
         let results = out.entries();
         Ok((0..events.len())
             .map(|i| match results.get(i) {

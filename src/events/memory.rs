@@ -47,11 +47,7 @@ impl MemorySink {
 
 #[async_trait]
 impl EventSink for MemorySink {
-    async fn put(
-        &self,
-        events: &[OutcomeEvent],
-        _deadline: Instant,
-    ) -> Result<Vec<Result<(), String>>, SinkError> {
+    async fn put(&self, events: &[OutcomeEvent], _deadline: Instant) -> Result<Vec<Result<(), String>>, SinkError> {
         let mut out = Vec::with_capacity(events.len());
         for e in events {
             let refuse = {

@@ -28,11 +28,7 @@ pub enum SinkError {
 /// whether the bus accepted it (PutEvents can fail some entries and accept others).
 #[async_trait]
 pub trait EventSink: Send + Sync {
-    async fn put(
-        &self,
-        events: &[OutcomeEvent],
-        deadline: Instant,
-    ) -> Result<Vec<Result<(), String>>, SinkError>;
+    async fn put(&self, events: &[OutcomeEvent], deadline: Instant) -> Result<Vec<Result<(), String>>, SinkError>;
 }
 
 /// Puts every event, in chunks of ten, retrying failed entries with backoff until accepted or

@@ -102,8 +102,7 @@ impl OutcomeEvent {
             submitted_at: Some(rfc3339(task.submitted_at)),
             deadline: Some(rfc3339(task.deadline)),
             finished_at: terminal.then(|| rfc3339(now)),
-            elapsed_seconds: terminal
-                .then(|| (now - task.submitted_at).num_milliseconds().max(0) as f64 / 1000.0),
+            elapsed_seconds: terminal.then(|| (now - task.submitted_at).num_milliseconds().max(0) as f64 / 1000.0),
             last_status: if matches!(outcome, Outcome::Submitted | Outcome::Rejected) {
                 None
             } else {
@@ -114,12 +113,7 @@ impl OutcomeEvent {
     }
 
     /// A Rejected event for input that never became a task.
-    pub fn rejected_raw(
-        task_id: String,
-        echo: EchoFields,
-        now: DateTime<Utc>,
-        error: EventError,
-    ) -> Self {
+    pub fn rejected_raw(task_id: String, echo: EchoFields, now: DateTime<Utc>, error: EventError) -> Self {
         OutcomeEvent {
             event_id: event_id(&task_id, Outcome::Rejected),
             task_id,
@@ -147,10 +141,7 @@ mod tests {
 
     #[test]
     fn every_key_is_present() {
-        let req = DeletionRequest::from_value(
-            &serde_json::json!({"project_id": "p", "checkpoint_id": "c"}),
-        )
-        .unwrap();
+        let req = DeletionRequest::from_value(&serde_json::json!({"project_id": "p", "checkpoint_id": "c"})).unwrap();
         let task = PendingTask::new(&req, Utc::now(), 60);
         let v = serde_json::to_value(OutcomeEvent::for_task(
             &task,
@@ -187,17 +178,8 @@ mod tests {
 
     #[test]
     fn event_ids_depend_on_task_and_outcome_only() {
-        assert_eq!(
-            event_id("t", Outcome::Completed),
-            event_id("t", Outcome::Completed)
-        );
-        assert_ne!(
-            event_id("t", Outcome::Completed),
-            event_id("t", Outcome::Failed)
-        );
-        assert_ne!(
-            event_id("t", Outcome::Completed),
-            event_id("u", Outcome::Completed)
-        );
+        assert_eq!(event_id("t", Outcome::Completed), event_id("t", Outcome::Completed));
+        assert_ne!(event_id("t", Outcome::Completed), event_id("t", Outcome::Failed));
+        assert_ne!(event_id("t", Outcome::Completed), event_id("u", Outcome::Completed));
     }
 }

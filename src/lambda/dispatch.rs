@@ -39,9 +39,7 @@ pub fn shape_of(payload: &Value) -> Option<Shape> {
     let ctx = payload.get("requestContext")?;
     if ctx.get("elb").is_some() {
         Some(Shape::Alb)
-    } else if payload.get("version").and_then(Value::as_str) == Some("2.0")
-        && ctx.get("http").is_some()
-    {
+    } else if payload.get("version").and_then(Value::as_str) == Some("2.0") && ctx.get("http").is_some() {
         Some(Shape::HttpApiV2)
     } else if payload.get("httpMethod").is_some() {
         Some(Shape::ApiGatewayRest)
@@ -50,11 +48,7 @@ pub fn shape_of(payload: &Value) -> Option<Shape> {
     }
 }
 
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// The raw query string a webhook signature covers. v2 payloads carry it; REST v1 and ALB do
 /// not, so it is rebuilt from the parameters in received order, values RFC 3986-encoded.
@@ -81,25 +75,13 @@ pub fn raw_query(payload: &Value, shape: Shape) -> String {
         .and_then(Value::as_object)
     {
         for (k, vs) in multi {
-            for v in vs
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
+            for v in vs.as_array().into_iter().flatten().filter_map(Value::as_str) {
                 pairs.push(format!("{}={}", norm(k), norm(v)));
             }
         }
-    } else if let Some(single) = payload
-        .get("queryStringParameters")
-        .and_then(Value::as_object)
-    {
+    } else if let Some(single) = payload.get("queryStringParameters").and_then(Value::as_object) {
         for (k, v) in single {
-            pairs.push(format!(
-                "{}={}",
-                norm(k),
-                norm(v.as_str().unwrap_or_default())
-            ));
+            pairs.push(format!("{}={}", norm(k), norm(v.as_str().unwrap_or_default())));
         }
     }
     pairs.join("&")

@@ -63,15 +63,15 @@ enum Route {
     Status,
 }
 
-fn route(method: &Method, path: &str) -> Result<Route, Response<Body>> {
+/// A routing refusal: status, code, message.
+type Refusal = (StatusCode, &'static str, &'static str);
+
+fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let n = segs.len();
     let is_create = segs.last() == Some(&"deletions");
     let is_status = n >= 2 && segs[n - 2..] == ["deletions", "status"];
-    let mirror = (n >= 6
-        && segs[n - 6] == "v1"
-        && segs[n - 4] == "providers"
-        && segs[n - 2] == "checkpoints")
+    let mirror = (n >= 6 && segs[n - 6] == "v1" && segs[n - 4] == "providers" && segs[n - 2] == "checkpoints")
         .then(|| (segs[n - 5], segs[n - 3], segs[n - 1]));
     match (method, is_create, is_status, mirror) {
         (&Method::POST, true, _, _) => Ok(Route::Create),
@@ -81,12 +81,12 @@ fn route(method: &Method, path: &str) -> Result<Route, Response<Body>> {
             provider_id: pv.into(),
             checkpoint_id: c.into(),
         }),
-        (_, true, _, _) | (_, _, true, _) | (_, _, _, Some(_)) => Err(error(
+        (_, true, _, _) | (_, _, true, _) | (_, _, _, Some(_)) => Err((
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "this path does not take that method",
         )),
-        _ => Err(error(
+        _ => Err((
             StatusCode::NOT_FOUND,
             "not_found",
             "routes: POST /deletions, DELETE /v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}, GET /deletions/status",
@@ -95,16 +95,11 @@ fn route(method: &Method, path: &str) -> Result<Route, Response<Body>> {
 }
 
 fn query_pairs(raw_query: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw_query.as_bytes())
-        .into_owned()
-        .collect()
+    url::form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect()
 }
 
 /// `checkpoint_items` may repeat or be a comma list; any other parameter outside `allowed` is refused.
-fn parse_query(
-    raw_query: &str,
-    allowed: &[&str],
-) -> Result<(Map<String, Value>, Vec<String>), RequestError> {
+fn parse_query(raw_query: &str, allowed: &[&str]) -> Result<(Map<String, Value>, Vec<String>), RequestError> {
     let mut single = Map::new();
     let mut items = Vec::new();
     for (k, v) in query_pairs(raw_query) {
@@ -123,12 +118,7 @@ fn parse_query(
     Ok((single, items))
 }
 
-pub async fn handle_http(
-    app: &SubmitApp,
-    req: Request,
-    raw_query: &str,
-    deadline: Instant,
-) -> Response<Body> {
+pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadline: Instant) -> Response<Body> {
     let body: &[u8] = req.body().as_ref();
     if body.len() > MAX_BODY_BYTES {
         return error(
@@ -139,23 +129,15 @@ pub async fn handle_http(
     }
     let route = match route(req.method(), req.uri().path()) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err((status, code, message)) => return error(status, code, message),
     };
     let signed_payload = if matches!(route, Route::Create) {
         body
     } else {
         raw_query.as_bytes()
     };
-    let header = req
-        .headers()
-        .get(webhook::HEADER)
-        .and_then(|v| v.to_str().ok());
-    if let Err(e) = webhook::verify(
-        &app.webhook,
-        header,
-        signed_payload,
-        chrono::Utc::now().timestamp(),
-    ) {
+    let header = req.headers().get(webhook::HEADER).and_then(|v| v.to_str().ok());
+    if let Err(e) = webhook::verify(&app.webhook, header, signed_payload, chrono::Utc::now().timestamp()) {
         tracing::warn!(code = e.code(), "refused an unauthenticated HTTP request");
         return error(StatusCode::UNAUTHORIZED, e.code(), &e.to_string());
     }
@@ -218,11 +200,7 @@ async fn submit(app: &SubmitApp, req: &DeletionRequest, deadline: Instant) -> Re
                 json!({"task_id": event.task_id, "status": "rejected", "error": {"code": e.code, "message": e.message}}),
             )
         }
-        Err(SubmitError::Transient {
-            code,
-            message,
-            auth,
-        }) => csbs_failing(&code, &message, auth),
+        Err(SubmitError::Transient { code, message, auth }) => csbs_failing(&code, &message, auth),
     }
 }
 
@@ -232,19 +210,14 @@ async fn status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> Respo
         Ok(q) => q,
         Err(e) => return request_error(&e),
     };
-    let get = |k: &'static str| -> Result<String, Response<Body>> {
-        let v = q
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        validate_id(k, &v)
-            .map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()))?;
+    let get = |k: &'static str| -> Result<String, String> {
+        let v = q.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        validate_id(k, &v).map_err(|e| e.to_string())?;
         Ok(v)
     };
     let (project_id, checkpoint_id) = match (get("project_id"), get("checkpoint_id")) {
         (Ok(p), Ok(c)) => (p, c),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(m), _) | (_, Err(m)) => return error(StatusCode::BAD_REQUEST, "invalid_request", &m),
     };
     for i in &items {
         if let Err(e) = validate_id("checkpoint_items", i) {
@@ -261,11 +234,7 @@ async fn status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> Respo
     let listed = app
         .submitter
         .csbs()
-        .list_items(
-            &project_id,
-            &ListFilter::for_checkpoint(&checkpoint_id),
-            deadline,
-        )
+        .list_items(&project_id, &ListFilter::for_checkpoint(&checkpoint_id), deadline)
         .await;
     let listed = match listed {
         Ok(l) => l,
@@ -281,11 +250,7 @@ async fn status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> Respo
             .iter()
             .map(|id| {
                 let found = listed.iter().find(|i| &i.id == id);
-                (
-                    id.clone(),
-                    state_of(found),
-                    found.and_then(|i| i.status.clone()),
-                )
+                (id.clone(), state_of(found), found.and_then(|i| i.status.clone()))
             })
             .collect()
     };
@@ -322,9 +287,7 @@ fn csbs_error(e: &CsbsError) -> Response<Body> {
         crate::csbs::ErrorClass::Permanent if e.http_status() == Some(403) => {
             error(StatusCode::FORBIDDEN, &e.code(), &e.to_string())
         }
-        crate::csbs::ErrorClass::Permanent => {
-            error(StatusCode::BAD_REQUEST, &e.code(), &e.to_string())
-        }
+        crate::csbs::ErrorClass::Permanent => error(StatusCode::BAD_REQUEST, &e.code(), &e.to_string()),
         _ => csbs_failing(
             &e.code(),
             &e.to_string(),

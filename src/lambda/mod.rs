@@ -21,10 +21,7 @@ pub fn work_deadline(deadline_epoch_ms: u64) -> Instant {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let left = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms));
-    Instant::now()
-        + left
-            .saturating_sub(DEADLINE_MARGIN)
-            .max(Duration::from_millis(100))
+    Instant::now() + left.saturating_sub(DEADLINE_MARGIN).max(Duration::from_millis(100))
 }
 
 /// Logs: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON` (each line carries the current span's fields:
@@ -32,9 +29,7 @@ pub fn work_deadline(deadline_epoch_ms: u64) -> Instant {
 /// `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, default info.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .ok()
-        .map(|l| l.to_lowercase());
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().map(|l| l.to_lowercase());
     let filter = match level {
         Some(l) => EnvFilter::new(l),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

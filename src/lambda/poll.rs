@@ -80,9 +80,7 @@ mod tests {
             ..Default::default()
         };
         let v: Value = serde_json::from_str(&emf_line(&s, "poll-fn", 1)).unwrap();
-        let metrics = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-            .as_array()
-            .unwrap();
+        let metrics = v["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap();
         for m in metrics {
             let name = m["Name"].as_str().unwrap();
             assert!(v[name].is_u64(), "{name} has a value");

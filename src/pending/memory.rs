@@ -78,12 +78,7 @@ impl MemoryQueue {
 
     /// Bodies of every message.
     pub fn bodies(&self) -> Vec<String> {
-        self.messages
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|m| m.body.clone())
-            .collect()
+        self.messages.lock().unwrap().iter().map(|m| m.body.clone()).collect()
     }
 }
 
@@ -100,12 +95,7 @@ impl PendingQueue for MemoryQueue {
         let mut out = Vec::new();
         let receipts: Vec<String> = (0..max).map(|_| self.next_id("rcpt")).collect();
         let mut msgs = self.messages.lock().unwrap();
-        for (m, receipt) in msgs
-            .iter_mut()
-            .filter(|m| m.visible_at <= now)
-            .take(max)
-            .zip(receipts)
-        {
+        for (m, receipt) in msgs.iter_mut().filter(|m| m.visible_at <= now).take(max).zip(receipts) {
             m.visible_at = now + self.visibility_timeout;
             m.receipt = Some(receipt.clone());
             m.receive_count += 1;
@@ -119,11 +109,7 @@ impl PendingQueue for MemoryQueue {
         Ok(out)
     }
 
-    async fn delete(
-        &self,
-        receipts: &[String],
-        _deadline: Instant,
-    ) -> Result<Vec<String>, QueueError> {
+    async fn delete(&self, receipts: &[String], _deadline: Instant) -> Result<Vec<String>, QueueError> {
         if *self.fail_deletes.lock().unwrap() {
             return Err(QueueError::Call(
                 "simulated: the invocation died before deleting".into(),
@@ -138,11 +124,7 @@ impl PendingQueue for MemoryQueue {
         Ok(Vec::new())
     }
 
-    async fn set_visibility(
-        &self,
-        entries: &[(String, u32)],
-        _deadline: Instant,
-    ) -> Result<(), QueueError> {
+    async fn set_visibility(&self, entries: &[(String, u32)], _deadline: Instant) -> Result<(), QueueError> {
         let now = Instant::now();
         for m in self.messages.lock().unwrap().iter_mut() {
             if let Some((_, secs)) = entries.iter().find(|(r, _)| Some(r) == m.receipt.as_ref()) {

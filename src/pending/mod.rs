@@ -36,15 +36,7 @@ pub trait PendingQueue: Send + Sync {
     /// Up to `max` (≤ 10) visible messages; empty when there are none.
     async fn receive(&self, max: usize, deadline: Instant) -> Result<Vec<Received>, QueueError>;
     /// Deletes up to ten messages; returns the receipts that could not be deleted.
-    async fn delete(
-        &self,
-        receipts: &[String],
-        deadline: Instant,
-    ) -> Result<Vec<String>, QueueError>;
+    async fn delete(&self, receipts: &[String], deadline: Instant) -> Result<Vec<String>, QueueError>;
     /// Sets the visibility of up to ten messages (seconds from now).
-    async fn set_visibility(
-        &self,
-        entries: &[(String, u32)],
-        deadline: Instant,
-    ) -> Result<(), QueueError>;
+    async fn set_visibility(&self, entries: &[(String, u32)], deadline: Instant) -> Result<(), QueueError>;
 }

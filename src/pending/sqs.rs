@@ -2,8 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
-    MessageSystemAttributeName,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName,
 };
 use tokio::time::Instant;
 
@@ -90,11 +89,7 @@ impl PendingQueue for SqsQueue {
         .await
     }
 
-    async fn delete(
-        &self,
-        receipts: &[String],
-        deadline: Instant,
-    ) -> Result<Vec<String>, QueueError> {
+    async fn delete(&self, receipts: &[String], deadline: Instant) -> Result<Vec<String>, QueueError> {
         if receipts.is_empty() {
             return Ok(Vec::new());
         }
@@ -128,11 +123,7 @@ impl PendingQueue for SqsQueue {
         .await
     }
 
-    async fn set_visibility(
-        &self,
-        entries: &[(String, u32)],
-        deadline: Instant,
-    ) -> Result<(), QueueError> {
+    async fn set_visibility(&self, entries: &[(String, u32)], deadline: Instant) -> Result<(), QueueError> {
         if entries.is_empty() {
             return Ok(());
         }

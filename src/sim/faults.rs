@@ -73,10 +73,7 @@ impl Fault {
 
     fn matches(&self, route: Route, target: &str) -> bool {
         (matches!(self.route.unwrap_or(Route::Any), Route::Any) || self.route == Some(route))
-            && self
-                .path_contains
-                .as_deref()
-                .is_none_or(|f| target.contains(f))
+            && self.path_contains.as_deref().is_none_or(|f| target.contains(f))
     }
 }
 
@@ -89,21 +86,16 @@ pub struct Decision {
 }
 
 /// Applies the rules to a request on `route`, consuming counted ones.
-pub fn decide(
-    faults: &mut Vec<Fault>,
-    route: Route,
-    target: &str,
-    mut random: impl FnMut() -> f64,
-) -> Decision {
+pub fn decide(faults: &mut Vec<Fault>, route: Route, target: &str, mut random: impl FnMut() -> f64) -> Decision {
     let mut d = Decision::default();
     for f in faults.iter_mut().filter(|f| f.matches(route, target)) {
         if f.count == Some(0) {
             continue;
         }
-        if let Some(rate) = f.rate {
-            if random() >= rate {
-                continue;
-            }
+        if let Some(rate) = f.rate
+            && random() >= rate
+        {
+            continue;
         }
         if let Some(n) = f.count.as_mut() {
             *n -= 1;
@@ -129,14 +121,8 @@ mod tests {
     fn counted_faults_run_out() {
         let mut fs = vec![Fault::status(Route::Delete, 503).times(2)];
         assert_eq!(decide(&mut fs, Route::Get, "/", || 0.0).status, None);
-        assert_eq!(
-            decide(&mut fs, Route::Delete, "/", || 0.0).status,
-            Some((503, None))
-        );
-        assert_eq!(
-            decide(&mut fs, Route::Delete, "/", || 0.0).status,
-            Some((503, None))
-        );
+        assert_eq!(decide(&mut fs, Route::Delete, "/", || 0.0).status, Some((503, None)));
+        assert_eq!(decide(&mut fs, Route::Delete, "/", || 0.0).status, Some((503, None)));
         assert_eq!(decide(&mut fs, Route::Delete, "/", || 0.0).status, None);
         assert!(fs.is_empty());
     }
@@ -145,23 +131,11 @@ mod tests {
     fn path_filter_targets_one_resource() {
         let mut fs = vec![Fault::status(Route::Delete, 503).on_path("ckpt-2")];
         assert_eq!(
-            decide(
-                &mut fs,
-                Route::Delete,
-                "/v1/p/providers/x/checkpoints/ckpt-1",
-                || 0.0
-            )
-            .status,
+            decide(&mut fs, Route::Delete, "/v1/p/providers/x/checkpoints/ckpt-1", || 0.0).status,
             None
         );
         assert_eq!(
-            decide(
-                &mut fs,
-                Route::Delete,
-                "/v1/p/providers/x/checkpoints/ckpt-2",
-                || 0.0
-            )
-            .status,
+            decide(&mut fs, Route::Delete, "/v1/p/providers/x/checkpoints/ckpt-2", || 0.0).status,
             Some((503, None))
         );
     }

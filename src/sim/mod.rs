@@ -151,11 +151,7 @@ impl Simulator {
                 tracing::error!(error = %e, "simulator server stopped");
             }
         });
-        Ok(RunningSim {
-            sim: self,
-            addr,
-            task,
-        })
+        Ok(RunningSim { sim: self, addr, task })
     }
 
     /// Starts on a random loopback port.

@@ -42,14 +42,6 @@ fn error(status: u16, code: &str, msg: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn unauthorized(msg: &str) -> Response {
-    error(
-        401,
-        "APIGW.0301",
-        &format!("Incorrect IAM authentication information: {msg}"),
-    )
-}
-
 /// Applies injected faults; `Some(response)` short-cuts the request.
 async fn apply_faults(sim: &Simulator, route: Route, target: &str) -> Option<Response> {
     let decision = {
@@ -66,11 +58,7 @@ async fn apply_faults(sim: &Simulator, route: Route, target: &str) -> Option<Res
     }
     let (status, retry_after) = decision.status?;
     let mut resp = match status {
-        429 => error(
-            429,
-            "APIGW.0308",
-            "The throttling threshold has been reached",
-        ),
+        429 => error(429, "APIGW.0308", "The throttling threshold has been reached"),
         s if s >= 500 => error(s, "CSBS.9999", "Simulated service failure"),
         s => error(s, "CSBS.9006", "Simulated error"),
     };
@@ -98,11 +86,14 @@ async fn token(State(sim): State<Simulator>, body: axum::body::Bytes) -> Respons
         user["password"].as_str(),
         user["domain"]["name"].as_str(),
     );
-    let Some(project_id) = req.auth["scope"]["project"]["id"]
-        .as_str()
-        .map(str::to_string)
-    else {
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": {"code": 400, "message": "scope.project.id is required", "title": "Bad Request"}}))).into_response();
+    let Some(project_id) = req.auth["scope"]["project"]["id"].as_str().map(str::to_string) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(
+                json!({"error": {"code": 400, "message": "scope.project.id is required", "title": "Bad Request"}}),
+            ),
+        )
+            .into_response();
     };
     let config = sim.shared.config.lock().unwrap().clone();
     let known = config.users.iter().any(|u| {
@@ -115,8 +106,7 @@ async fn token(State(sim): State<Simulator>, body: axum::body::Bytes) -> Respons
     }
     let token = format!("MIIsim{}", uuid::Uuid::new_v4().simple());
     let issued = Utc::now();
-    let expires_at = issued
-        + chrono::Duration::from_std(config.token_lifetime).unwrap_or(chrono::Duration::hours(24));
+    let expires_at = issued + chrono::Duration::from_std(config.token_lifetime).unwrap_or(chrono::Duration::hours(24));
     sim.shared.tokens.lock().unwrap().insert(
         token.clone(),
         IssuedToken {
@@ -138,6 +128,22 @@ async fn token(State(sim): State<Simulator>, body: axum::body::Bytes) -> Respons
 }
 
 /// Checks a CSBS request's credentials like the API gateway does.
+/// Why the gateway refused a request; turned into a response by the caller.
+struct AuthFailure(u16, &'static str, String);
+
+impl AuthFailure {
+    fn unauthorized(msg: &str) -> Self {
+        AuthFailure(
+            401,
+            "APIGW.0301",
+            format!("Incorrect IAM authentication information: {msg}"),
+        )
+    }
+    fn into_response(self) -> Response {
+        error(self.0, self.1, &self.2)
+    }
+}
+
 fn authenticate(
     sim: &Simulator,
     method: &Method,
@@ -145,29 +151,29 @@ fn authenticate(
     raw_query: &str,
     headers: &HeaderMap,
     project_id: &str,
-) -> Result<(), Response> {
+) -> Result<(), AuthFailure> {
     if let Some(tok) = headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
         let tokens = sim.shared.tokens.lock().unwrap();
         return match tokens.get(tok) {
-            Some(t) if t.expires_at <= Utc::now() => Err(unauthorized("The token must be updated")),
+            Some(t) if t.expires_at <= Utc::now() => Err(AuthFailure::unauthorized("The token must be updated")),
             Some(t) if t.project_id == project_id => Ok(()),
-            Some(_) => Err(error(
+            Some(_) => Err(AuthFailure(
                 403,
                 "APIGW.0302",
-                "The IAM token is not scoped to this project",
+                "The IAM token is not scoped to this project".into(),
             )),
-            None => Err(unauthorized("decrypt token fail")),
+            None => Err(AuthFailure::unauthorized("decrypt token fail")),
         };
     }
     let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-        return Err(unauthorized("no token or signature"));
+        return Err(AuthFailure::unauthorized("no token or signature"));
     };
     let Some(parsed) = parse_authorization(auth) else {
-        return Err(unauthorized("verify aksk signature fail"));
+        return Err(AuthFailure::unauthorized("verify aksk signature fail"));
     };
     let config = sim.shared.config.lock().unwrap().clone();
     let Some(sk) = config.access_keys.get(&parsed.access) else {
-        return Err(unauthorized(&format!(
+        return Err(AuthFailure::unauthorized(&format!(
             "Get secretKey failed,ak:{},err:ak not exist",
             parsed.access
         )));
@@ -178,27 +184,27 @@ fn authenticate(
         .unwrap_or_default()
         .to_string();
     let Ok(when) = NaiveDateTime::parse_from_str(&date, DATE_FORMAT) else {
-        return Err(unauthorized("verify aksk signature fail: bad X-Sdk-Date"));
+        return Err(AuthFailure::unauthorized("verify aksk signature fail: bad X-Sdk-Date"));
     };
     let skew = (Utc::now().naive_utc() - when).num_seconds().unsigned_abs();
     if skew > config.signature_window.as_secs() {
-        return Err(unauthorized(
+        return Err(AuthFailure::unauthorized(
             "verify aksk signature fail: X-Sdk-Date out of range",
         ));
     }
-    if let Some(p) = headers.get("x-project-id").and_then(|v| v.to_str().ok()) {
-        if p != project_id {
-            return Err(error(
-                403,
-                "APIGW.0302",
-                "X-Project-Id does not match the project in the URL",
-            ));
-        }
+    if let Some(p) = headers.get("x-project-id").and_then(|v| v.to_str().ok())
+        && p != project_id
+    {
+        return Err(AuthFailure(
+            403,
+            "APIGW.0302",
+            "X-Project-Id does not match the project in the URL".into(),
+        ));
     }
     let mut signed = Vec::new();
     for name in &parsed.signed_headers {
         let Some(v) = headers.get(name.as_str()).and_then(|v| v.to_str().ok()) else {
-            return Err(unauthorized(
+            return Err(AuthFailure::unauthorized(
                 "verify aksk signature fail: a signed header is missing",
             ));
         };
@@ -215,14 +221,12 @@ fn authenticate(
     if bool::from(expected.as_bytes().ct_eq(parsed.signature.as_bytes())) {
         Ok(())
     } else {
-        Err(unauthorized("verify aksk signature fail"))
+        Err(AuthFailure::unauthorized("verify aksk signature fail"))
     }
 }
 
 fn query_pairs(raw: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw.as_bytes())
-        .into_owned()
-        .collect()
+    url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect()
 }
 
 async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
@@ -262,16 +266,9 @@ async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
     if !body.is_empty() {
         return error(400, "CSBS.0002", "This request takes no body");
     }
-    if let Err(r) = authenticate(
-        &sim,
-        &parts.method,
-        &path,
-        &raw_query,
-        &parts.headers,
-        project_id,
-    ) {
+    if let Err(refusal) = authenticate(&sim, &parts.method, &path, &raw_query, &parts.headers, project_id) {
         sim.shared.stats.lock().unwrap().rejected_auth += 1;
-        return r;
+        return refusal.into_response();
     }
     let now = Instant::now();
     let q = query_pairs(&raw_query);
@@ -330,9 +327,7 @@ async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
                     None => return error(400, "CSBS.0002", "marker not found"),
                 },
             };
-            let offset = param("offset")
-                .and_then(|o| o.parse::<usize>().ok())
-                .unwrap_or(0);
+            let offset = param("offset").and_then(|o| o.parse::<usize>().ok()).unwrap_or(0);
             let page: Vec<_> = items.into_iter().skip(start + offset).take(limit).collect();
             axum::Json(json!({"checkpoint_items": page})).into_response()
         }
@@ -395,8 +390,7 @@ async fn seed(State(sim): State<Simulator>, axum::Json(s): axum::Json<SeedReques
 }
 
 async fn state(State(sim): State<Simulator>) -> Response {
-    axum::Json(json!({"items": sim.statuses(), "finished": sim.finished(), "stats": sim.stats()}))
-        .into_response()
+    axum::Json(json!({"items": sim.statuses(), "finished": sim.finished(), "stats": sim.stats()})).into_response()
 }
 
 async fn expire_tokens(State(sim): State<Simulator>) -> Response {
@@ -411,10 +405,7 @@ struct ConfigRequest {
     delete_ms_max: u64,
 }
 
-async fn configure(
-    State(sim): State<Simulator>,
-    axum::Json(c): axum::Json<ConfigRequest>,
-) -> Response {
+async fn configure(State(sim): State<Simulator>, axum::Json(c): axum::Json<ConfigRequest>) -> Response {
     sim.set_delete_duration(
         Duration::from_millis(c.delete_ms_min),
         Duration::from_millis(c.delete_ms_max.max(c.delete_ms_min)),

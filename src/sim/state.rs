@@ -99,11 +99,7 @@ impl Backend {
     pub fn seed(&mut self, project_id: &str, checkpoint_id: &str, seeds: &[ItemSeed]) {
         for s in seeds {
             self.next_seq += 1;
-            let item = sample_item(
-                &s.id,
-                checkpoint_id,
-                s.status.as_deref().unwrap_or(status::AVAILABLE),
-            );
+            let item = sample_item(&s.id, checkpoint_id, s.status.as_deref().unwrap_or(status::AVAILABLE));
             self.items.insert(
                 s.id.clone(),
                 SimItem {
@@ -154,10 +150,8 @@ impl Backend {
             i.item.status = Some(status::ERROR.into());
             let info = i.item.extend_info.get_or_insert_with(Default::default);
             info.fail_op = Some("delete".into());
-            info.fail_reason =
-                Some("Simulated failure: the backup data could not be removed".into());
-            info.fail_code =
-                Some(serde_json::json!({"Code": "CSBS.9999", "Description": "delete failed"}));
+            info.fail_reason = Some("Simulated failure: the backup data could not be removed".into());
+            info.fail_code = Some(serde_json::json!({"Code": "CSBS.9999", "Description": "delete failed"}));
         } else {
             self.items.remove(id);
         }
@@ -167,11 +161,7 @@ impl Backend {
     /// Starts queued deletions while a project has free slots; `at` = when the slot freed.
     fn start_queued_at(&mut self, at: Option<Instant>) {
         let mut running: HashMap<String, usize> = HashMap::new();
-        for i in self
-            .items
-            .values()
-            .filter(|i| i.item.status() == status::DELETING)
-        {
+        for i in self.items.values().filter(|i| i.item.status() == status::DELETING) {
             *running.entry(i.project_id.clone()).or_default() += 1;
         }
         let mut waiting: Vec<(Instant, u64, String)> = self
@@ -229,19 +219,12 @@ impl Backend {
             "restoring",
             "waiting_restore",
         ];
-        if targets
-            .iter()
-            .any(|id| busy.contains(&self.items[id].item.status()))
-        {
+        if targets.iter().any(|id| busy.contains(&self.items[id].item.status())) {
             return DeleteResult::InExecution;
         }
         let (lo, hi) = self.delete_duration;
         for id in &targets {
-            let duration = if hi > lo {
-                rand::rng().random_range(lo..=hi)
-            } else {
-                lo
-            };
+            let duration = if hi > lo { rand::rng().random_range(lo..=hi) } else { lo };
             let i = self.items.get_mut(id).expect("listed above");
             i.item.status = Some(status::WAITING_DELETE.into());
             if let Some(info) = i.item.extend_info.as_mut() {
@@ -317,9 +300,7 @@ pub fn sample_item(id: &str, checkpoint_id: &str, status: &str) -> CheckpointIte
         resource_type: Some("OS::Nova::Server".into()),
         created_at: Some("2018-08-14T07:53:15.663766".into()),
         updated_at: Some("2018-08-17T04:33:58.025327".into()),
-        backup_data: Some(
-            serde_json::json!({"eip": "", "ram": 8192, "vcpus": 4, "disk": 0, "imagetype": "gold"}),
-        ),
+        backup_data: Some(serde_json::json!({"eip": "", "ram": 8192, "vcpus": 4, "disk": 0, "imagetype": "gold"})),
         extend_info: Some(ExtendInfo {
             auto_trigger: Some(false),
             average_speed: Some(29.9),

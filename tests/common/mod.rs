@@ -18,18 +18,15 @@ pub const WEBHOOK_SECRET: &str = "csbs-deleter-test-webhook-secret";
 pub const EVENT_SOURCE: &str = "csbs.checkpoint-deletion";
 
 pub fn moto_endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT").expect(
-        "MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which installs and starts a moto server",
-    )
+    std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which installs and starts a moto server")
 }
 
 pub async fn aws() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(moto_endpoint())
         .region(Region::new("us-east-1"))
-        .credentials_provider(AwsCredentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
+        .credentials_provider(AwsCredentials::new("testing", "testing", None, None, "tests"))
         .load()
         .await
 }
@@ -138,10 +135,7 @@ impl Infra {
         let mut env: Vec<(String, String)> = vec![
             ("CSBS_ENDPOINT".into(), base.clone()),
             ("IAM_ENDPOINT".into(), base),
-            (
-                "CSBS_CREDENTIALS_SECRET_ARN".into(),
-                self.credentials_arn.clone(),
-            ),
+            ("CSBS_CREDENTIALS_SECRET_ARN".into(), self.credentials_arn.clone()),
             ("PENDING_QUEUE_URL".into(), self.pending_url.clone()),
             ("EVENT_BUS_NAME".into(), self.bus_name.clone()),
             ("WEBHOOK_SECRET_ARN".into(), self.webhook_arn.clone()),
@@ -204,11 +198,7 @@ impl Infra {
             .send()
             .await
             .unwrap();
-        assert!(
-            got.messages().is_empty(),
-            "unexpected events: {:?}",
-            got.messages()
-        );
+        assert!(got.messages().is_empty(), "unexpected events: {:?}", got.messages());
     }
 
     /// Bodies of the messages on the pending queue (at most ten), left visible.
@@ -240,8 +230,7 @@ impl Infra {
             .await
             .unwrap();
         let a = attrs.attributes().unwrap();
-        let n =
-            |k: QueueAttributeName| a.get(&k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        let n = |k: QueueAttributeName| a.get(&k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
         n(QueueAttributeName::ApproximateNumberOfMessages)
             + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
     }
@@ -257,8 +246,7 @@ pub async fn sim() -> RunningSim {
 }
 
 pub fn aksk_json() -> String {
-    serde_json::json!({"ak": csbs_deleter::sim::DEMO_AK, "sk": csbs_deleter::sim::DEMO_SK})
-        .to_string()
+    serde_json::json!({"ak": csbs_deleter::sim::DEMO_AK, "sk": csbs_deleter::sim::DEMO_SK}).to_string()
 }
 
 pub fn password_json() -> String {
@@ -289,19 +277,11 @@ pub fn fixture(name: &str) -> Value {
 /// Re-signs an HTTP sample at the current time (the committed ones carry a fixed timestamp).
 pub fn resign(ev: &mut Value, secret: &str) {
     let shape = csbs_deleter::lambda::dispatch::shape_of(ev).expect("an HTTP sample");
-    let payload = match ev
-        .get("body")
-        .and_then(Value::as_str)
-        .filter(|b| !b.is_empty())
-    {
+    let payload = match ev.get("body").and_then(Value::as_str).filter(|b| !b.is_empty()) {
         Some(b) => b.as_bytes().to_vec(),
         None => csbs_deleter::lambda::dispatch::raw_query(ev, shape).into_bytes(),
     };
-    let sig = csbs_deleter::webhook::sign(
-        &Secret::new(secret),
-        chrono::Utc::now().timestamp(),
-        &payload,
-    );
+    let sig = csbs_deleter::webhook::sign(&Secret::new(secret), chrono::Utc::now().timestamp(), &payload);
     set_header(ev, "x-signature-256", &sig);
 }
 
@@ -316,10 +296,7 @@ pub fn remove_header(ev: &mut Value, name: &str) {
     if let Some(h) = ev["headers"].as_object_mut() {
         h.remove(name);
     }
-    if let Some(h) = ev
-        .get_mut("multiValueHeaders")
-        .and_then(Value::as_object_mut)
-    {
+    if let Some(h) = ev.get_mut("multiValueHeaders").and_then(Value::as_object_mut) {
         h.remove(name);
     }
 }
