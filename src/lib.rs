@@ -8,6 +8,7 @@ pub mod csbs;
 pub mod events;
 pub mod ids;
 pub mod lambda;
+pub mod local;
 pub mod pending;
 pub mod poll;
 pub mod request;

@@ -19,6 +19,9 @@ use crate::pending::{MAX_BATCH, PendingQueue, Received};
 use crate::request::task_id_of_raw;
 use crate::task::PendingTask;
 
+/// Time kept after the last receive of an invocation to check, emit and delete.
+pub const RECEIVE_RESERVE: Duration = Duration::from_secs(3);
+
 #[derive(Debug, Clone)]
 pub struct PollSettings {
     /// How long one invocation keeps re-checking (0 = one pass).
@@ -138,16 +141,25 @@ impl Poller {
     /// One invocation: passes every `interval` until nothing is pending or the window (or the
     /// deadline) is used up.
     pub async fn run(&self, deadline: Instant) -> PollSummary {
-        let window_end = (Instant::now() + self.settings.window).min(deadline);
+        // A pass needs time after its last receive to check, emit and delete.
+        let last_start =
+            (Instant::now() + self.settings.window).min(deadline.checked_sub(RECEIVE_RESERVE).unwrap_or(deadline));
         let mut total = PollSummary::default();
+        let mut known_pending = 0;
         loop {
             let pass = self.pass(deadline).await;
             total.add(&pass);
-            if pass.still_pending == 0 || self.settings.window.is_zero() {
+            // An empty pass right after one that left tasks pending only means they are not
+            // visible yet (their next check is due); it does not mean they are done.
+            if pass.checked > 0 || pass.unreadable > 0 || known_pending == 0 {
+                known_pending = pass.still_pending + pass.unemitted;
+            }
+            total.still_pending = known_pending;
+            if known_pending == 0 || self.settings.window.is_zero() {
                 break;
             }
             let next = Instant::now() + self.settings.interval;
-            if next >= window_end {
+            if next >= last_start {
                 break;
             }
             // Unfinished tasks become visible again after `interval`: wait for that moment.
@@ -252,7 +264,7 @@ impl Poller {
     async fn receive_all(&self, deadline: Instant) -> Vec<Received> {
         let mut all = Vec::new();
         // Stop receiving while there is still time to check what was received.
-        let stop = deadline.checked_sub(Duration::from_secs(3)).unwrap_or(deadline);
+        let stop = deadline.checked_sub(RECEIVE_RESERVE).unwrap_or(deadline);
         while Instant::now() < stop {
             match self.queue.receive(MAX_BATCH, stop).await {
                 Ok(batch) if batch.is_empty() => break,
@@ -267,9 +279,10 @@ impl Poller {
     }
 
     async fn forget(&self, receipts: &[String], deadline: Instant) {
-        let chunks: Vec<&[String]> = receipts.chunks(MAX_BATCH).collect();
+        // Owned chunks keep the future `Send` for any lifetime (the poller runs in spawned tasks).
+        let chunks: Vec<Vec<String>> = receipts.chunks(MAX_BATCH).map(<[String]>::to_vec).collect();
         let results: Vec<_> = futures::stream::iter(chunks)
-            .map(|c| self.queue.delete(c, deadline))
+            .map(|c| async move { self.queue.delete(&c, deadline).await })
             .buffer_unordered(4)
             .collect()
             .await;
