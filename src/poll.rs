@@ -220,7 +220,7 @@ impl Poller {
                 }
                 Verdict::Pending => {
                     summary.still_pending += 1;
-                    let secs = self.next_check_in(group.task.deadline);
+                    let secs = self.next_check_in(&group.task);
                     pending_visibility.extend(group.receipts.into_iter().map(|r| (r, secs)));
                 }
             }
@@ -300,10 +300,9 @@ impl Poller {
         }
     }
 
-    /// Seconds until the next check: the interval, or less when the deadline is sooner.
-    fn next_check_in(&self, task_deadline: DateTime<Utc>) -> u32 {
-        let to_deadline = (task_deadline - Utc::now()).num_seconds().max(1) as u64;
-        self.settings.interval.as_secs().clamp(1, to_deadline.max(1)) as u32
+    /// Seconds until the next check of an unfinished task.
+    fn next_check_in(&self, task: &PendingTask) -> u32 {
+        next_check_secs(self.settings.interval, task.submitted_at, task.deadline, Utc::now())
     }
 
     async fn check(&self, task: &PendingTask, deadline: Instant) -> Verdict {
@@ -430,6 +429,17 @@ impl Poller {
     }
 }
 
+/// The next check of an unfinished task: `interval`, stretched to 1 % of the task's age, never
+/// past its deadline. SQS counts every receive towards the pending queue's `maxReceiveCount`
+/// (at most 1000): checking a 24-hour task every 10 s would dead-letter it after 2.8 hours,
+/// while with the stretch it needs about 550 receives. A 30-minute task is still checked at
+/// least every 18 s.
+pub fn next_check_secs(interval: Duration, submitted_at: DateTime<Utc>, deadline: DateTime<Utc>, now: DateTime<Utc>) -> u32 {
+    let age = (now - submitted_at).num_seconds().max(0) as u64;
+    let to_deadline = (deadline - now).num_seconds().max(1) as u64;
+    interval.as_secs().max(age / 100).clamp(1, to_deadline).min(12 * 3600) as u32
+}
+
 /// A Failed event for a pending message that cannot be read: its task id comes from the raw
 /// bytes, so a redelivered copy yields the same event id.
 fn unreadable_event(m: &Received, reason: &str) -> OutcomeEvent {
@@ -465,6 +475,23 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn checks_stretch_with_age_and_stop_at_the_deadline() {
+        let t0 = Utc::now();
+        let at = |s: i64| t0 + chrono::Duration::seconds(s);
+        let ten = Duration::from_secs(10);
+        assert_eq!(next_check_secs(ten, t0, at(1800), at(0)), 10);
+        assert_eq!(next_check_secs(ten, t0, at(1800), at(1795)), 5, "not past the deadline");
+        assert_eq!(next_check_secs(ten, t0, at(86_400), at(20_000)), 200);
+        // Receives needed for a 24-hour task stay well under SQS's 1000 limit.
+        let (mut now, mut receives) = (0i64, 0);
+        while now < 86_400 {
+            now += i64::from(next_check_secs(ten, t0, at(86_400), at(now)));
+            receives += 1;
+        }
+        assert!(receives < 600, "{receives}");
     }
 
     #[test]
