@@ -434,7 +434,12 @@ impl Poller {
 /// (at most 1000): checking a 24-hour task every 10 s would dead-letter it after 2.8 hours,
 /// while with the stretch it needs about 550 receives. A 30-minute task is still checked at
 /// least every 18 s.
-pub fn next_check_secs(interval: Duration, submitted_at: DateTime<Utc>, deadline: DateTime<Utc>, now: DateTime<Utc>) -> u32 {
+pub fn next_check_secs(
+    interval: Duration,
+    submitted_at: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> u32 {
     let age = (now - submitted_at).num_seconds().max(0) as u64;
     let to_deadline = (deadline - now).num_seconds().max(1) as u64;
     interval.as_secs().max(age / 100).clamp(1, to_deadline).min(12 * 3600) as u32

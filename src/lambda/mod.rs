@@ -13,14 +13,24 @@ use tokio::time::Instant;
 /// Time kept back from the Lambda deadline to answer (partial batch response, HTTP reply).
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
 
+/// Below this a "deadline" cannot be epoch milliseconds (it would be before 2001).
+const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+
 /// The instant by which work must be done: the invocation deadline (`Context::deadline`, epoch
 /// milliseconds) minus a margin, or at least 100 ms from now.
-pub fn work_deadline(deadline_epoch_ms: u64) -> Instant {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let left = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms));
+///
+/// cargo-lambda's emulator sends `Lambda-Runtime-Deadline-Ms: 600000`, meaning ten minutes from
+/// now rather than an epoch time; such small values are read as a duration.
+pub fn work_deadline(deadline_ms: u64) -> Instant {
+    let left = if deadline_ms < EPOCH_MS_FLOOR {
+        Duration::from_millis(deadline_ms)
+    } else {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    };
     Instant::now() + left.saturating_sub(DEADLINE_MARGIN).max(Duration::from_millis(100))
 }
 
@@ -48,5 +58,42 @@ pub fn init_logging() {
             .init();
     } else {
         builder.without_time().init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch_ms_in(d: Duration) -> u64 {
+        (std::time::SystemTime::now() + d)
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    }
+
+    #[test]
+    fn deadline_keeps_a_margin() {
+        let d = work_deadline(epoch_ms_in(Duration::from_secs(30)));
+        let left = d - Instant::now();
+        assert!(
+            left <= Duration::from_secs(30) - DEADLINE_MARGIN && left > Duration::from_secs(27),
+            "{left:?}"
+        );
+    }
+
+    #[test]
+    fn past_deadline_still_leaves_a_moment() {
+        let d = work_deadline(epoch_ms_in(Duration::ZERO) - 5000);
+        assert!(d > Instant::now() && d - Instant::now() <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn emulator_relative_deadline_is_a_duration() {
+        let left = work_deadline(600_000) - Instant::now();
+        assert!(
+            left > Duration::from_secs(590) && left <= Duration::from_secs(600),
+            "{left:?}"
+        );
     }
 }

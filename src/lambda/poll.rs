@@ -47,8 +47,12 @@ pub async fn handle(poller: &Poller, event: LambdaEvent<Value>) -> Result<Value,
         .get("detail-type")
         .and_then(Value::as_str)
         .unwrap_or("schedule input");
-    tracing::debug!(trigger, "poll tick");
-    let summary = poller.run(work_deadline(context.deadline)).await;
+    let deadline = work_deadline(context.deadline);
+    let budget_ms = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .as_millis() as u64;
+    tracing::info!(trigger, budget_ms, "poll tick");
+    let summary = poller.run(deadline).await;
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "poll".into());
     println!(
         "{}",
