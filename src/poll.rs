@@ -22,6 +22,9 @@ use crate::task::PendingTask;
 /// Time kept after the last receive of an invocation to check, emit and delete.
 pub const RECEIVE_RESERVE: Duration = Duration::from_secs(3);
 
+/// A pass starts this long after an aligned boundary (messages reappear up to 1 s after it).
+const PASS_SLACK: Duration = Duration::from_millis(1100);
+
 #[derive(Debug, Clone)]
 pub struct PollSettings {
     /// How long one invocation keeps re-checking (0 = one pass).
@@ -158,7 +161,7 @@ impl Poller {
             if known_pending == 0 || self.settings.window.is_zero() {
                 break;
             }
-            let next = Instant::now() + self.settings.interval;
+            let next = Instant::now() + next_pass_in(self.settings.interval);
             if next >= last_start {
                 break;
             }
@@ -442,7 +445,29 @@ pub fn next_check_secs(
 ) -> u32 {
     let age = (now - submitted_at).num_seconds().max(0) as u64;
     let to_deadline = (deadline - now).num_seconds().max(1) as u64;
-    interval.as_secs().max(age / 100).clamp(1, to_deadline).min(12 * 3600) as u32
+    let step_ms = interval.as_secs().max(age / 100).max(1) * 1000;
+    // Aligned to multiples of the step since the epoch: copies of one task (a redelivery checked
+    // in another pass) reappear together and are collapsed in one pass, so they cannot drift
+    // apart and reach different verdicts. SQS takes whole seconds: round up, so the message is
+    // visible at most a second after the boundary.
+    let wait_ms = until_boundary_ms(now.timestamp_millis().max(0) as u64, step_ms);
+    wait_ms.div_ceil(1000).clamp(1, to_deadline).min(12 * 3600) as u32
+}
+
+/// Milliseconds from `now_ms` to the next multiple of `step_ms`, at least half a step away.
+fn until_boundary_ms(now_ms: u64, step_ms: u64) -> u64 {
+    let wait = step_ms - now_ms % step_ms;
+    if wait * 2 < step_ms { wait + step_ms } else { wait }
+}
+
+/// When the next pass should start: just after the next aligned boundary, once the messages
+/// set to reappear there are visible.
+fn next_pass_in(interval: Duration) -> Duration {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Duration::from_millis(until_boundary_ms(now_ms, interval.as_millis().max(1) as u64)) + PASS_SLACK
 }
 
 /// A Failed event for a pending message that cannot be read: its task id comes from the raw
@@ -487,9 +512,17 @@ mod tests {
         let t0 = Utc::now();
         let at = |s: i64| t0 + chrono::Duration::seconds(s);
         let ten = Duration::from_secs(10);
-        assert_eq!(next_check_secs(ten, t0, at(1800), at(0)), 10);
-        assert_eq!(next_check_secs(ten, t0, at(1800), at(1795)), 5, "not past the deadline");
-        assert_eq!(next_check_secs(ten, t0, at(86_400), at(20_000)), 200);
+        // Between half a step and one and a half steps, ending on a multiple of the step.
+        for s in 0..30 {
+            let now = at(s);
+            let n = next_check_secs(ten, t0, at(1800), now);
+            assert!((5..=15).contains(&n), "{n}");
+            assert_eq!((now.timestamp() + i64::from(n)) % 10, 0);
+        }
+        let n = next_check_secs(ten, t0, at(1800), at(1795));
+        assert!(n <= 5, "not past the deadline: {n}");
+        let n = next_check_secs(ten, t0, at(86_400), at(20_000));
+        assert!((100..=300).contains(&n), "stretched: {n}");
         // Receives needed for a 24-hour task stay well under SQS's 1000 limit.
         let (mut now, mut receives) = (0i64, 0);
         while now < 86_400 {

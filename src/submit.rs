@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -87,11 +87,27 @@ pub enum RecordResult {
     RetryLater,
 }
 
+/// How long a message's `SentTimestamp` stands for its submission time: it covers the
+/// redeliveries of the intake queue (5 receives × 180 s visibility); a message redriven from
+/// the dead-letter queue later starts a fresh deadline instead of one already past.
+pub const SENT_AT_HORIZON: chrono::Duration = chrono::Duration::hours(1);
+
+/// The submission time of a record sent at `sent_at`.
+pub fn received_at(sent_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    match sent_at {
+        Some(t) if t <= now && now - t < SENT_AT_HORIZON => t,
+        _ => now,
+    }
+}
+
 /// One SQS record's input.
 #[derive(Debug, Clone)]
 pub struct Record {
     pub message_id: String,
     pub body: String,
+    /// The message's `SentTimestamp`: the same on every redelivery, so a redelivered request
+    /// records a byte-identical pending task (same `submitted_at`, same deadline).
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 pub struct Submitter {
@@ -130,12 +146,22 @@ impl Submitter {
 
     /// Submits one valid request.
     pub async fn submit(&self, req: &DeletionRequest, deadline: Instant) -> Result<Accepted, SubmitError> {
+        self.submit_at(req, Utc::now(), deadline).await
+    }
+
+    /// Submits one valid request received at `received_at` (the task's `submitted_at`).
+    pub async fn submit_at(
+        &self,
+        req: &DeletionRequest,
+        received_at: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<Accepted, SubmitError> {
         if !self.is_allowed(&req.project_id) {
             return Err(SubmitError::NotAllowed {
                 project_id: req.project_id.clone(),
             });
         }
-        let task = PendingTask::new(req, Utc::now(), self.settings.default_timeout_seconds);
+        let task = PendingTask::new(req, received_at, self.settings.default_timeout_seconds);
         // Owned targets: a closure over borrowed `&str` items is not `Send` for every lifetime,
         // which lambda_http's Adapter requires of the whole future.
         let targets: Vec<Option<String>> = task.targets().into_iter().map(|t| t.map(str::to_string)).collect();
@@ -244,7 +270,10 @@ impl Submitter {
                 return self.reject_invalid(record.body.as_bytes(), &e, &origin, deadline).await;
             }
         };
-        match self.submit(&req, deadline).await {
+        match self
+            .submit_at(&req, received_at(record.sent_at, Utc::now()), deadline)
+            .await
+        {
             Ok(a) => {
                 tracing::info!(
                     outcome = if matches!(a, Accepted::Submitted(_)) {
@@ -322,5 +351,20 @@ impl Submitter {
             .collect();
         failed.sort();
         failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sent_timestamp_is_used_within_the_horizon() {
+        let now = Utc::now();
+        let recent = now - chrono::Duration::minutes(10);
+        assert_eq!(received_at(Some(recent), now), recent);
+        assert_eq!(received_at(Some(now - chrono::Duration::hours(2)), now), now);
+        assert_eq!(received_at(Some(now + chrono::Duration::minutes(1)), now), now);
+        assert_eq!(received_at(None, now), now);
     }
 }

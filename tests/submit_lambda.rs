@@ -13,8 +13,15 @@ use serde_json::{Value, json};
 const WAIT: Duration = Duration::from_secs(20);
 
 fn sqs_event(records: &[(&str, String)]) -> Value {
+    // Sent a minute ago, as a fresh message would have been.
+    sqs_event_sent(records, chrono::Utc::now().timestamp_millis() - 60_000)
+}
+
+/// An SQS batch whose messages carry `sent_ms` as SentTimestamp (a redelivery keeps it).
+fn sqs_event_sent(records: &[(&str, String)], sent_ms: i64) -> Value {
     let mut ev = fixture("sqs.json");
-    let template = ev["Records"][0].clone();
+    let mut template = ev["Records"][0].clone();
+    template["attributes"]["SentTimestamp"] = json!(sent_ms.to_string());
     ev["Records"] = records
         .iter()
         .map(|(id, body)| {
@@ -130,13 +137,17 @@ async fn redelivery_is_answered_2003_and_stays_pending() {
     let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
     let body = json!({"project_id": P, "checkpoint_id": "ckpt-r", "request_id": "same"}).to_string();
     // The same message twice in one batch is submitted once.
-    let answer = dispatch::handle(&app, event(sqs_event(&[("a", body.clone()), ("b", body.clone())]), 20))
-        .await
-        .unwrap();
+    let sent = chrono::Utc::now().timestamp_millis() - 60_000;
+    let answer = dispatch::handle(
+        &app,
+        event(sqs_event_sent(&[("a", body.clone()), ("b", body.clone())], sent), 20),
+    )
+    .await
+    .unwrap();
     assert!(failures(&answer).is_empty());
     assert_eq!(sim.sim.stats().delete, 1);
     // A redelivery in a later batch: CSBS answers 400 CSBS.2003, which is not an error.
-    let answer = dispatch::handle(&app, event(sqs_event(&[("c", body)]), 20))
+    let answer = dispatch::handle(&app, event(sqs_event_sent(&[("a", body)], sent), 20))
         .await
         .unwrap();
     assert!(failures(&answer).is_empty());
@@ -146,7 +157,10 @@ async fn redelivery_is_answered_2003_and_stays_pending() {
     assert!(events.iter().all(|e| e["outcome"] == "submitted"));
     let pending = infra.pending_bodies().await;
     assert_eq!(pending.len(), 2);
-    assert_eq!(pending[0]["task_id"], pending[1]["task_id"]);
+    assert_eq!(
+        pending[0], pending[1],
+        "a redelivery records a byte-identical task (submitted_at = SentTimestamp)"
+    );
 }
 
 #[tokio::test]

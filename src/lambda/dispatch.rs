@@ -112,9 +112,17 @@ async fn handle_sqs(app: &SubmitApp, event: SqsEvent, deadline: Instant) -> SqsB
     let records: Vec<Record> = event
         .records
         .into_iter()
-        .map(|r| Record {
-            message_id: r.message_id.unwrap_or_default(),
-            body: r.body.unwrap_or_default(),
+        .map(|r| {
+            let sent_at = r
+                .attributes
+                .get("SentTimestamp")
+                .and_then(|t| t.parse::<i64>().ok())
+                .and_then(chrono::DateTime::from_timestamp_millis);
+            Record {
+                message_id: r.message_id.unwrap_or_default(),
+                body: r.body.unwrap_or_default(),
+                sent_at,
+            }
         })
         .collect();
     let failed = app.submitter.submit_batch(&records, deadline).await;
