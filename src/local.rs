@@ -207,12 +207,13 @@ pub async fn run(opts: LocalOptions) -> Result<LocalSummary, Box<dyn std::error:
     if !opts.progress {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    // Above the progress bars on a terminal, plain lines otherwise.
     let say = |line: String| {
         if opts.progress {
-            bars.println(line).ok()
+            let _ = bars.println(line);
         } else {
-            Some(println!("{line}"))
-        };
+            println!("{line}");
+        }
     };
     say(format!(
         "csbs-sim (in-process) on {} with demo project {DEMO_PROJECT}",
