@@ -130,12 +130,18 @@ fn code_string(v: serde_json::Value) -> String {
 
 /// Builds an API error from a non-success answer.
 pub fn api_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> CsbsError {
-    let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    // Only an object is an error body (serde would map an array onto the fields in order).
+    let parsed: ErrorBody = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
     let nested = parsed.error.unwrap_or_default();
     let code = parsed
         .error_code
         .or(nested.code)
         .map(code_string)
+        .filter(|c| !c.is_empty() && c != "null")
         .unwrap_or_else(|| format!("HTTP.{status}"));
     let message = parsed.error_msg.or(nested.message).unwrap_or_else(|| {
         let text = String::from_utf8_lossy(body);
@@ -175,6 +181,10 @@ mod tests {
         assert_eq!(e.class(), ErrorClass::Transient);
         let e = api_error(403, br#"{"error":{"code":"X.1","message":"nope"}}"#, None);
         assert_eq!((e.code().as_str(), e.class()), ("X.1", ErrorClass::Permanent));
+        let e = api_error(400, br#"[""]"#, None);
+        assert_eq!(e.code(), "HTTP.400", "an array is not an error body");
+        let e = api_error(400, br#"{"error_code":""}"#, None);
+        assert_eq!(e.code(), "HTTP.400");
         let e = api_error(502, b"<html>bad gateway</html>", None);
         assert_eq!((e.code().as_str(), e.class()), ("HTTP.502", ErrorClass::Transient));
         assert!(e.to_string().contains("bad gateway"));

@@ -99,8 +99,11 @@ pub async fn handle(app: &SubmitApp, event: LambdaEvent<Value>) -> Result<Value,
         }
         Some(shape) => {
             let raw_query = raw_query(&payload, shape);
-            let request: LambdaRequest = serde_json::from_value(payload)?;
-            handle_http_event(app, request, context, raw_query, deadline).await
+            let request: LambdaRequest = serde_json::from_value(payload.clone())?;
+            match handle_http_event(app, request, context.clone(), raw_query, deadline) {
+                Ok(answer) => Ok(serde_json::to_value(answer.await?)?),
+                Err(()) => answer_invalid_uri(payload, context).await,
+            }
         }
         None => Err(Error::from(
             "unsupported event: expected an SQS batch or an HTTP request from API Gateway (REST or HTTP API), a Function URL or an ALB",
@@ -138,18 +141,75 @@ async fn handle_sqs(app: &SubmitApp, event: SqsEvent, deadline: Instant) -> SqsB
     response
 }
 
-async fn handle_http_event(
-    app: &SubmitApp,
+/// Hands an HTTP payload to lambda_http's Adapter. Building the `http::Request` panics inside
+/// lambda_http when the path or host cannot form a URI (found by the fuzz tests); that panic is
+/// contained here (`Err`) instead of failing the invocation.
+fn handle_http_event<'a>(
+    app: &'a SubmitApp,
     request: LambdaRequest,
     context: Context,
     raw_query: String,
     deadline: Instant,
-) -> Result<Value, Error> {
-    let service = service_fn(|req: lambda_http::Request| {
+) -> Result<impl Future<Output = Result<impl serde::Serialize, Error>> + 'a, ()> {
+    let service = service_fn(move |req: lambda_http::Request| {
         let raw_query = raw_query.clone();
         async move { Ok::<_, Error>(handle_http(app, req, &raw_query, deadline).await) }
     });
     let mut adapter = Adapter::from(service);
-    let response = adapter.call(LambdaEvent::new(request, context)).await?;
-    Ok(serde_json::to_value(response)?)
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        adapter.call(LambdaEvent::new(request, context))
+    }))
+    .map_err(|_| tracing::warn!("refused an HTTP request whose URI is not valid"))
+}
+
+/// A 400 in the origin's own shape for a request lambda_http could not turn into a URI: the
+/// payload is run again with an empty path, query and headers, and answered by a fixed handler.
+async fn answer_invalid_uri(mut payload: Value, context: Context) -> Result<Value, Error> {
+    for key in ["rawPath", "path"] {
+        if payload.get(key).is_some() {
+            payload[key] = Value::String("/".into());
+        }
+    }
+    for key in ["rawQueryString"] {
+        if payload.get(key).is_some() {
+            payload[key] = Value::String(String::new());
+        }
+    }
+    for key in [
+        "queryStringParameters",
+        "multiValueQueryStringParameters",
+        "pathParameters",
+        "cookies",
+    ] {
+        if let Some(o) = payload.as_object_mut() {
+            o.remove(key);
+        }
+    }
+    if let Some(http) = payload.pointer_mut("/requestContext/http") {
+        http["path"] = Value::String("/".into());
+    }
+    if let Some(p) = payload.pointer_mut("/requestContext/path") {
+        *p = Value::String("/".into());
+    }
+    payload["headers"] = serde_json::json!({});
+    if payload.get("multiValueHeaders").is_some() {
+        payload["multiValueHeaders"] = serde_json::json!({});
+    }
+    let request: LambdaRequest = serde_json::from_value(payload)?;
+    let service = service_fn(|_req: lambda_http::Request| async {
+        let body = serde_json::json!({"error": {"code": "invalid_request", "message": "the request URI is not valid"}});
+        Ok::<_, Error>(
+            lambda_http::Response::builder()
+                .status(400)
+                .header("content-type", "application/json")
+                .body(lambda_http::Body::Text(body.to_string()))
+                .expect("valid response"),
+        )
+    });
+    let mut adapter = Adapter::from(service);
+    let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        adapter.call(LambdaEvent::new(request, context))
+    }))
+    .map_err(|_| Error::from("the HTTP request could not be read"))?;
+    Ok(serde_json::to_value(call.await?)?)
 }

@@ -1,0 +1,255 @@
+//! Soak under faults: requests through the real submit and poll code against the simulator,
+//! with 10 % injected 429/5xx answers, random latency, forced token expiry, duplicated SQS
+//! deliveries and poll invocations killed mid-tick. Invariant: every request ends in exactly
+//! one distinct terminal event, of the kind its request calls for; none lost, none stuck.
+//!
+//! `SOAK_REQUESTS` sets the size (default 100, as in CI; `scripts/bench.sh` runs 500).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use csbs_deleter::csbs::{ClientConfig, Credentials, CsbsClient, RetryPolicy};
+use csbs_deleter::events::memory::MemorySink;
+use csbs_deleter::events::{EventSink, Outcome};
+use csbs_deleter::pending::memory::MemoryQueue;
+use csbs_deleter::poll::{PollSettings, Poller};
+use csbs_deleter::request::{DeletionRequest, task_id_of_raw};
+use csbs_deleter::secret::Secret;
+use csbs_deleter::sim::{self, DEMO_PROJECT as P, Fault, ItemSeed, Route, SimConfig, Simulator};
+use csbs_deleter::submit::{Record, SubmitSettings, Submitter};
+use csbs_deleter::task::task_id;
+use rand::Rng;
+use serde_json::json;
+use tokio::time::Instant;
+
+struct Request {
+    record: Record,
+    expected: Outcome,
+    task_id: String,
+}
+
+fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
+    let now = chrono::Utc::now();
+    (0..n)
+        .map(|i| {
+            let c = format!("soak-{i}");
+            let (body, expected) = match i % 10 {
+                0..=5 => {
+                    sim.seed(P, &c, &[ItemSeed::ok(format!("{c}-a"))]);
+                    (
+                        json!({"project_id": P, "checkpoint_id": c, "request_id": format!("r{i}")}),
+                        Outcome::Completed,
+                    )
+                }
+                6 => {
+                    let items: Vec<String> = (0..3).map(|k| format!("{c}-{k}")).collect();
+                    sim.seed(
+                        P,
+                        &c,
+                        &[
+                            ItemSeed::ok(&items[0]),
+                            ItemSeed::failing(&items[1]),
+                            ItemSeed::ok(&items[2]),
+                        ],
+                    );
+                    (
+                        json!({"project_id": P, "checkpoint_id": c, "checkpoint_items": items}),
+                        Outcome::Failed,
+                    )
+                }
+                7 => {
+                    let stuck = ItemSeed {
+                        id: format!("{c}-stuck"),
+                        status: Some("protecting".into()),
+                        ..Default::default()
+                    };
+                    sim.seed(P, &c, &[stuck]);
+                    (
+                        json!({"project_id": P, "checkpoint_id": c, "timeout_seconds": 3}),
+                        Outcome::TimedOut,
+                    )
+                }
+                8 => (
+                    json!({"project_id": P, "checkpoint_id": format!("{c}/../x")}),
+                    Outcome::Rejected,
+                ),
+                _ => (
+                    json!({"project_id": P, "checkpoint_id": format!("{c}-never-existed")}),
+                    Outcome::Completed,
+                ),
+            };
+            let body = body.to_string();
+            let task_id = match DeletionRequest::from_sqs_body(&body) {
+                Ok(r) => task_id(&r),
+                Err(_) => task_id_of_raw(body.as_bytes()),
+            };
+            let record = Record {
+                message_id: format!("msg-{i}"),
+                body,
+                sent_at: Some(now),
+            };
+            Request {
+                record,
+                expected,
+                task_id,
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_ends_in_exactly_one_terminal_event() {
+    let n: usize = std::env::var("SOAK_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let sim = Simulator::start(SimConfig {
+        delete_duration: (Duration::from_millis(200), Duration::from_millis(1500)),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    sim.sim.add_fault(Fault::status(Route::Any, 503).rate(0.04));
+    sim.sim.add_fault(Fault::status(Route::Any, 500).rate(0.03));
+    sim.sim.add_fault(Fault {
+        retry_after: Some(1),
+        ..Fault::status(Route::Any, 429).rate(0.03)
+    });
+    sim.sim.add_fault(Fault {
+        route: Some(Route::Any),
+        jitter_ms: Some(40),
+        ..Default::default()
+    });
+    let reqs = requests(n, &sim.sim);
+
+    let creds = Credentials::Password {
+        username: sim::DEMO_USER.into(),
+        password: Secret::new(sim::DEMO_PASSWORD),
+        domain_name: sim::DEMO_DOMAIN.into(),
+    };
+    let mut cc = ClientConfig::new(sim.base_url(), sim.base_url(), creds);
+    cc.retry = RetryPolicy {
+        min_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(300),
+        max_attempts: 4,
+    };
+    let csbs = CsbsClient::new(cc).unwrap();
+    // A short visibility timeout so that work cut off mid-tick comes back quickly.
+    let queue = Arc::new(MemoryQueue::new(Duration::from_secs(2)));
+    let sink = Arc::new(MemorySink::new());
+    let submitter = Arc::new(Submitter::new(
+        csbs.clone(),
+        queue.clone(),
+        sink.clone() as Arc<dyn EventSink>,
+        SubmitSettings::default(),
+    ));
+    let poller = Arc::new(Poller::new(
+        csbs,
+        queue.clone(),
+        sink.clone() as Arc<dyn EventSink>,
+        PollSettings {
+            window: Duration::from_secs(3),
+            interval: Duration::from_secs(1),
+            ..Default::default()
+        },
+    ));
+
+    // Forced token expiry, all along.
+    let expirer = {
+        let sim = sim.sim.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                sim.expire_tokens();
+            }
+        })
+    };
+
+    let started = Instant::now();
+    let limit = Duration::from_secs(60 + n as u64 / 2);
+    let mut intake: Vec<&Record> = reqs.iter().map(|r| &r.record).collect();
+    let mut deliveries = 0usize;
+    let mut polls_killed = 0usize;
+    loop {
+        assert!(
+            started.elapsed() < limit,
+            "not finished after {limit:?}: {} in intake, {} pending",
+            intake.len(),
+            queue.len()
+        );
+        // Submit invocations: batches of up to ten, with duplicates and redeliveries.
+        let mut rng = rand::rng();
+        if !intake.is_empty() {
+            let take = intake.len().min(10);
+            let mut batch: Vec<Record> = intake.drain(..take).cloned().collect();
+            if rng.random_bool(0.3) {
+                let dup = batch[rng.random_range(0..batch.len())].clone();
+                batch.push(dup);
+            }
+            deliveries += batch.len();
+            let budget = Duration::from_millis(rng.random_range(500..3000));
+            let failed = submitter.submit_batch(&batch, Instant::now() + budget).await;
+            for r in &batch {
+                let id = &r.message_id;
+                if failed.contains(id) || rng.random_bool(0.1) {
+                    // Reported as failed, or delivered again anyway (SQS is at-least-once).
+                    let original = reqs.iter().find(|q| &q.record.message_id == id).unwrap();
+                    if !intake.iter().any(|q| &q.message_id == id) {
+                        intake.push(&original.record);
+                    }
+                }
+            }
+        }
+        // A poll invocation, sometimes killed mid-tick (its future dropped).
+        let cut = Duration::from_millis(rng.random_range(200..4000));
+        if tokio::time::timeout(cut, poller.run(Instant::now() + Duration::from_secs(6)))
+            .await
+            .is_err()
+        {
+            polls_killed += 1;
+        }
+        if intake.is_empty() && queue.is_empty() {
+            break;
+        }
+    }
+    expirer.abort();
+
+    // Every request: exactly one distinct terminal event, the expected one.
+    let mut terminal: HashMap<String, HashSet<(String, Outcome)>> = HashMap::new();
+    let mut deliveries_of_terminal = 0usize;
+    for e in sink.events().into_iter().filter(|e| e.outcome != Outcome::Submitted) {
+        deliveries_of_terminal += 1;
+        terminal
+            .entry(e.task_id.clone())
+            .or_default()
+            .insert((e.event_id.clone(), e.outcome));
+    }
+    let mut by_outcome: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &reqs {
+        let seen = terminal.remove(&r.task_id).unwrap_or_default();
+        assert_eq!(
+            seen.len(),
+            1,
+            "{}: terminal events {seen:?} for {}",
+            r.task_id,
+            r.record.body
+        );
+        let (_, outcome) = seen.into_iter().next().unwrap();
+        assert_eq!(outcome, r.expected, "{}", r.record.body);
+        *by_outcome.entry(outcome.as_str()).or_default() += 1;
+    }
+    assert!(terminal.is_empty(), "events for unknown tasks: {terminal:?}");
+    assert!(queue.is_empty(), "tasks stuck in the pending queue");
+    let stats = sim.sim.stats();
+    println!(
+        "soak: {n} requests, {deliveries} deliveries, {} terminal deliveries, {polls_killed} poll invocations killed, {:?}, {} CSBS calls, {} token logins, {:.1} s",
+        deliveries_of_terminal,
+        by_outcome,
+        stats.csbs_calls(),
+        stats.token,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(polls_killed > 0, "the soak must cut some poll invocations off");
+    assert!(stats.token > 1, "tokens were forced to expire");
+}
