@@ -29,18 +29,42 @@ struct World {
 }
 
 async fn world(delete: (Duration, Duration)) -> World {
-    let sim = Simulator::start(SimConfig { delete_duration: delete, ..SimConfig::default() }).await.unwrap();
-    let creds = Credentials::AkSk { ak: sim::DEMO_AK.into(), sk: Secret::new(sim::DEMO_SK), security_token: None };
+    let sim = Simulator::start(SimConfig {
+        delete_duration: delete,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let creds = Credentials::AkSk {
+        ak: sim::DEMO_AK.into(),
+        sk: Secret::new(sim::DEMO_SK),
+        security_token: None,
+    };
     let csbs = CsbsClient::new(ClientConfig::new(sim.base_url(), sim.base_url(), creds)).unwrap();
-    World { sim, queue: Arc::new(MemoryQueue::new(Duration::from_secs(300))), sink: Arc::new(MemorySink::new()), csbs }
+    World {
+        sim,
+        queue: Arc::new(MemoryQueue::new(Duration::from_secs(300))),
+        sink: Arc::new(MemorySink::new()),
+        csbs,
+    }
 }
 
 fn submitter(w: &World) -> Submitter {
-    Submitter::new(w.csbs.clone(), w.queue.clone(), w.sink.clone() as Arc<dyn EventSink>, SubmitSettings::default())
+    Submitter::new(
+        w.csbs.clone(),
+        w.queue.clone(),
+        w.sink.clone() as Arc<dyn EventSink>,
+        SubmitSettings::default(),
+    )
 }
 
 fn poller(w: &World, settings: PollSettings) -> Poller {
-    Poller::new(w.csbs.clone(), w.queue.clone(), w.sink.clone() as Arc<dyn EventSink>, settings)
+    Poller::new(
+        w.csbs.clone(),
+        w.queue.clone(),
+        w.sink.clone() as Arc<dyn EventSink>,
+        settings,
+    )
 }
 
 fn peak_rss_mb() -> f64 {
@@ -96,7 +120,11 @@ async fn submit_bench() -> serde_json::Value {
     let s = submitter(&w);
     let n = 2000;
     for i in 0..n {
-        w.sim.sim.seed(sim::DEMO_PROJECT, &format!("fast-{i}"), &[ItemSeed::ok(format!("fast-{i}-item"))]);
+        w.sim.sim.seed(
+            sim::DEMO_PROJECT,
+            &format!("fast-{i}"),
+            &[ItemSeed::ok(format!("fast-{i}-item"))],
+        );
     }
     let records: Vec<Record> = (0..n)
         .map(|i| Record {
@@ -115,7 +143,11 @@ async fn submit_bench() -> serde_json::Value {
     let w = world((Duration::from_secs(600), Duration::from_secs(600))).await;
     w.sim.sim.add_fault(Fault::latency(Route::Delete, 200));
     for i in 0..11 {
-        w.sim.sim.seed(sim::DEMO_PROJECT, &format!("slow-{i}"), &[ItemSeed::ok(format!("slow-{i}-item"))]);
+        w.sim.sim.seed(
+            sim::DEMO_PROJECT,
+            &format!("slow-{i}"),
+            &[ItemSeed::ok(format!("slow-{i}-item"))],
+        );
     }
     let s = submitter(&w);
     let rec = |i: usize| Record {
@@ -140,10 +172,15 @@ async fn poll_bench(n: usize) -> serde_json::Value {
     let now = chrono::Utc::now();
     for i in 0..n {
         let c = format!("p-{i}");
-        w.sim.sim.seed(sim::DEMO_PROJECT, &c, &[ItemSeed::ok(format!("{c}-item"))]);
+        w.sim
+            .sim
+            .seed(sim::DEMO_PROJECT, &c, &[ItemSeed::ok(format!("{c}-item"))]);
         let req = DeletionRequest::from_value(&json!({"project_id": sim::DEMO_PROJECT, "checkpoint_id": c})).unwrap();
         // Submitted and deleted by CSBS already: the tick has to find them gone.
-        w.csbs.delete_checkpoint(sim::DEMO_PROJECT, &req.provider_id, &c, None, far()).await.unwrap();
+        w.csbs
+            .delete_checkpoint(sim::DEMO_PROJECT, &req.provider_id, &c, None, far())
+            .await
+            .unwrap();
         w.queue.send(&PendingTask::new(&req, now, 1800), far()).await.unwrap();
     }
     while w.sim.sim.finished().len() < n {
@@ -151,7 +188,13 @@ async fn poll_bench(n: usize) -> serde_json::Value {
     }
     w.sim.sim.add_fault(Fault::latency(Route::List, 20));
     w.sim.sim.reset_stats();
-    let p = poller(&w, PollSettings { window: Duration::ZERO, ..PollSettings::default() });
+    let p = poller(
+        &w,
+        PollSettings {
+            window: Duration::ZERO,
+            ..PollSettings::default()
+        },
+    );
     let started = StdInstant::now();
     let summary = p.run(Instant::now() + Duration::from_secs(600)).await;
     let secs = started.elapsed().as_secs_f64();
@@ -182,7 +225,10 @@ async fn delay_bench() -> serde_json::Value {
         tokio::spawn(async move {
             while let Ok(e) = rx.recv().await {
                 if e.outcome == Outcome::Completed {
-                    emitted.lock().unwrap().insert(e.project_id.clone().unwrap_or_default(), Instant::now());
+                    emitted
+                        .lock()
+                        .unwrap()
+                        .insert(e.project_id.clone().unwrap_or_default(), Instant::now());
                 }
             }
         })
@@ -213,7 +259,10 @@ async fn delay_bench() -> serde_json::Value {
 
 fn main() {
     let parts: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     for part in &parts {
         let result = rt.block_on(async {
             match part.as_str() {

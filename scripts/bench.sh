@@ -55,8 +55,8 @@ export POLL_WINDOW_SECONDS=0 PENDING_RECEIVE_WAIT_SECONDS=0
 export AWS_LAMBDA_FUNCTION_NAME=bench AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256 AWS_LAMBDA_FUNCTION_VERSION='$LATEST' AWS_LAMBDA_LOG_FORMAT=JSON
 
 echo "== cold start (20 runs each)"
-"$PY" scripts/bench/coldstart.py --runs 20 --event .tmp/bench/sqs10.json --name submit -- ./target/release/submit > .tmp/bench/cold-submit.json
-"$PY" scripts/bench/coldstart.py --runs 20 --event events/schedule-v2.json --name poll -- ./target/release/poll > .tmp/bench/cold-poll.json
+"$PY" scripts/bench/coldstart.py --runs 20 --log .tmp/bench/submit.log --event .tmp/bench/sqs10.json --name submit -- ./target/release/submit > .tmp/bench/cold-submit.json
+"$PY" scripts/bench/coldstart.py --runs 20 --log .tmp/bench/poll.log --event events/schedule-v2.json --name poll -- ./target/release/poll > .tmp/bench/cold-poll.json
 (cd scripts/bench/peer && LAMBDA_TASK_ROOT="$PWD" "$PY" ../coldstart.py --runs 20 --event ../../../.tmp/bench/sqs10.json --name python-peer -- "$PY" -m awslambdaric handler.handler) > .tmp/bench/cold-peer.json
 cat .tmp/bench/cold-*.json
 

@@ -68,32 +68,37 @@ def main():
     ap.add_argument("--event", required=True)
     ap.add_argument("--name", required=True)
     ap.add_argument("--before", help="shell command run before each spawn (e.g. seeding)")
+    ap.add_argument("--log", help="append the processes' output to this file")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    server.handle_error = lambda *_: None  # killed processes reset their connections
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}")
     cold, invoke, rss, answers = [], [], [], []
-    for _ in range(a.runs):
+    for run in range(a.runs):
         if a.before:
             subprocess.run(a.before, shell=True, check=True, stdout=subprocess.DEVNULL)
         event = open(a.event, "rb").read()  # re-read: --before may rewrite it
         Api.state = st = {"first_next": None, "event": event, "ready": threading.Event(), "answered_ev": threading.Event(),
                           "done": threading.Event(), "answered": None, "answer": None}
+        # A fresh server (and port) per run: a request the previous process sent just before it
+        # was killed must not reach this run's state.
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
+        server.handle_error = lambda *_: None  # killed processes reset their connections
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}")
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out = open(a.log, "ab") if a.log else subprocess.DEVNULL
+        p = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
         if not st["ready"].wait(30):
             p.kill(); sys.exit(f"{a.name}: no `next` poll within 30 s")
         cold.append((st["first_next"] - t0) * 1000)
         if not st["answered_ev"].wait(60):
-            p.kill(); sys.exit(f"{a.name}: no answer within 60 s")
+            p.kill(); sys.exit(f"{a.name}: no answer within 60 s (run {run}, first next at {st['first_next'] is not None})")
         invoke.append((st["answered"] - st["first_next"]) * 1000)
         rss.append(vmhwm_mb(p.pid))
         answers.append(st["answer"])
         st["done"].set()
         p.kill(); p.wait()
+        server.shutdown(); server.server_close()
     print(json.dumps({"name": a.name, "runs": a.runs, "cold_start_ms_median": statistics.median(cold),
                       "cold_start_ms_min": min(cold), "cold_start_ms_max": max(cold),
                       "first_invoke_ms_median": statistics.median(invoke), "peak_rss_mb_median": statistics.median(rss),

@@ -1,0 +1,147 @@
+//! Every sample in events/ is a real AWS payload shape: it deserialises into its
+//! aws_lambda_events type, and runs through the function's handler (in-memory queue and bus,
+//! the simulator over loopback; the moto-backed tests run the same files against AWS APIs).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::alb::AlbTargetGroupRequest;
+use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
+use aws_lambda_events::cloudwatch_events::CloudWatchEvent;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
+use aws_lambda_events::sqs::SqsEvent;
+use csbs_deleter::csbs::{ClientConfig, Credentials, CsbsClient};
+use csbs_deleter::events::EventSink;
+use csbs_deleter::events::memory::MemorySink;
+use csbs_deleter::lambda::wiring::SubmitApp;
+use csbs_deleter::lambda::{dispatch, poll};
+use csbs_deleter::pending::memory::MemoryQueue;
+use csbs_deleter::poll::{PollSettings, Poller};
+use csbs_deleter::secret::Secret;
+use csbs_deleter::sim::{self, SimConfig, Simulator};
+use csbs_deleter::submit::{SubmitSettings, Submitter};
+use csbs_deleter::webhook::{self, WebhookPolicy};
+use serde_json::Value;
+
+fn raw(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn context() -> lambda_runtime::Context {
+    let mut c = lambda_runtime::Context::default();
+    c.deadline = (std::time::SystemTime::now() + Duration::from_secs(20))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    c
+}
+
+#[test]
+fn samples_deserialise_into_their_aws_lambda_events_types() {
+    let sqs: SqsEvent = serde_json::from_str(&raw("sqs.json")).unwrap();
+    assert_eq!(sqs.records.len(), 2);
+    assert_eq!(sqs.records[0].event_source.as_deref(), Some("aws:sqs"));
+    let rest: ApiGatewayProxyRequest = serde_json::from_str(&raw("apigw-rest.json")).unwrap();
+    assert_eq!(
+        (rest.http_method.as_str(), rest.request_context.stage.as_deref()),
+        ("POST", Some("Prod"))
+    );
+    for name in ["http-api-v2.json", "http-api-v2-status.json"] {
+        let v2: ApiGatewayV2httpRequest = serde_json::from_str(&raw(name)).unwrap();
+        assert_eq!(v2.version.as_deref(), Some("2.0"));
+    }
+    let url: LambdaFunctionUrlRequest = serde_json::from_str(&raw("function-url.json")).unwrap();
+    assert!(url.request_context.domain_name.unwrap().contains(".lambda-url."));
+    let alb: AlbTargetGroupRequest = serde_json::from_str(&raw("alb.json")).unwrap();
+    assert_eq!(alb.http_method.as_str(), "DELETE");
+    assert!(alb.request_context.elb.target_group_arn.is_some());
+    let classic: CloudWatchEvent = serde_json::from_str(&raw("scheduled-event.json")).unwrap();
+    assert_eq!(classic.detail_type.as_deref(), Some("Scheduled Event"));
+    let as_eb: EventBridgeEvent = serde_json::from_str(&raw("scheduled-event.json")).unwrap();
+    assert_eq!(as_eb.source, "aws.events");
+    // EventBridge Scheduler passes the schedule's Input verbatim: any JSON.
+    let input: Value = serde_json::from_str(&raw("schedule-v2.json")).unwrap();
+    assert!(input.is_object());
+    // The SQS sample's second record is an EventBridge event carrying a request.
+    let envelope: EventBridgeEvent = serde_json::from_str(sqs.records[1].body.as_deref().unwrap()).unwrap();
+    assert!(envelope.detail.get("checkpoint_id").is_some());
+}
+
+#[tokio::test]
+async fn samples_run_through_the_handlers() {
+    let s = Simulator::start(SimConfig::default()).await.unwrap();
+    s.sim.seed_demo();
+    let creds = Credentials::AkSk {
+        ak: sim::DEMO_AK.into(),
+        sk: Secret::new(sim::DEMO_SK),
+        security_token: None,
+    };
+    let csbs = CsbsClient::new(ClientConfig::new(s.base_url(), s.base_url(), creds)).unwrap();
+    let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+    let sink = Arc::new(MemorySink::new());
+    let secret = Secret::new(csbs_deleter::local::LOCAL_WEBHOOK_SECRET);
+    let app = SubmitApp {
+        submitter: Submitter::new(
+            csbs.clone(),
+            queue.clone(),
+            sink.clone() as Arc<dyn EventSink>,
+            SubmitSettings::default(),
+        ),
+        webhook: WebhookPolicy::Secret(secret.clone()),
+    };
+    let answer = dispatch::handle(
+        &app,
+        lambda_runtime::LambdaEvent::new(serde_json::from_str(&raw("sqs.json")).unwrap(), context()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer["batchItemFailures"], serde_json::json!([]));
+    for (name, status) in [
+        ("apigw-rest.json", 202),
+        ("http-api-v2.json", 202),
+        ("function-url.json", 202),
+        ("alb.json", 202),
+        ("http-api-v2-status.json", 200),
+    ] {
+        let mut ev: Value = serde_json::from_str(&raw(name)).unwrap();
+        // The committed samples are signed at a fixed time; sign again now (±300 s window).
+        let shape = dispatch::shape_of(&ev).unwrap();
+        let payload = match ev["body"].as_str().filter(|b| !b.is_empty()) {
+            Some(b) => b.to_string(),
+            None => dispatch::raw_query(&ev, shape),
+        };
+        let sig = webhook::sign(&secret, chrono::Utc::now().timestamp(), payload.as_bytes());
+        ev["headers"]["x-signature-256"] = Value::String(sig.clone());
+        if ev.get("multiValueHeaders").is_some_and(Value::is_object) {
+            ev["multiValueHeaders"]["x-signature-256"] = serde_json::json!([sig]);
+        }
+        let answer = dispatch::handle(&app, lambda_runtime::LambdaEvent::new(ev, context()))
+            .await
+            .unwrap();
+        assert_eq!(answer["statusCode"], status, "{name}: {answer}");
+    }
+    let submitted = sink.events().len();
+    assert_eq!(submitted, 6, "two SQS records and four HTTP submissions");
+    let poller = Poller::new(
+        csbs,
+        queue.clone(),
+        sink.clone() as Arc<dyn EventSink>,
+        PollSettings {
+            window: Duration::ZERO,
+            ..Default::default()
+        },
+    );
+    for name in ["schedule-v2.json", "scheduled-event.json"] {
+        let summary = poll::handle(
+            &poller,
+            lambda_runtime::LambdaEvent::new(serde_json::from_str(&raw(name)).unwrap(), context()),
+        )
+        .await
+        .unwrap();
+        assert!(
+            summary["checked"].is_u64() && summary["passes"] == 1,
+            "{name}: {summary}"
+        );
+    }
+}
