@@ -243,6 +243,14 @@ async fn delay_bench() -> serde_json::Value {
         p.run(tick + Duration::from_millis(58_500)).await;
         ticks += 1;
     }
+    // Let the recorder catch up with every Completed event the bus accepted.
+    let accepted = w.sink.events().iter().filter(|e| e.outcome == Outcome::Completed).count();
+    let caught_up = async {
+        while emitted.lock().unwrap().len() < accepted {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), caught_up).await;
     recorder.abort();
     let emitted = emitted.lock().unwrap().clone();
     let mut delays: Vec<f64> = w

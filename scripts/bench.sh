@@ -48,7 +48,7 @@ records = [{"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": json.dumps({
 json.dump({"Records": records}, open(".tmp/bench/sqs10.json", "w"))
 open(".tmp/bench/pending_url", "w").write(url)
 PY
-export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_REGION=eu-central-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_REGION=eu-central-1 AWS_DEFAULT_REGION=eu-central-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export CSBS_ENDPOINT="$SIM" CSBS_AK=DEMOACCESSKEY0000000 CSBS_SK=DEMOsecretkeyDEMOsecretkeyDEMOsecretkey0
 export PENDING_QUEUE_URL=$(cat .tmp/bench/pending_url) EVENT_BUS_NAME=bench WEBHOOK_SECRET=csbs-deleter-test-webhook-secret
 export POLL_WINDOW_SECONDS=0 PENDING_RECEIVE_WAIT_SECONDS=0
@@ -57,7 +57,7 @@ export AWS_LAMBDA_FUNCTION_NAME=bench AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256 AWS_LA
 echo "== cold start (20 runs each)"
 "$PY" scripts/bench/coldstart.py --runs 20 --log .tmp/bench/submit.log --event .tmp/bench/sqs10.json --name submit -- ./target/release/submit > .tmp/bench/cold-submit.json
 "$PY" scripts/bench/coldstart.py --runs 20 --log .tmp/bench/poll.log --event events/schedule-v2.json --name poll -- ./target/release/poll > .tmp/bench/cold-poll.json
-(cd scripts/bench/peer && LAMBDA_TASK_ROOT="$PWD" "$PY" ../coldstart.py --runs 20 --event ../../../.tmp/bench/sqs10.json --name python-peer -- "$PY" -m awslambdaric handler.handler) > .tmp/bench/cold-peer.json
+(cd scripts/bench/peer && LAMBDA_TASK_ROOT="$PWD" "$PY" ../coldstart.py --runs 20 --log ../../../.tmp/bench/peer.log --event ../../../.tmp/bench/sqs10.json --name python-peer -- "$PY" -m awslambdaric handler.handler) > .tmp/bench/cold-peer.json
 cat .tmp/bench/cold-*.json
 
 echo "== workflow benchmarks"
