@@ -244,7 +244,12 @@ async fn delay_bench() -> serde_json::Value {
         ticks += 1;
     }
     // Let the recorder catch up with every Completed event the bus accepted.
-    let accepted = w.sink.events().iter().filter(|e| e.outcome == Outcome::Completed).count();
+    let accepted = w
+        .sink
+        .events()
+        .iter()
+        .filter(|e| e.outcome == Outcome::Completed)
+        .count();
     let caught_up = async {
         while emitted.lock().unwrap().len() < accepted {
             tokio::time::sleep(Duration::from_millis(5)).await;
