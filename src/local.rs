@@ -413,10 +413,20 @@ async fn serve(local: &Local, port: u16) -> std::io::Result<()> {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
+    // Fresh backups for the user's own requests (the demo deleted the others).
+    for n in 10..20u32 {
+        let item = format!("be1a0000-{n:04}-4000-8000-000000000000");
+        local.sim.sim.seed(
+            DEMO_PROJECT,
+            &format!("c0ffee00-0000-4000-8000-{n:012}"),
+            &[crate::sim::ItemSeed::ok(item)],
+        );
+    }
     println!(
         "HTTP API on http://{addr} (webhook secret: {LOCAL_WEBHOOK_SECRET}); CSBS simulator on {}",
         local.sim.base_url()
     );
+    println!("Project {DEMO_PROJECT} has fresh backups c0ffee00-0000-4000-8000-000000000010 to …019 to delete.");
     println!("Ctrl-C to stop.");
     let server = axum::serve(listener, router);
     tokio::select! {
