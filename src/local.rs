@@ -322,7 +322,7 @@ pub async fn run(opts: LocalOptions) -> Result<LocalSummary, Box<dyn std::error:
             summary.still_pending,
             summary.csbs_calls
         ));
-        accumulate(&mut poll_total, &summary);
+        poll_total.add(&summary);
         if !local.queue.is_empty() {
             tokio::time::sleep_until(tick_start + tick_period).await;
         }
@@ -385,16 +385,6 @@ fn refresh(sim: &RunningSim, bars: &[(ProgressBar, Vec<String>)]) {
         };
         pb.set_message(msg);
     }
-}
-
-fn accumulate(total: &mut PollSummary, s: &PollSummary) {
-    total.checked += s.checked;
-    total.completed += s.completed;
-    total.failed += s.failed;
-    total.timed_out += s.timed_out;
-    total.csbs_calls += s.csbs_calls;
-    total.passes += s.passes;
-    total.still_pending = s.still_pending;
 }
 
 /// Serves the HTTP API on 127.0.0.1 until Ctrl-C, polling in the background.

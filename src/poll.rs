@@ -64,7 +64,8 @@ pub struct PollSummary {
 }
 
 impl PollSummary {
-    fn add(&mut self, o: &PollSummary) {
+    /// Adds a later pass's (or invocation's) counters; `still_pending` is the later value.
+    pub fn add(&mut self, o: &PollSummary) {
         self.checked += o.checked;
         self.completed += o.completed;
         self.failed += o.failed;
