@@ -98,26 +98,8 @@ impl Infra {
             .await
             .unwrap();
         let sm = aws_sdk_secretsmanager::Client::new(&aws);
-        let credentials_arn = sm
-            .create_secret()
-            .name(format!("csbs-credentials-{id}"))
-            .secret_string(credentials_json)
-            .send()
-            .await
-            .unwrap()
-            .arn()
-            .unwrap()
-            .to_string();
-        let webhook_arn = sm
-            .create_secret()
-            .name(format!("webhook-{id}"))
-            .secret_string(WEBHOOK_SECRET)
-            .send()
-            .await
-            .unwrap()
-            .arn()
-            .unwrap()
-            .to_string();
+        let credentials_arn = create_secret(&sm, format!("csbs-credentials-{id}"), credentials_json).await;
+        let webhook_arn = create_secret(&sm, format!("webhook-{id}"), WEBHOOK_SECRET).await;
         Infra {
             aws,
             sqs,
@@ -234,6 +216,12 @@ impl Infra {
         n(QueueAttributeName::ApproximateNumberOfMessages)
             + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
     }
+}
+
+/// Creates a secret on moto; returns its ARN.
+async fn create_secret(sm: &aws_sdk_secretsmanager::Client, name: String, value: &str) -> String {
+    let out = sm.create_secret().name(name).secret_string(value).send().await.unwrap();
+    out.arn().unwrap().to_string()
 }
 
 pub async fn sim() -> RunningSim {
