@@ -205,9 +205,10 @@ async fn unfinished_tasks_are_rechecked_within_the_window() {
     let s = w.poller.run(started + Duration::from_secs(25)).await;
     assert_eq!(s.completed, 1);
     assert!(s.passes >= 2, "{s:?}");
-    // Reported within an interval (1 s) of CSBS finishing.
+    // Reported within about one pass period of CSBS finishing (1 s interval + alignment slack),
+    // not at a later tick.
     let finished = w.sim.sim.finished()[0].finished_at.unwrap();
-    assert!(Instant::now().duration_since(finished) < Duration::from_secs(3));
+    assert!(Instant::now().duration_since(finished) < Duration::from_secs(5));
 }
 
 #[tokio::test]
