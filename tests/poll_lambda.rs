@@ -161,7 +161,7 @@ async fn csbs_503_during_a_tick_keeps_tasks_pending() {
     sim.sim.clear_faults();
     // The task reappears after its next-check delay (1 s); a later tick finishes it.
     let mut done = json!(null);
-    for _ in 0..10 {
+    for _ in 0..40 {
         done = poll::handle(&poller, event(fixture("schedule-v2.json"), 8))
             .await
             .unwrap();
