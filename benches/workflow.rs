@@ -7,14 +7,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
-use csbs_deleter::csbs::{ClientConfig, Credentials, CsbsClient};
+use csbs_deleter::csbs::{ClientConfig, CsbsClient};
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::events::{EventSink, Outcome, OutcomeEvent};
 use csbs_deleter::pending::PendingQueue;
 use csbs_deleter::pending::memory::MemoryQueue;
 use csbs_deleter::poll::{PollSettings, Poller};
 use csbs_deleter::request::DeletionRequest;
-use csbs_deleter::secret::Secret;
 use csbs_deleter::sim::{self, Fault, ItemSeed, Route, RunningSim, SimConfig, Simulator};
 use csbs_deleter::submit::{Record, SubmitSettings, Submitter};
 use csbs_deleter::task::PendingTask;
@@ -35,11 +34,7 @@ async fn world(delete: (Duration, Duration)) -> World {
     })
     .await
     .unwrap();
-    let creds = Credentials::AkSk {
-        ak: sim::DEMO_AK.into(),
-        sk: Secret::new(sim::DEMO_SK),
-        security_token: None,
-    };
+    let creds = sim::demo_aksk();
     let csbs = CsbsClient::new(ClientConfig::new(sim.base_url(), sim.base_url(), creds)).unwrap();
     World {
         sim,

@@ -14,7 +14,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::csbs::{ClientConfig, Credentials, CsbsClient};
+use crate::csbs::{ClientConfig, CsbsClient};
 use crate::events::memory::MemorySink;
 use crate::events::{EventSink, Outcome, OutcomeEvent};
 use crate::lambda::dispatch;
@@ -22,7 +22,7 @@ use crate::lambda::wiring::SubmitApp;
 use crate::pending::memory::MemoryQueue;
 use crate::poll::{PollSettings, PollSummary, Poller};
 use crate::secret::Secret;
-use crate::sim::{self, DEMO_PROJECT, RunningSim, SimConfig, Simulator};
+use crate::sim::{DEMO_PROJECT, RunningSim, SimConfig, Simulator};
 use crate::submit::{SubmitSettings, Submitter};
 use crate::webhook::{self, WebhookPolicy};
 
@@ -78,11 +78,7 @@ async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
     })
     .await?;
     sim.sim.seed_demo();
-    let creds = Credentials::Password {
-        username: sim::DEMO_USER.into(),
-        password: Secret::new(sim::DEMO_PASSWORD),
-        domain_name: sim::DEMO_DOMAIN.into(),
-    };
+    let creds = crate::sim::demo_password();
     let csbs =
         CsbsClient::new(ClientConfig::new(sim.base_url(), sim.base_url(), creds)).map_err(std::io::Error::other)?;
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(120)));

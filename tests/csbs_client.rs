@@ -13,11 +13,7 @@ use tokio::time::Instant;
 const P: &str = sim::DEMO_PROJECT;
 
 fn password() -> Credentials {
-    Credentials::Password {
-        username: sim::DEMO_USER.into(),
-        password: Secret::new(sim::DEMO_PASSWORD),
-        domain_name: sim::DEMO_DOMAIN.into(),
-    }
+    sim::demo_password()
 }
 
 fn aksk(sk: &str) -> Credentials {

@@ -11,7 +11,7 @@ use aws_lambda_events::cloudwatch_events::CloudWatchEvent;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use aws_lambda_events::sqs::SqsEvent;
-use csbs_deleter::csbs::{ClientConfig, Credentials, CsbsClient};
+use csbs_deleter::csbs::{ClientConfig, CsbsClient};
 use csbs_deleter::events::EventSink;
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::lambda::wiring::SubmitApp;
@@ -72,11 +72,7 @@ fn samples_deserialise_into_their_aws_lambda_events_types() {
 async fn samples_run_through_the_handlers() {
     let s = Simulator::start(SimConfig::default()).await.unwrap();
     s.sim.seed_demo();
-    let creds = Credentials::AkSk {
-        ak: sim::DEMO_AK.into(),
-        sk: Secret::new(sim::DEMO_SK),
-        security_token: None,
-    };
+    let creds = sim::demo_aksk();
     let csbs = CsbsClient::new(ClientConfig::new(s.base_url(), s.base_url(), creds)).unwrap();
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
     let sink = Arc::new(MemorySink::new());

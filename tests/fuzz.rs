@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use csbs_deleter::csbs::models::{CheckpointEnvelope, CountEnvelope, ItemEnvelope, ListEnvelope};
 use csbs_deleter::csbs::signer::{SignInput, canonical_query, canonical_uri, parse_authorization};
-use csbs_deleter::csbs::{ClientConfig, Credentials, CsbsClient};
+use csbs_deleter::csbs::{ClientConfig, CsbsClient};
 use csbs_deleter::events::EventSink;
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::ids::validate_id;
@@ -164,11 +164,7 @@ fn harness() -> &'static Harness {
         let (app, sim) = rt.block_on(async {
             let sim = Simulator::start(SimConfig::default()).await.unwrap();
             sim.sim.seed_demo();
-            let creds = Credentials::AkSk {
-                ak: sim::DEMO_AK.into(),
-                sk: Secret::new(sim::DEMO_SK),
-                security_token: None,
-            };
+            let creds = sim::demo_aksk();
             let mut cc = ClientConfig::new(sim.base_url(), sim.base_url(), creds);
             cc.retry.max_attempts = 1;
             let csbs = CsbsClient::new(cc).unwrap();

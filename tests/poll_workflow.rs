@@ -5,14 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use csbs_deleter::csbs::{ClientConfig, Credentials, CsbsClient};
+use csbs_deleter::csbs::{ClientConfig, CsbsClient};
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::events::{EventSink, Outcome};
 use csbs_deleter::pending::PendingQueue;
 use csbs_deleter::pending::memory::MemoryQueue;
 use csbs_deleter::poll::{PollSettings, Poller};
 use csbs_deleter::request::DeletionRequest;
-use csbs_deleter::secret::Secret;
 use csbs_deleter::sim::{self, DEMO_PROJECT as P, Fault, ItemSeed, Route, RunningSim, SimConfig, Simulator};
 use csbs_deleter::submit::{SubmitSettings, Submitter};
 use csbs_deleter::task::PendingTask;
@@ -34,11 +33,7 @@ async fn world(delete_ms: u64, window: Duration) -> World {
     })
     .await
     .unwrap();
-    let creds = Credentials::AkSk {
-        ak: sim::DEMO_AK.into(),
-        sk: Secret::new(sim::DEMO_SK),
-        security_token: None,
-    };
+    let creds = sim::demo_aksk();
     let mut cc = ClientConfig::new(sim.base_url(), sim.base_url(), creds);
     cc.retry.min_delay = Duration::from_millis(5);
     cc.retry.max_delay = Duration::from_millis(20);

@@ -9,13 +9,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use csbs_deleter::csbs::{ClientConfig, Credentials, CsbsClient, RetryPolicy};
+use csbs_deleter::csbs::{ClientConfig, CsbsClient, RetryPolicy};
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::events::{EventSink, Outcome};
 use csbs_deleter::pending::memory::MemoryQueue;
 use csbs_deleter::poll::{PollSettings, Poller};
 use csbs_deleter::request::{DeletionRequest, task_id_of_raw};
-use csbs_deleter::secret::Secret;
 use csbs_deleter::sim::{self, DEMO_PROJECT as P, Fault, ItemSeed, Route, SimConfig, Simulator};
 use csbs_deleter::submit::{Record, SubmitSettings, Submitter};
 use csbs_deleter::task::task_id;
@@ -123,11 +122,7 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
     });
     let reqs = requests(n, &sim.sim);
 
-    let creds = Credentials::Password {
-        username: sim::DEMO_USER.into(),
-        password: Secret::new(sim::DEMO_PASSWORD),
-        domain_name: sim::DEMO_DOMAIN.into(),
-    };
+    let creds = sim::demo_password();
     let mut cc = ClientConfig::new(sim.base_url(), sim.base_url(), creds);
     cc.retry = RetryPolicy {
         min_delay: Duration::from_millis(20),

@@ -53,6 +53,24 @@ pub const DEMO_AK: &str = "DEMOACCESSKEY0000000";
 pub const DEMO_SK: &str = "DEMOsecretkeyDEMOsecretkeyDEMOsecretkey0";
 pub const DEMO_PROJECT: &str = "0123456789abcdef0123456789abcdef";
 
+/// The demo AK/SK as client credentials.
+pub fn demo_aksk() -> crate::csbs::Credentials {
+    crate::csbs::Credentials::AkSk {
+        ak: DEMO_AK.into(),
+        sk: crate::secret::Secret::new(DEMO_SK),
+        security_token: None,
+    }
+}
+
+/// The demo user as client credentials (password login).
+pub fn demo_password() -> crate::csbs::Credentials {
+    crate::csbs::Credentials::Password {
+        username: DEMO_USER.into(),
+        password: crate::secret::Secret::new(DEMO_PASSWORD),
+        domain_name: DEMO_DOMAIN.into(),
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
