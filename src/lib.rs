@@ -2,18 +2,22 @@
 //!
 //! The workflows ([`submit`], [`poll`]) are plain async code over ports ([`pending`],
 //! [`events`]) and the [`csbs`] client; Lambda types stay in [`lambda`] and `src/bin/`.
+//! The development tools (`sim`, `local`) exist only with the `dev` feature, which the Lambda
+//! builds leave off.
 
 pub mod config;
 pub mod csbs;
 pub mod events;
 pub mod ids;
 pub mod lambda;
+#[cfg(feature = "dev")]
 pub mod local;
 pub mod pending;
 pub mod poll;
 pub mod request;
 pub mod secret;
 pub mod secrets;
+#[cfg(feature = "dev")]
 pub mod sim;
 pub mod submit;
 pub mod task;

@@ -324,75 +324,11 @@ impl Poller {
             Ok(items) => items,
             Err(e) => return self.unknown_state(task, now, &e),
         };
-        let by_id: HashMap<&str, &CheckpointItem> = items.iter().map(|i| (i.id.as_str(), i)).collect();
-        let states: Vec<(Option<String>, ItemState)> = match &task.checkpoint_items {
-            Some(ids) => ids
-                .iter()
-                .map(|id| (Some(id.clone()), item_state(by_id.get(id.as_str()).copied())))
-                .collect(),
-            None if items.is_empty() => vec![(None, ItemState::Gone)],
-            None => items
-                .iter()
-                .map(|i| (Some(i.id.clone()), item_state(Some(i))))
-                .collect(),
-        };
-        let unfinished = states.iter().find_map(|(_, s)| match s {
-            ItemState::Running(st) | ItemState::Idle(st) => Some(st.clone()),
-            _ => None,
-        });
-        let failures: Vec<String> = states
-            .iter()
-            .filter_map(|(id, s)| match s {
-                ItemState::Failed(reason) => {
-                    Some(format!("{}: {reason}", id.as_deref().unwrap_or(&task.checkpoint_id)))
-                }
-                _ => None,
-            })
-            .collect();
-        match unfinished {
-            None if failures.is_empty() => Verdict::Terminal(Box::new(OutcomeEvent::for_task(
-                task,
-                Outcome::Completed,
-                now,
-                Some("absent".into()),
-                None,
-            ))),
-            None => {
-                let error = EventError {
-                    code: "deletion_failed".into(),
-                    message: failures.join("; "),
-                    http_status: None,
-                };
-                Verdict::Terminal(Box::new(OutcomeEvent::for_task(
-                    task,
-                    Outcome::Failed,
-                    now,
-                    Some(status::ERROR.into()),
-                    Some(error),
-                )))
-            }
-            Some(last) if now >= task.deadline => {
-                let error = EventError {
-                    code: "deletion_timed_out".into(),
-                    message: format!(
-                        "not finished by the deadline {} (last status {last})",
-                        crate::task::rfc3339(task.deadline)
-                    ),
-                    http_status: None,
-                };
-                Verdict::Terminal(Box::new(OutcomeEvent::for_task(
-                    task,
-                    Outcome::TimedOut,
-                    now,
-                    Some(last),
-                    Some(error),
-                )))
-            }
-            Some(_) => {
-                for (id, s) in &states {
-                    if matches!(s, ItemState::Idle(_)) {
-                        self.reissue(task, id.as_deref(), deadline).await;
-                    }
+        match verdict(task, &items, now) {
+            Check::Terminal(event) => Verdict::Terminal(event),
+            Check::Pending { reissue } => {
+                for item in &reissue {
+                    self.reissue(task, item.as_deref(), deadline).await;
                 }
                 Verdict::Pending
             }
@@ -430,6 +366,113 @@ impl Poller {
         if let Err(e) = r {
             tracing::warn!(task_id = %task.task_id, error = %e, "re-issued DELETE failed; will check again");
         }
+    }
+}
+
+/// What one check of a task decided, from what CSBS listed for its checkpoint.
+#[derive(Debug)]
+pub enum Check {
+    Terminal(Box<OutcomeEvent>),
+    /// Not finished; the DELETE is issued again for these targets (`None` = the checkpoint),
+    /// which are still present and not being deleted.
+    Pending {
+        reissue: Vec<Option<String>>,
+    },
+}
+
+/// The poll verdict, a pure function of the task, the items CSBS listed for its checkpoint
+/// and the time (docs/DESIGN.md, "Outcome events"): Completed when every target is absent;
+/// Failed when every target is absent or failed and one failed (or was refused at submit);
+/// Timed Out at the deadline with any target unfinished; otherwise pending.
+pub fn verdict(task: &PendingTask, items: &[CheckpointItem], now: DateTime<Utc>) -> Check {
+    let by_id: HashMap<&str, &CheckpointItem> = items.iter().map(|i| (i.id.as_str(), i)).collect();
+    let states: Vec<(Option<String>, ItemState)> = match &task.checkpoint_items {
+        // Refused items are not waited for: their DELETE will not run (they become failures).
+        Some(ids) => ids
+            .iter()
+            .filter(|id| !task.is_refused(id))
+            .map(|id| (Some(id.clone()), item_state(by_id.get(id.as_str()).copied())))
+            .collect(),
+        None if items.is_empty() => vec![(None, ItemState::Gone)],
+        None => items
+            .iter()
+            .map(|i| (Some(i.id.clone()), item_state(Some(i))))
+            .collect(),
+    };
+    let unfinished = states.iter().find_map(|(_, s)| match s {
+        ItemState::Running(st) | ItemState::Idle(st) => Some(st.clone()),
+        _ => None,
+    });
+    let failed: Vec<String> = states
+        .iter()
+        .filter_map(|(id, s)| match s {
+            ItemState::Failed(reason) => Some(format!("{}: {reason}", id.as_deref().unwrap_or(&task.checkpoint_id))),
+            _ => None,
+        })
+        .collect();
+    let last_failed_status = if failed.is_empty() { "absent" } else { status::ERROR };
+    let failures: Vec<String> = failed
+        .into_iter()
+        .chain(task.refused_items.iter().map(|r| {
+            format!(
+                "{}: CSBS refused the DELETE ({}, HTTP {}): {}",
+                r.item_id,
+                r.code,
+                r.http_status.map_or("-".to_string(), |s| s.to_string()),
+                r.message
+            )
+        }))
+        .collect();
+    match unfinished {
+        None if failures.is_empty() => Check::Terminal(Box::new(OutcomeEvent::for_task(
+            task,
+            Outcome::Completed,
+            now,
+            Some("absent".into()),
+            None,
+        ))),
+        None => {
+            let error = EventError {
+                code: "deletion_failed".into(),
+                message: failures.join("; "),
+                http_status: None,
+            };
+            Check::Terminal(Box::new(OutcomeEvent::for_task(
+                task,
+                Outcome::Failed,
+                now,
+                Some(last_failed_status.into()),
+                Some(error),
+            )))
+        }
+        Some(last) if now >= task.deadline => {
+            let mut message = format!(
+                "not finished by the deadline {} (last status {last})",
+                crate::task::rfc3339(task.deadline)
+            );
+            if !failures.is_empty() {
+                message = format!("{message}; besides: {}", failures.join("; "));
+            }
+            let error = EventError {
+                code: "deletion_timed_out".into(),
+                message,
+                http_status: None,
+            };
+            Check::Terminal(Box::new(OutcomeEvent::for_task(
+                task,
+                Outcome::TimedOut,
+                now,
+                Some(last),
+                Some(error),
+            )))
+        }
+        Some(_) => Check::Pending {
+            reissue: states
+                .into_iter()
+                .filter(|(_, s)| matches!(s, ItemState::Idle(_)))
+                .map(|(id, _)| id)
+                .collect(),
+        },
     }
 }
 
@@ -506,6 +549,129 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    fn listed(id: &str, status: &str, fail_op: &str) -> CheckpointItem {
+        CheckpointItem {
+            id: id.into(),
+            ..item(status, fail_op)
+        }
+    }
+
+    fn task_of(items: Option<&[&str]>, refused: &[&str]) -> PendingTask {
+        let mut v = serde_json::json!({"project_id": "p", "checkpoint_id": "c"});
+        if let Some(items) = items {
+            v["checkpoint_items"] = serde_json::json!(items);
+        }
+        let req = crate::request::DeletionRequest::from_value(&v).unwrap();
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut t = PendingTask::new(&req, t0, 1800);
+        t.refused_items = refused
+            .iter()
+            .map(|id| crate::task::RefusedItem {
+                item_id: id.to_string(),
+                code: "CSBS.9006".into(),
+                message: "refused".into(),
+                http_status: Some(400),
+            })
+            .collect();
+        t
+    }
+
+    fn terminal(c: Check) -> OutcomeEvent {
+        match c {
+            Check::Terminal(e) => *e,
+            Check::Pending { reissue } => panic!("pending, reissue {reissue:?}"),
+        }
+    }
+
+    fn pending(c: Check) -> Vec<Option<String>> {
+        match c {
+            Check::Pending { reissue } => reissue,
+            Check::Terminal(e) => panic!("terminal {:?}: {:?}", e.outcome, e.error),
+        }
+    }
+
+    #[test]
+    fn verdict_completed_failed_timed_out_pending() {
+        let t = task_of(Some(&["a", "b"]), &[]);
+        let before = t.deadline - chrono::Duration::seconds(1);
+        // Both absent (or listed as deleted): Completed.
+        let e = terminal(verdict(&t, &[listed("b", "deleted", "")], before));
+        assert_eq!(
+            (e.outcome, e.last_status.as_deref()),
+            (Outcome::Completed, Some("absent"))
+        );
+        assert!(e.error.is_none());
+        // One failed, the other gone: Failed, naming the item and reason.
+        let e = terminal(verdict(&t, &[listed("a", "error", "delete")], before));
+        assert_eq!((e.outcome, e.last_status.as_deref()), (Outcome::Failed, Some("error")));
+        let err = e.error.unwrap();
+        assert_eq!(err.code, "deletion_failed");
+        assert_eq!(err.message, "a: boom");
+        // One failed, the other still running: wait for it.
+        let listed_now = [listed("a", "error", "delete"), listed("b", "deleting", "")];
+        assert_eq!(pending(verdict(&t, &listed_now, before)), Vec::<Option<String>>::new());
+        // Running at the deadline: Timed Out with the last status, naming the failure too.
+        let e = terminal(verdict(&t, &listed_now, t.deadline));
+        assert_eq!(
+            (e.outcome, e.last_status.as_deref()),
+            (Outcome::TimedOut, Some("deleting"))
+        );
+        assert!(e.error.unwrap().message.contains("besides: a: boom"));
+        // Still available: the DELETE is issued again for that item only.
+        let listed_now = [listed("a", "available", ""), listed("b", "waiting_delete", "")];
+        assert_eq!(pending(verdict(&t, &listed_now, before)), vec![Some("a".to_string())]);
+        let e = terminal(verdict(&t, &listed_now, t.deadline + chrono::Duration::seconds(5)));
+        assert_eq!(e.outcome, Outcome::TimedOut);
+        // An item of another task in the same checkpoint does not matter.
+        let e = terminal(verdict(&t, &[listed("z", "deleting", "")], before));
+        assert_eq!(e.outcome, Outcome::Completed);
+    }
+
+    #[test]
+    fn verdict_whole_checkpoint() {
+        let t = task_of(None, &[]);
+        let before = t.deadline - chrono::Duration::seconds(1);
+        assert_eq!(terminal(verdict(&t, &[], before)).outcome, Outcome::Completed);
+        assert_eq!(terminal(verdict(&t, &[], t.deadline)).outcome, Outcome::Completed);
+        let running = [listed("x", "deleting", ""), listed("y", "available", "")];
+        assert_eq!(pending(verdict(&t, &running, before)), vec![Some("y".to_string())]);
+        let e = terminal(verdict(&t, &[listed("x", "error", "delete")], before));
+        assert_eq!(
+            (e.outcome, e.error.unwrap().message.as_str()),
+            (Outcome::Failed, "x: boom")
+        );
+        // A failed backup (fail_op backup, not delete) is deletable: issued again.
+        assert_eq!(
+            pending(verdict(&t, &[listed("x", "error", "backup")], before)),
+            vec![Some("x".to_string())]
+        );
+    }
+
+    #[test]
+    fn verdict_refused_items_end_failed_once_the_others_finish() {
+        let t = task_of(Some(&["a", "b"]), &["b"]);
+        let before = t.deadline - chrono::Duration::seconds(1);
+        // The refused item is still there, available: it is neither waited for nor re-issued.
+        let listed_now = [listed("a", "deleting", ""), listed("b", "available", "")];
+        assert_eq!(pending(verdict(&t, &listed_now, before)), Vec::<Option<String>>::new());
+        // The accepted item is gone: Failed, naming the refused item and its code.
+        let e = terminal(verdict(&t, &[listed("b", "available", "")], before));
+        assert_eq!((e.outcome, e.last_status.as_deref()), (Outcome::Failed, Some("absent")));
+        let err = e.error.unwrap();
+        assert_eq!(err.code, "deletion_failed");
+        assert!(
+            err.message
+                .starts_with("b: CSBS refused the DELETE (CSBS.9006, HTTP 400)"),
+            "{}",
+            err.message
+        );
+        // Never Completed while an item was refused.
+        let e = terminal(verdict(&t, &[], before));
+        assert_eq!(e.outcome, Outcome::Failed);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::csbs::{CsbsClient, CsbsError, DeleteOutcome, ErrorClass};
 use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all};
 use crate::pending::PendingQueue;
 use crate::request::{DeletionRequest, RequestError, echo_fields, task_id_of_raw};
-use crate::task::{PendingTask, task_id};
+use crate::task::{PendingTask, RefusedItem, task_id};
 
 #[derive(Debug, Clone)]
 pub struct SubmitSettings {
@@ -63,19 +63,71 @@ pub enum SubmitError {
     NotAllowed { project_id: String },
     /// CSBS refused for good; a Rejected event was emitted.
     Rejected { event: Box<OutcomeEvent> },
-    /// Try again later: CSBS or AWS is failing, or time ran out.
-    Transient { code: String, message: String, auth: bool },
+    /// Try again later: CSBS or AWS is failing, or time ran out. `bad_gateway`: the failure is
+    /// our credentials or endpoint (502 over HTTP) rather than the service's load (503).
+    Transient {
+        code: String,
+        message: String,
+        bad_gateway: bool,
+    },
 }
 
 impl SubmitError {
     fn transient(e: &CsbsError) -> Self {
-        let auth = e.http_status() == Some(401) || matches!(e, CsbsError::Auth(_));
         SubmitError::Transient {
             code: e.code(),
             message: e.to_string(),
-            auth,
+            bad_gateway: e.is_bad_gateway(),
         }
     }
+}
+
+/// What the DELETE answers of one request call for (docs/DESIGN.md, "Outcome events").
+#[derive(Debug)]
+pub enum Decision<'a> {
+    /// A transient failure: hand the whole request back (accepted items answer CSBS.2003 on
+    /// the retry, refused ones are refused again).
+    Retry(&'a CsbsError),
+    /// Every DELETE was refused for good: Rejected, with the first refusal.
+    Reject(&'a CsbsError),
+    /// Nothing was left to delete: Completed at once.
+    AllGone,
+    /// At least one item was accepted (or was already gone or being deleted): a pending task,
+    /// which remembers the items refused for good.
+    Pending { refused: Vec<RefusedItem> },
+}
+
+/// Decides a request from its DELETE answers, one per target (`None` = the whole checkpoint).
+/// Rejected only when no item was accepted: when some were, the refused ones must not leave
+/// the accepted deletions running unwatched.
+pub fn decide(results: &[(Option<String>, Result<DeleteOutcome, CsbsError>)]) -> Decision<'_> {
+    let errors = || results.iter().filter_map(|(_, r)| r.as_ref().err());
+    if let Some(e) = errors().find(|e| e.class() != ErrorClass::Permanent) {
+        return Decision::Retry(e);
+    }
+    if let Some(first) = errors().next()
+        && results.iter().all(|(_, r)| r.is_err())
+    {
+        return Decision::Reject(first);
+    }
+    if results.iter().all(|(_, r)| matches!(r, Ok(DeleteOutcome::AlreadyGone))) {
+        return Decision::AllGone;
+    }
+    let mut refused: Vec<RefusedItem> = results
+        .iter()
+        .filter_map(|(item, r)| {
+            let e = r.as_ref().err()?;
+            Some(RefusedItem {
+                item_id: item.clone().unwrap_or_default(),
+                code: e.code(),
+                message: e.to_string(),
+                http_status: e.http_status(),
+            })
+        })
+        .collect();
+    // Sorted: a redelivery records a byte-identical task whatever order the answers came in.
+    refused.sort_by(|a, b| a.item_id.cmp(&b.item_id));
+    Decision::Pending { refused }
 }
 
 /// What happened to one SQS record.
@@ -166,33 +218,40 @@ impl Submitter {
         // which lambda_http's Adapter requires of the whole future.
         let targets: Vec<Option<String>> = task.targets().into_iter().map(|t| t.map(str::to_string)).collect();
         let task_ref = &task;
-        let results: Vec<Result<DeleteOutcome, CsbsError>> = futures::stream::iter(targets)
-            .map(|item| async move { self.delete_one(task_ref, item.as_deref(), deadline).await })
+        let results: Vec<(Option<String>, Result<DeleteOutcome, CsbsError>)> = futures::stream::iter(targets)
+            .map(|item| async move {
+                let r = self.delete_one(task_ref, item.as_deref(), deadline).await;
+                (item, r)
+            })
             .buffer_unordered(self.settings.csbs_concurrency.max(1))
             .collect()
             .await;
-        if let Some(e) = results
-            .iter()
-            .filter_map(|r| r.as_ref().err())
-            .find(|e| e.class() == ErrorClass::Permanent)
-        {
-            let error = EventError {
-                code: e.code(),
-                message: e.to_string(),
-                http_status: e.http_status(),
-            };
-            let event = OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(error));
-            self.emit(&event, deadline).await?;
-            return Err(SubmitError::Rejected { event: Box::new(event) });
+        let refused_items = match decide(&results) {
+            Decision::Retry(e) => return Err(SubmitError::transient(e)),
+            Decision::Reject(e) => {
+                let error = EventError {
+                    code: e.code(),
+                    message: e.to_string(),
+                    http_status: e.http_status(),
+                };
+                let event = OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(error));
+                self.emit(&event, deadline).await?;
+                return Err(SubmitError::Rejected { event: Box::new(event) });
+            }
+            Decision::AllGone => {
+                let event = OutcomeEvent::for_task(&task, Outcome::Completed, Utc::now(), Some("absent".into()), None);
+                self.emit(&event, deadline).await?;
+                return Ok(Accepted::Completed(task));
+            }
+            Decision::Pending { refused } => refused,
+        };
+        if !refused_items.is_empty() {
+            tracing::warn!(
+                refused = refused_items.len(),
+                "CSBS refused some items for good; the task goes on for the others and will end Failed"
+            );
         }
-        if let Some(e) = results.iter().filter_map(|r| r.as_ref().err()).next() {
-            return Err(SubmitError::transient(e));
-        }
-        if results.iter().all(|r| matches!(r, Ok(DeleteOutcome::AlreadyGone))) {
-            let event = OutcomeEvent::for_task(&task, Outcome::Completed, Utc::now(), Some("absent".into()), None);
-            self.emit(&event, deadline).await?;
-            return Ok(Accepted::Completed(task));
-        }
+        let task = PendingTask { refused_items, ..task };
         // Pending first, then the event: a crash in between leads to a redelivery, whose DELETE
         // answers CSBS.2003 and records the (same) task again.
         self.queue
@@ -201,7 +260,7 @@ impl Submitter {
             .map_err(|e| SubmitError::Transient {
                 code: "pending_queue_unavailable".into(),
                 message: e.to_string(),
-                auth: false,
+                bad_gateway: false,
             })?;
         let event = OutcomeEvent::for_task(&task, Outcome::Submitted, Utc::now(), None, None);
         self.emit(&event, deadline).await?;
@@ -235,7 +294,7 @@ impl Submitter {
             Err(SubmitError::Transient {
                 code: "event_bus_unavailable".into(),
                 message: "the event bus did not accept the event".into(),
-                auth: false,
+                bad_gateway: false,
             })
         }
     }
@@ -357,6 +416,87 @@ impl Submitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::csbs::error::api_error;
+
+    fn refused() -> CsbsError {
+        api_error(400, br#"{"error_code":"CSBS.9006","error_msg":"refused"}"#, None)
+    }
+
+    fn answers(
+        rs: Vec<(&str, Result<DeleteOutcome, CsbsError>)>,
+    ) -> Vec<(Option<String>, Result<DeleteOutcome, CsbsError>)> {
+        rs.into_iter().map(|(i, r)| (Some(i.to_string()), r)).collect()
+    }
+
+    #[test]
+    fn rejected_only_when_no_item_was_accepted() {
+        let all_refused = answers(vec![("a", Err(refused())), ("b", Err(refused()))]);
+        assert!(matches!(decide(&all_refused), Decision::Reject(e) if e.code() == "CSBS.9006"));
+        let whole = vec![(None, Err(refused()))];
+        assert!(matches!(decide(&whole), Decision::Reject(_)));
+        for other in [
+            DeleteOutcome::Accepted,
+            DeleteOutcome::AlreadyDeleting,
+            DeleteOutcome::AlreadyGone,
+        ] {
+            let mixed = answers(vec![("b", Err(refused())), ("a", Ok(other))]);
+            match decide(&mixed) {
+                Decision::Pending { refused } => {
+                    assert_eq!(refused.len(), 1);
+                    assert_eq!(
+                        (
+                            refused[0].item_id.as_str(),
+                            refused[0].code.as_str(),
+                            refused[0].http_status
+                        ),
+                        ("b", "CSBS.9006", Some(400))
+                    );
+                }
+                d => panic!("{other:?}: {d:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn transient_wins_and_all_gone_completes() {
+        let busy = api_error(503, b"{}", None);
+        let r = answers(vec![
+            ("a", Err(refused())),
+            ("b", Err(busy)),
+            ("c", Ok(DeleteOutcome::Accepted)),
+        ]);
+        assert!(matches!(decide(&r), Decision::Retry(e) if e.http_status() == Some(503)));
+        let gateway_404 = api_error(404, br#"{"error_code":"APIGW.0101","error_msg":"no such API"}"#, None);
+        let r = answers(vec![("a", Err(gateway_404))]);
+        assert!(
+            matches!(decide(&r), Decision::Retry(e) if e.is_bad_gateway()),
+            "a gateway 404 is never gone"
+        );
+        let r = answers(vec![
+            ("a", Ok(DeleteOutcome::AlreadyGone)),
+            ("b", Ok(DeleteOutcome::AlreadyGone)),
+        ]);
+        assert!(matches!(decide(&r), Decision::AllGone));
+        let r = answers(vec![
+            ("a", Ok(DeleteOutcome::AlreadyGone)),
+            ("b", Ok(DeleteOutcome::Accepted)),
+        ]);
+        assert!(matches!(decide(&r), Decision::Pending { refused } if refused.is_empty()));
+    }
+
+    #[test]
+    fn refusals_are_recorded_in_item_order() {
+        let r = answers(vec![
+            ("c", Err(refused())),
+            ("a", Ok(DeleteOutcome::Accepted)),
+            ("b", Err(refused())),
+        ]);
+        let Decision::Pending { refused } = decide(&r) else {
+            panic!()
+        };
+        let ids: Vec<&str> = refused.iter().map(|r| r.item_id.as_str()).collect();
+        assert_eq!(ids, ["b", "c"]);
+    }
 
     #[test]
     fn sent_timestamp_is_used_within_the_horizon() {

@@ -35,6 +35,20 @@ pub struct PendingTask {
     pub context: Option<Map<String, Value>>,
     pub submitted_at: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
+    /// Items whose DELETE CSBS refused for good while others were accepted: the task goes on
+    /// for the accepted ones and ends Failed naming these (docs/DESIGN.md, "Outcome events").
+    /// Absent when empty, so every other task's body is as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_items: Vec<RefusedItem>,
+}
+
+/// An item of a task whose DELETE was refused for good, with CSBS's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedItem {
+    pub item_id: String,
+    pub code: String,
+    pub message: String,
+    pub http_status: Option<u16>,
 }
 
 impl PendingTask {
@@ -50,7 +64,13 @@ impl PendingTask {
             context: req.context.clone(),
             submitted_at: now,
             deadline: now + chrono::Duration::seconds(timeout),
+            refused_items: Vec::new(),
         }
+    }
+
+    /// Whether `item` is one whose DELETE was refused.
+    pub fn is_refused(&self, item: &str) -> bool {
+        self.refused_items.iter().any(|r| r.item_id == item)
     }
 
     /// The ids to delete one by one: the items, or `None` for the whole checkpoint.
@@ -113,5 +133,33 @@ mod tests {
         assert_eq!((t.deadline - now).num_seconds(), 1800);
         let back: PendingTask = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
         assert_eq!(back, t);
+        assert!(
+            !serde_json::to_string(&t).unwrap().contains("refused_items"),
+            "absent when empty"
+        );
+    }
+
+    #[test]
+    fn refused_items_round_trip_and_old_bodies_parse() {
+        let now = Utc::now();
+        let mut t = PendingTask::new(
+            &req(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": ["a", "b"]})),
+            now,
+            1800,
+        );
+        t.refused_items.push(RefusedItem {
+            item_id: "b".into(),
+            code: "CSBS.9006".into(),
+            message: "refused".into(),
+            http_status: Some(400),
+        });
+        let body = serde_json::to_string(&t).unwrap();
+        let back: PendingTask = serde_json::from_str(&body).unwrap();
+        assert_eq!(back, t);
+        assert!(back.is_refused("b") && !back.is_refused("a"));
+        // A body written before the field existed.
+        let old = r#"{"task_id":"tsk_x","project_id":"p","provider_id":"v","checkpoint_id":"c","checkpoint_items":null,"request_id":null,"context":null,"submitted_at":"2026-01-01T00:00:00Z","deadline":"2026-01-01T00:30:00Z"}"#;
+        let t: PendingTask = serde_json::from_str(old).unwrap();
+        assert!(t.refused_items.is_empty());
     }
 }

@@ -82,13 +82,22 @@ pub fn verify(policy: &WebhookPolicy, header: Option<&str>, payload: &[u8], now:
     let (t, v1) = (t.ok_or(WebhookError::Malformed)?, v1.ok_or(WebhookError::Malformed)?);
     let ts: i64 = t.parse().map_err(|_| WebhookError::Malformed)?;
     let given = hex::decode(v1).map_err(|_| WebhookError::Malformed)?;
-    if (now - ts).abs() > WINDOW_SECONDS {
+    // Checked: `now - ts` overflows for timestamps near i64::MIN / i64::MAX (a panic in debug
+    // builds, a wrapped and possibly "fresh" difference in release builds).
+    if !within_window(now, ts) {
         return Err(WebhookError::Stale);
     }
     // verify_slice compares in constant time.
     mac(secret, t, payload)
         .verify_slice(&given)
         .map_err(|_| WebhookError::Mismatch)
+}
+
+/// Whether `ts` is at most [`WINDOW_SECONDS`] away from `now`, for any two `i64`s.
+fn within_window(now: i64, ts: i64) -> bool {
+    now.checked_sub(ts)
+        .and_then(i64::checked_abs)
+        .is_some_and(|d| d <= WINDOW_SECONDS)
 }
 
 #[cfg(test)]
@@ -132,5 +141,40 @@ mod tests {
             Err(WebhookError::UnsignedRefused)
         );
         assert_eq!(verify(&WebhookPolicy::AllowUnsigned, None, b"{}", now), Ok(()));
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        let s = Secret::new("test-webhook-secret-0123456789");
+        for (ts, now) in [
+            (i64::MIN, 1_700_000_000),
+            (i64::MAX, 1_700_000_000),
+            (i64::MIN, i64::MAX),
+            (i64::MAX, i64::MIN),
+            (i64::MIN + 1, 0),
+            (1_700_000_000, i64::MIN),
+        ] {
+            let h = sign(&s, ts, b"{}");
+            assert_eq!(
+                verify(&policy(), Some(&h), b"{}", now),
+                Err(WebhookError::Stale),
+                "{ts} at {now}"
+            );
+        }
+        assert_eq!(
+            verify(&policy(), Some("t=-9223372036854775808,v1=00"), b"{}", 1_700_000_000),
+            Err(WebhookError::Stale)
+        );
+        // The window's edges, exactly.
+        let h = sign(&s, 1_000, b"{}");
+        assert_eq!(verify(&policy(), Some(&h), b"{}", 1_300), Ok(()));
+        assert_eq!(verify(&policy(), Some(&h), b"{}", 700), Ok(()));
+        assert_eq!(verify(&policy(), Some(&h), b"{}", 1_301), Err(WebhookError::Stale));
+        assert_eq!(verify(&policy(), Some(&h), b"{}", 699), Err(WebhookError::Stale));
+        // Within the window at the extremes of i64.
+        let h = sign(&s, i64::MAX, b"{}");
+        assert_eq!(verify(&policy(), Some(&h), b"{}", i64::MAX - 300), Ok(()));
+        let h = sign(&s, i64::MIN, b"{}");
+        assert_eq!(verify(&policy(), Some(&h), b"{}", i64::MIN + 300), Ok(()));
     }
 }

@@ -287,11 +287,7 @@ impl CsbsClient {
         let retried = attempt
             .retry(backoff)
             .when(CsbsError::is_retryable)
-            .adjust(|e, delay| {
-                // Honour Retry-After; give up early when the wait would outlive the deadline.
-                let wait = e.retry_after().or(delay)?;
-                (Instant::now() + wait < deadline).then_some(wait)
-            })
+            .adjust(|e, delay| retry_wait(e.retry_after(), delay, Instant::now(), deadline))
             .notify(|e, wait| tracing::debug!(error = %e, ?wait, "retrying CSBS call"));
         match tokio::time::timeout_at(deadline, retried).await {
             Ok(result) => result,
@@ -470,6 +466,21 @@ impl CsbsClient {
     }
 }
 
+/// The wait before the next attempt, or `None` to stop. `backoff` is the backoff's own next
+/// delay, `None` once its attempts are used up: then no server hint may extend the retries
+/// (a service answering 429 with Retry-After forever is tried `max_attempts` times, not until
+/// the deadline). A server's Retry-After replaces the delay; a wait that would end past the
+/// deadline stops early.
+pub fn retry_wait(
+    retry_after: Option<Duration>,
+    backoff: Option<Duration>,
+    now: Instant,
+    deadline: Instant,
+) -> Option<Duration> {
+    let wait = retry_after.unwrap_or(backoff?);
+    (now + wait < deadline).then_some(wait)
+}
+
 struct RawAnswer {
     status: StatusCode,
     body: bytes::Bytes,
@@ -512,4 +523,25 @@ fn marker_from_href(href: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == "marker")
         .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_never_outlives_the_retry_budget() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(60);
+        let s = Duration::from_secs;
+        // The backoff is exhausted: stop, whatever the server asks for.
+        assert_eq!(retry_wait(Some(s(1)), None, now, deadline), None);
+        assert_eq!(retry_wait(None, None, now, deadline), None);
+        // Within the budget the server's hint replaces the backoff's delay.
+        assert_eq!(retry_wait(Some(s(3)), Some(s(1)), now, deadline), Some(s(3)));
+        assert_eq!(retry_wait(None, Some(s(1)), now, deadline), Some(s(1)));
+        // A wait ending at or past the deadline stops early.
+        assert_eq!(retry_wait(Some(s(60)), Some(s(1)), now, deadline), None);
+        assert_eq!(retry_wait(None, Some(s(59)), now, deadline), Some(s(59)));
+    }
 }

@@ -10,11 +10,20 @@ use crate::ids::IdError;
 /// `400 CSBS.2003 item in executing`: the backup is already being deleted (or backed up).
 pub const ALREADY_EXECUTING: &str = "CSBS.2003";
 
+/// The service's own "backup does not exist" codes: CSBS's `CSBS.3001` ("Checkpoint_item (…)
+/// is not found") and CBR's `BackupService.6200`. Only a 404 carrying one of them means gone;
+/// a 404 from the API gateway (`APIGW.0101`: no such API in this region or under this path) or
+/// one without a JSON error body says nothing about the backup (docs/DESIGN.md, "CSBS behaviour").
+pub const NOT_FOUND_CODES: [&str; 2] = ["CSBS.3001", "BackupService.6200"];
+
 /// What a failed call means for the workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
-    /// 404: the resource does not exist (any more).
+    /// 404 with the service's own not-found code: the resource does not exist (any more).
     NotFound,
+    /// Any other 404: the endpoint, region or path is wrong. Never "gone": retried like a
+    /// transient failure (so SQS dead-letters it and the alarm fires), 502 over HTTP.
+    Misconfigured,
     /// 400 CSBS.2003: a deletion of it is already running.
     AlreadyDeleting,
     /// Refused for good: 400, 403, bad input. Never retried.
@@ -50,7 +59,8 @@ impl CsbsError {
     pub fn class(&self) -> ErrorClass {
         match self {
             CsbsError::Api { status, code, .. } => match *status {
-                404 => ErrorClass::NotFound,
+                404 if NOT_FOUND_CODES.contains(&code.as_str()) => ErrorClass::NotFound,
+                404 => ErrorClass::Misconfigured,
                 400 if code == ALREADY_EXECUTING => ErrorClass::AlreadyDeleting,
                 401 | 408 | 429 => ErrorClass::Transient,
                 s if s >= 500 => ErrorClass::Transient,
@@ -80,6 +90,14 @@ impl CsbsError {
             CsbsError::Api { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+
+    /// Whether the failure is on our side of the service (credentials or endpoint), which an
+    /// HTTP caller sees as 502 rather than 503.
+    pub fn is_bad_gateway(&self) -> bool {
+        self.http_status() == Some(401)
+            || matches!(self, CsbsError::Auth(_))
+            || self.class() == ErrorClass::Misconfigured
     }
 
     /// HTTP status of a CSBS answer, if there was one.
@@ -203,6 +221,35 @@ mod tests {
         }
         assert!(!c(401, "APIGW.0301").is_retryable());
         assert!(!c(400, "CSBS.9001").is_retryable());
+    }
+
+    #[test]
+    fn only_the_services_own_404_means_gone() {
+        let gone = api_error(404, br#"{"error_code":"CSBS.3001","error_msg":"not found"}"#, None);
+        assert_eq!(gone.class(), ErrorClass::NotFound);
+        let cbr = api_error(
+            404,
+            br#"{"error_code":"BackupService.6200","error_msg":"not found"}"#,
+            None,
+        );
+        assert_eq!(cbr.class(), ErrorClass::NotFound);
+        for body in [
+            &br#"{"error_code":"APIGW.0101","error_msg":"The API does not exist or has not been published in the environment","request_id":"r"}"#[..],
+            b"<html><body>404 Not Found</body></html>",
+            b"",
+            br#"{"error_code":"CSBS.3000","error_msg":"plan not found"}"#,
+            br#"{"error":{"code":"CSBS.3001x","message":"x"}}"#,
+        ] {
+            let e = api_error(404, body, None);
+            assert_eq!(e.class(), ErrorClass::Misconfigured, "{e}");
+            assert!(e.is_bad_gateway() && !e.is_retryable(), "{e}");
+        }
+        assert!(!gone.is_bad_gateway());
+        // A 400 with the not-found code is not a 404: classified by its status.
+        let e = api_error(400, br#"{"error_code":"CSBS.3001"}"#, None);
+        assert_eq!(e.class(), ErrorClass::Permanent);
+        assert!(api_error(401, b"{}", None).is_bad_gateway());
+        assert!(!api_error(503, b"{}", None).is_bad_gateway());
     }
 
     #[test]

@@ -44,9 +44,10 @@ fn request_error(e: &RequestError) -> Response<Body> {
     )
 }
 
-/// 502 for a CSBS that keeps refusing our credentials, 503 for one that is failing.
-fn csbs_failing(code: &str, message: &str, auth: bool) -> Response<Body> {
-    if auth {
+/// 502 for a CSBS that keeps refusing our credentials or an endpoint that does not serve it
+/// (a gateway 404), 503 for one that is failing.
+fn csbs_failing(code: &str, message: &str, bad_gateway: bool) -> Response<Body> {
+    if bad_gateway {
         with_retry_after(error(StatusCode::BAD_GATEWAY, code, message), 30)
     } else {
         with_retry_after(error(StatusCode::SERVICE_UNAVAILABLE, code, message), 5)
@@ -178,10 +179,12 @@ async fn submit(app: &SubmitApp, req: &DeletionRequest, deadline: Instant) -> Re
                 Accepted::Submitted(_) => (StatusCode::ACCEPTED, "submitted"),
                 Accepted::Completed(_) => (StatusCode::OK, "completed"),
             };
-            json_response(
-                code,
-                json!({"task_id": task.task_id, "status": status, "submitted_at": rfc3339(task.submitted_at), "deadline": rfc3339(task.deadline)}),
-            )
+            let mut body = json!({"task_id": task.task_id, "status": status, "submitted_at": rfc3339(task.submitted_at), "deadline": rfc3339(task.deadline)});
+            if !task.refused_items.is_empty() {
+                // The task goes on for the accepted items and will end Failed naming these.
+                body["refused_items"] = json!(task.refused_items);
+            }
+            json_response(code, body)
         }
         Err(SubmitError::NotAllowed { project_id }) => error(
             StatusCode::FORBIDDEN,
@@ -200,7 +203,11 @@ async fn submit(app: &SubmitApp, req: &DeletionRequest, deadline: Instant) -> Re
                 json!({"task_id": event.task_id, "status": "rejected", "error": {"code": e.code, "message": e.message}}),
             )
         }
-        Err(SubmitError::Transient { code, message, auth }) => csbs_failing(&code, &message, auth),
+        Err(SubmitError::Transient {
+            code,
+            message,
+            bad_gateway,
+        }) => csbs_failing(&code, &message, bad_gateway),
     }
 }
 
@@ -288,10 +295,6 @@ fn csbs_error(e: &CsbsError) -> Response<Body> {
             error(StatusCode::FORBIDDEN, &e.code(), &e.to_string())
         }
         crate::csbs::ErrorClass::Permanent => error(StatusCode::BAD_REQUEST, &e.code(), &e.to_string()),
-        _ => csbs_failing(
-            &e.code(),
-            &e.to_string(),
-            e.http_status() == Some(401) || matches!(e, CsbsError::Auth(_)),
-        ),
+        _ => csbs_failing(&e.code(), &e.to_string(), e.is_bad_gateway()),
     }
 }

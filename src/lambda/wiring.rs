@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use crate::config::{Config, ConfigError};
 use crate::csbs::{ClientConfig, CsbsClient};
@@ -20,8 +21,20 @@ pub struct SubmitApp {
 }
 
 /// The AWS configuration from the environment (honours `AWS_ENDPOINT_URL`, `AWS_REGION`).
+/// The HTTPS client is given explicitly: rustls with ring, the one TLS stack of the binaries
+/// (the SDK's default client would link aws-lc-rs as a second crypto provider).
 pub async fn aws_from_env() -> SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(aws_http_client())
+        .load()
+        .await
+}
+
+/// The HTTP(S) client of every AWS SDK client (tests use it too, against moto on http://).
+pub fn aws_http_client() -> aws_sdk_sqs::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 pub fn csbs_client(config: &Config, secrets: &ResolvedSecrets) -> Result<CsbsClient, ConfigError> {

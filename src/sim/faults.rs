@@ -33,6 +33,11 @@ pub struct Fault {
     pub retry_after: Option<u64>,
     /// Only requests whose path (and query) contains this string.
     pub path_contains: Option<String>,
+    /// The `error_code` of the answer (default: one fitting the status), e.g. `APIGW.0101` for
+    /// the gateway's "no such API" 404.
+    pub error_code: Option<String>,
+    /// A raw, non-JSON body instead of an error object (an HTML page from a proxy).
+    pub raw_body: Option<String>,
 }
 
 impl Fault {
@@ -66,6 +71,16 @@ impl Fault {
         }
     }
 
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.error_code = Some(code.into());
+        self
+    }
+
+    pub fn with_raw_body(mut self, body: impl Into<String>) -> Self {
+        self.raw_body = Some(body.into());
+        self
+    }
+
     pub fn on_path(mut self, fragment: impl Into<String>) -> Self {
         self.path_contains = Some(fragment.into());
         self
@@ -83,6 +98,9 @@ pub struct Decision {
     pub latency_ms: u64,
     pub hang: bool,
     pub status: Option<(u16, Option<u64>)>,
+    /// The answer's error code and raw body, from the rule that set `status`.
+    pub error_code: Option<String>,
+    pub raw_body: Option<String>,
 }
 
 /// Applies the rules to a request on `route`, consuming counted ones.
@@ -105,8 +123,10 @@ pub fn decide(faults: &mut Vec<Fault>, route: Route, target: &str, mut random: i
             d.latency_ms += (random() * j as f64) as u64;
         }
         d.hang |= f.hang;
-        if d.status.is_none() {
+        if d.status.is_none() && f.status.is_some() {
             d.status = f.status.map(|s| (s, f.retry_after));
+            d.error_code = f.error_code.clone();
+            d.raw_body = f.raw_body.clone();
         }
     }
     faults.retain(|f| f.count != Some(0));
@@ -151,8 +171,7 @@ mod tests {
             d,
             Decision {
                 latency_ms: 20,
-                hang: false,
-                status: None
+                ..Decision::default()
             }
         );
         let d = decide(&mut fs, Route::List, "/", || 0.1);

@@ -57,10 +57,17 @@ async fn apply_faults(sim: &Simulator, route: Route, target: &str) -> Option<Res
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
     let (status, retry_after) = decision.status?;
-    let mut resp = match status {
-        429 => error(429, "APIGW.0308", "The throttling threshold has been reached"),
-        s if s >= 500 => error(s, "CSBS.9999", "Simulated service failure"),
-        s => error(s, "CSBS.9006", "Simulated error"),
+    let mut resp = match (status, decision.error_code.as_deref(), decision.raw_body) {
+        (s, _, Some(raw)) => (
+            StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            [("content-type", "text/html")],
+            raw,
+        )
+            .into_response(),
+        (s, Some(code), None) => error(s, code, "Simulated error"),
+        (429, None, None) => error(429, "APIGW.0308", "The throttling threshold has been reached"),
+        (s, None, None) if s >= 500 => error(s, "CSBS.9999", "Simulated service failure"),
+        (s, None, None) => error(s, "CSBS.9006", "Simulated error"),
     };
     if let Some(s) = retry_after {
         resp.headers_mut().insert("retry-after", s.into());

@@ -9,7 +9,6 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::config::Credentials as AwsCredentials;
 use aws_sdk_sqs::types::QueueAttributeName;
 use csbs_deleter::config::Config;
-use csbs_deleter::secret::Secret;
 use csbs_deleter::sim::{RunningSim, SimConfig, Simulator};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
@@ -24,6 +23,7 @@ pub fn moto_endpoint() -> String {
 
 pub async fn aws() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(csbs_deleter::lambda::wiring::aws_http_client())
         .endpoint_url(moto_endpoint())
         .region(Region::new("us-east-1"))
         .credentials_provider(AwsCredentials::new("testing", "testing", None, None, "tests"))
@@ -262,14 +262,35 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
-/// Re-signs an HTTP sample at the current time (the committed ones carry a fixed timestamp).
+/// `X-Signature-256` for `payload` at `t`, computed here with the hmac crate: independently of
+/// `csbs_deleter::webhook`, so a bug there cannot hide behind a test that signs with it.
+pub fn signature(secret: &str, t: i64, payload: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(payload);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Re-signs an HTTP sample at the current time (the committed ones carry a fixed timestamp),
+/// over what a client signs: the literal body, or for a body-less v2 request the literal query
+/// string it sent (`rawQueryString`). REST v1 and ALB payloads carry no literal query: sign
+/// those with [`resign_query`] and the query the test sent.
 pub fn resign(ev: &mut Value, secret: &str) {
-    let shape = csbs_deleter::lambda::dispatch::shape_of(ev).expect("an HTTP sample");
     let payload = match ev.get("body").and_then(Value::as_str).filter(|b| !b.is_empty()) {
-        Some(b) => b.as_bytes().to_vec(),
-        None => csbs_deleter::lambda::dispatch::raw_query(ev, shape).into_bytes(),
+        Some(b) => b.to_string(),
+        None => ev
+            .get("rawQueryString")
+            .and_then(Value::as_str)
+            .expect("a body-less REST v1 / ALB request: use resign_query with the literal query")
+            .to_string(),
     };
-    let sig = csbs_deleter::webhook::sign(&Secret::new(secret), chrono::Utc::now().timestamp(), &payload);
+    resign_query(ev, secret, &payload);
+}
+
+/// Signs `payload` (a body, or the literal query string a client sent) at the current time.
+pub fn resign_query(ev: &mut Value, secret: &str, payload: &str) {
+    let sig = signature(secret, chrono::Utc::now().timestamp(), payload.as_bytes());
     set_header(ev, "x-signature-256", &sig);
 }
 
