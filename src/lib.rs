@@ -5,6 +5,7 @@
 //! The development tools (`sim`, `local`) exist only with the `dev` feature, which the Lambda
 //! builds leave off.
 
+pub mod chaos;
 pub mod config;
 pub mod csbs;
 pub mod events;

@@ -18,6 +18,7 @@ use csbs_deleter::request::{DeletionRequest, MAX_CONTEXT_BYTES};
 use csbs_deleter::secret::Secret;
 use csbs_deleter::sim::{self, RunningSim, SimConfig, Simulator};
 use csbs_deleter::submit::{SubmitSettings, Submitter};
+use csbs_deleter::task::task_id;
 use csbs_deleter::webhook::{self, WebhookPolicy};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -57,6 +58,112 @@ fn arb_request() -> impl Strategy<Value = Value> {
     prop::collection::btree_map(name, arb_json(), 0..8).prop_map(|m| Value::Object(m.into_iter().collect()))
 }
 
+fn arb_id() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9_-]{1,64}"
+}
+
+/// Requests that must be accepted: every field valid, optional ones present or not.
+fn arb_valid_request() -> impl Strategy<Value = Value> {
+    (
+        arb_id(),
+        arb_id(),
+        prop::option::of(prop_oneof![
+            arb_id().prop_map(Value::String),
+            prop::collection::vec(arb_id(), 1..6).prop_map(|v| json!(v)),
+        ]),
+        prop::option::of(arb_id()),
+        prop::option::of("[ -~]{1,128}"),
+        prop::option::of(1u64..=86_400),
+        prop::option::of(prop::collection::btree_map("[a-z]{1,8}", "[ -~]{0,40}", 0..5)),
+    )
+        .prop_map(|(project, checkpoint, items, provider, request_id, timeout, context)| {
+            let mut v = json!({"project_id": project, "checkpoint_id": checkpoint});
+            if let Some(i) = items {
+                v["checkpoint_items"] = i;
+            }
+            if let Some(p) = provider {
+                v["provider_id"] = json!(p);
+            }
+            if let Some(r) = request_id {
+                v["request_id"] = json!(r);
+            }
+            if let Some(t) = timeout {
+                v["timeout_seconds"] = json!(t);
+            }
+            if let Some(c) = context {
+                v["context"] = json!(c);
+            }
+            v
+        })
+}
+
+/// An id that must be refused: empty, too long, a character outside `[A-Za-z0-9_-]`, or not a
+/// string at all.
+fn arb_bad_id() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!("")),
+        "[A-Za-z0-9]{65,80}".prop_map(Value::String),
+        ("[A-Za-z0-9]{0,10}", "[/?%.#& \\:@+=\u{e9}\u{0}]", "[A-Za-z0-9]{0,10}")
+            .prop_map(|(a, c, b)| Value::String(format!("{a}{c}{b}"))),
+        Just(json!(42)),
+        Just(json!(true)),
+        Just(json!(["a"])),
+        Just(json!({"id": "a"})),
+    ]
+}
+
+/// One field name and a value that is invalid for it (or a misspelt field name).
+fn arb_bad_field() -> impl Strategy<Value = (String, Value)> {
+    let id_field = prop::sample::select(vec!["project_id", "checkpoint_id", "provider_id"]);
+    prop_oneof![
+        (id_field, arb_bad_id()).prop_map(|(f, v)| (f.to_string(), v)),
+        prop_oneof![
+            Just(json!([])),
+            arb_bad_id().prop_map(|b| json!(["ok-item", b])),
+            arb_bad_id()
+                .prop_filter("a string or a non-list", |b| !b.is_array())
+                .prop_map(|b| match b {
+                    Value::String(s) => json!(s),
+                    other => other,
+                }),
+        ]
+        .prop_map(|v| ("checkpoint_items".to_string(), v)),
+        prop_oneof![
+            Just(json!("")),
+            "[ -~]{129,140}".prop_map(Value::String),
+            ("[a-z]{0,5}", "[\u{0}-\u{1f}\u{7f}\u{e9}]").prop_map(|(a, c)| Value::String(format!("{a}{c}"))),
+            Just(json!(7)),
+        ]
+        .prop_map(|v| ("request_id".to_string(), v)),
+        prop_oneof![
+            Just(json!(0)),
+            Just(json!(-1)),
+            (86_401u64..u64::MAX).prop_map(|t| json!(t)),
+            Just(json!(1.5)),
+            Just(json!("60")),
+            Just(json!([60])),
+        ]
+        .prop_map(|v| ("timeout_seconds".to_string(), v)),
+        prop_oneof![
+            Just(json!([1])),
+            Just(json!("x")),
+            Just(json!(3)),
+            Just(json!({"big": "x".repeat(MAX_CONTEXT_BYTES)})),
+        ]
+        .prop_map(|v| ("context".to_string(), v)),
+        prop::sample::select(vec![
+            "checkpoint_item",
+            "checkpointItems",
+            "project",
+            "items",
+            "timeout",
+            "Context",
+            "dryrun"
+        ])
+        .prop_map(|f| (f.to_string(), json!("x"))),
+    ]
+}
+
 const ERROR_CODES: [&str; 4] = ["invalid_json", "invalid_request", "unknown_field", "context_too_large"];
 
 proptest! {
@@ -71,26 +178,53 @@ proptest! {
     }
 
     #[test]
-    fn valid_requests_hold_only_safe_ids(v in arb_request()) {
-        match DeletionRequest::from_value(&v) {
-            Ok(r) => {
-                for id in [&r.project_id, &r.checkpoint_id, &r.provider_id] {
-                    prop_assert!(validate_id("id", id).is_ok());
-                }
-                if let Some(items) = &r.checkpoint_items {
-                    prop_assert!(!items.is_empty());
-                    prop_assert!(items.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
-                    prop_assert!(items.iter().all(|i| validate_id("item", i).is_ok()));
-                }
-                if let Some(c) = &r.context {
-                    prop_assert!(serde_json::to_vec(c).unwrap().len() <= MAX_CONTEXT_BYTES);
-                }
-            }
-            Err(e) => {
-                prop_assert!(ERROR_CODES.contains(&e.code));
-                prop_assert!(!e.message.is_empty());
-            }
+    fn arbitrary_request_objects_are_refused_with_a_known_code(v in arb_request()) {
+        if let Err(e) = DeletionRequest::from_value(&v) {
+            prop_assert!(ERROR_CODES.contains(&e.code));
+            prop_assert!(!e.message.is_empty());
         }
+    }
+
+    /// Generated valid requests parse, hold only safe ids, and give the same task id however
+    /// they arrive (plain SQS body, EventBridge envelope, SNS notification).
+    #[test]
+    fn valid_requests_parse_and_hold_only_safe_ids(v in arb_valid_request()) {
+        let r = DeletionRequest::from_value(&v);
+        prop_assert!(r.is_ok(), "{v}: {:?}", r.err());
+        let r = r.unwrap();
+        for id in [&r.project_id, &r.checkpoint_id, &r.provider_id] {
+            prop_assert!(validate_id("id", id).is_ok());
+        }
+        if let Some(items) = &r.checkpoint_items {
+            prop_assert!(!items.is_empty());
+            prop_assert!(items.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+            prop_assert!(items.iter().all(|i| validate_id("item", i).is_ok()));
+        }
+        if let Some(c) = &r.context {
+            prop_assert!(serde_json::to_vec(c).unwrap().len() <= MAX_CONTEXT_BYTES);
+        }
+        let id = task_id(&r);
+        let eb = json!({"version": "0", "id": "e", "detail-type": "t", "source": "caller", "detail": v});
+        let sns = json!({"Type": "Notification", "MessageId": "m", "Message": eb.to_string()});
+        for body in [v.to_string(), eb.to_string(), sns.to_string()] {
+            let again = DeletionRequest::from_sqs_body(&body);
+            prop_assert!(again.is_ok(), "{body}");
+            prop_assert_eq!(task_id(&again.unwrap()), id.clone());
+        }
+    }
+
+    /// A valid request with exactly one field made invalid is refused, and the error names
+    /// that field: a mistyped or out-of-range field never passes silently.
+    #[test]
+    fn one_invalid_field_is_refused_and_named(v in arb_valid_request(), (field, bad) in arb_bad_field()) {
+        let mut v = v;
+        v[field.as_str()] = bad.clone();
+        let r = DeletionRequest::from_value(&v);
+        prop_assert!(r.is_err(), "{field} = {bad} was accepted");
+        let e = r.unwrap_err();
+        prop_assert_eq!(e.field.as_deref(), Some(field.as_str()), "{} = {}: {:?}", field, bad, e);
+        prop_assert!(ERROR_CODES.contains(&e.code));
+        prop_assert!(e.message.contains(field.as_str()) || e.code == "unknown_field" || e.code == "context_too_large", "{}", e.message);
     }
 
     #[test]
@@ -146,11 +280,25 @@ proptest! {
     }
 }
 
-/// One runtime, simulator and app for the dispatch property (they outlive the cases).
+/// One runtime, simulator and apps for the dispatch properties (they outlive the cases):
+/// `app` allows unsigned HTTP, `signed` requires signatures with [`FUZZ_SECRET`].
 struct Harness {
     rt: tokio::runtime::Runtime,
     app: SubmitApp,
+    signed: SubmitApp,
+    sink: Arc<MemorySink>,
     _sim: RunningSim,
+}
+
+const FUZZ_SECRET: &str = "fuzz-webhook-secret-for-the-signed-route";
+
+/// `X-Signature-256`, computed with the hmac crate (independently of `webhook::sign`).
+fn signature(secret: &str, t: i64, payload: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(payload);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 fn harness() -> &'static Harness {
@@ -161,28 +309,39 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .unwrap();
-        let (app, sim) = rt.block_on(async {
+        let (app, signed, sink, sim) = rt.block_on(async {
             let sim = Simulator::start(SimConfig::default()).await.unwrap();
             sim.sim.seed_demo();
             let creds = sim::demo_aksk();
             let mut cc = ClientConfig::new(sim.base_url(), sim.base_url(), creds);
             cc.retry.max_attempts = 1;
             let csbs = CsbsClient::new(cc).unwrap();
-            let submitter = Submitter::new(
-                csbs,
-                Arc::new(MemoryQueue::new(Duration::from_secs(30))),
-                Arc::new(MemorySink::new()) as Arc<dyn EventSink>,
-                SubmitSettings::default(),
-            );
-            (
-                SubmitApp {
-                    submitter,
-                    webhook: WebhookPolicy::AllowUnsigned,
-                },
-                sim,
-            )
+            let sink = Arc::new(MemorySink::new());
+            let submitter = || {
+                Submitter::new(
+                    csbs.clone(),
+                    Arc::new(MemoryQueue::new(Duration::from_secs(30))),
+                    sink.clone() as Arc<dyn EventSink>,
+                    SubmitSettings::default(),
+                )
+            };
+            let app = SubmitApp {
+                submitter: submitter(),
+                webhook: WebhookPolicy::AllowUnsigned,
+            };
+            let signed = SubmitApp {
+                submitter: submitter(),
+                webhook: WebhookPolicy::Secret(Secret::new(FUZZ_SECRET)),
+            };
+            (app, signed, sink, sim)
         });
-        Harness { rt, app, _sim: sim }
+        Harness {
+            rt,
+            app,
+            signed,
+            sink,
+            _sim: sim,
+        }
     })
 }
 
@@ -228,6 +387,33 @@ fn mutate_at(v: &mut Value, path: &[String], new: Value) {
     }
 }
 
+/// A valid request that CSBS can serve: a `provider_id`, when given, is CSBS's own (CSBS
+/// refuses any other with 400 CSBS.9001, and so does the simulator).
+fn servable(mut v: Value) -> Value {
+    if v.get("provider_id").is_some() {
+        v["provider_id"] = json!(csbs_deleter::csbs::DEFAULT_PROVIDER_ID);
+    }
+    v
+}
+
+/// A path of the HTTP API: a real route with valid or invalid ids, under an optional stage
+/// prefix, or now and then an arbitrary one.
+fn arb_route_path() -> impl Strategy<Value = String> {
+    let seg = prop_oneof![3 => arb_id(), 1 => "[A-Za-z0-9%._~{}-]{0,20}"];
+    let route = prop_oneof![
+        Just("/deletions".to_string()),
+        Just("/deletions/status".to_string()),
+        (seg.clone(), seg.clone(), seg).prop_map(|(p, v, c)| format!("/v1/{p}/providers/{v}/checkpoints/{c}")),
+        (arb_id(), arb_id())
+            .prop_map(|(p, c)| format!("/v1/{p}/providers/fc4d5750-22e7-4798-8a46-f48f62c4c1da/checkpoints/{c}")),
+    ];
+    prop_oneof![
+        4 => (prop::option::of(prop::sample::select(vec!["/prod", "/v1", "/$default", "/stage-1"])), route)
+            .prop_map(|(stage, r)| format!("{}{r}", stage.unwrap_or(""))),
+        1 => "(/[A-Za-z0-9%._~{}-]{0,20}){0,8}",
+    ]
+}
+
 const NAMES: [&str; 8] = [
     "sqs.json",
     "apigw-rest.json",
@@ -270,12 +456,23 @@ proptest! {
         let _ = h.rt.block_on(dispatch::handle(&h.app, event));
     }
 
+    /// Paths built from the real routes (with and without a stage prefix, valid and invalid
+    /// ids), so that requests reach the router's handlers and their bodies and queries are
+    /// parsed; every answer is a known status with an error body for every refusal.
     #[test]
     fn http_routes_answer_any_path_query_and_body(
         method in prop::sample::select(vec!["GET", "POST", "DELETE", "PUT", "PATCH"]),
-        path in "(/[A-Za-z0-9%._~{}-]{0,20}){0,8}",
-        query in "[A-Za-z0-9=&%+,._~-]{0,60}",
-        body in prop::option::of(any::<String>()),
+        path in arb_route_path(),
+        query in prop_oneof![
+            "[A-Za-z0-9=&%+,._~-]{0,60}",
+            (arb_id(), arb_id()).prop_map(|(p, c)| format!("project_id={p}&checkpoint_id={c}")),
+            arb_id().prop_map(|i| format!("checkpoint_items={i}")),
+        ],
+        body in prop_oneof![
+            Just(None),
+            any::<String>().prop_map(Some),
+            arb_valid_request().prop_map(|v| Some(v.to_string())),
+        ],
     ) {
         let h = harness();
         let mut ev = fixture("http-api-v2.json");
@@ -290,6 +487,100 @@ proptest! {
         if code >= 400 {
             let body: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
             prop_assert!(body["error"]["code"].is_string() && body["error"]["message"].is_string(), "{body}");
+        }
+    }
+
+    /// The signed route with a real secret: a correct signature over a valid body is served
+    /// (the backups do not exist: 200 completed); a tampered body, another key, or a timestamp
+    /// outside ±300 s (any i64, the extremes included) is 401 and reaches nothing.
+    #[test]
+    fn signed_route_accepts_only_correct_fresh_signatures(
+        req in arb_valid_request(),
+        flip in any::<prop::sample::Index>(),
+        skew in prop_oneof![-300i64..=300, any::<i64>(), Just(i64::MIN), Just(i64::MAX)],
+        name in prop::sample::select(vec!["http-api-v2.json", "apigw-rest.json", "function-url.json", "alb.json"]),
+    ) {
+        let h = harness();
+        let body = servable(req).to_string();
+        let now = chrono::Utc::now().timestamp();
+        let send = |header: String, body: &str| {
+            let mut ev = fixture(name);
+            if name == "alb.json" {
+                // The ALB sample is a mirror DELETE; make it a POST /deletions with a body.
+                ev["httpMethod"] = json!("POST");
+                ev["path"] = json!("/deletions");
+                ev.as_object_mut().unwrap().remove("queryStringParameters");
+            }
+            ev["body"] = json!(body);
+            ev["headers"]["x-signature-256"] = json!(header);
+            if ev.get("multiValueHeaders").is_some_and(Value::is_object) {
+                ev["multiValueHeaders"]["x-signature-256"] = json!([header]);
+            }
+            let v = h.rt.block_on(dispatch::handle(&h.signed, lambda_runtime::LambdaEvent::new(ev, context()))).unwrap();
+            let code = v["statusCode"].as_u64().unwrap();
+            let answer: Value = serde_json::from_str(v["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null);
+            (code, answer)
+        };
+        let (code, answer) = send(signature(FUZZ_SECRET, now, body.as_bytes()), &body);
+        prop_assert!(code == 200 || code == 202, "{name}: {code} {answer}");
+        // One byte of the body changed (kept valid UTF-8 by flipping within ASCII).
+        let mut tampered = body.clone().into_bytes();
+        let i = flip.index(tampered.len());
+        tampered[i] = if tampered[i] == b'a' { b'b' } else { b'a' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        if tampered != body {
+            let (code, answer) = send(signature(FUZZ_SECRET, now, body.as_bytes()), &tampered);
+            prop_assert_eq!((code, answer["error"]["code"].as_str()), (401, Some("signature_invalid")));
+        }
+        let (code, answer) = send(signature("another-key", now, body.as_bytes()), &body);
+        prop_assert_eq!((code, answer["error"]["code"].as_str()), (401, Some("signature_invalid")));
+        let t = now.saturating_add(skew);
+        let (code, answer) = send(signature(FUZZ_SECRET, t, body.as_bytes()), &body);
+        let off = (i128::from(t) - i128::from(now)).abs();
+        if off <= 299 {
+            prop_assert!(code == 200 || code == 202, "t={t}: {code} {answer}");
+        } else if off > 301 {
+            prop_assert_eq!((code, answer["error"]["code"].as_str()), (401, Some("signature_expired")), "t={}", t);
+        }
+    }
+
+    /// SQS batches built from the real fixture, of valid and one-field-broken requests: every
+    /// record is answered (valid ones end Completed: their backups do not exist; broken ones
+    /// Rejected), nothing is reported for redelivery, and each record yields its event.
+    #[test]
+    fn sqs_batches_of_valid_and_broken_requests(
+        reqs in prop::collection::vec((arb_valid_request(), prop::option::of(arb_bad_field())), 1..10),
+    ) {
+        let h = harness();
+        let mut ev = fixture("sqs.json");
+        let template = ev["Records"][0].clone();
+        let mut expected = std::collections::BTreeMap::new();
+        ev["Records"] = reqs.iter().enumerate().map(|(i, (v, bad))| {
+            let mut v = servable(v.clone());
+            let outcome = match bad {
+                Some((field, value)) => { v[field.as_str()] = value.clone(); "rejected" }
+                None => "completed",
+            };
+            let body = v.to_string();
+            let task = match DeletionRequest::from_sqs_body(&body) {
+                Ok(r) => task_id(&r),
+                Err(_) => csbs_deleter::request::task_id_of_raw(body.as_bytes()),
+            };
+            expected.insert(task, outcome);
+            let mut r = template.clone();
+            r["messageId"] = json!(format!("fz-{i}"));
+            r["body"] = json!(body);
+            r
+        }).collect();
+        let mut events = h.sink.subscribe();
+        let v = h.rt.block_on(dispatch::handle(&h.app, lambda_runtime::LambdaEvent::new(ev, context()))).unwrap();
+        prop_assert_eq!(&v["batchItemFailures"], &json!([]), "{}", v);
+        let mut seen = std::collections::BTreeMap::new();
+        while let Ok(e) = events.try_recv() {
+            seen.insert(e.task_id.clone(), e.outcome.as_str());
+        }
+        for (task, outcome) in &expected {
+            prop_assert_eq!(seen.get(task).copied(), Some(*outcome), "{}", task);
         }
     }
 }

@@ -1,14 +1,20 @@
 //! Soak under faults: requests through the real submit and poll code against the simulator,
 //! with 10 % injected 429/5xx answers, random latency, forced token expiry, duplicated SQS
-//! deliveries and poll invocations killed mid-tick. Invariant: every request ends in exactly
-//! one distinct terminal event, of the kind its request calls for; none lost, none stuck.
+//! deliveries, an in-memory queue and bus that are slow and refuse calls and entries, and two
+//! poll invocations at a time (overlapping schedule ticks), killed at random points — among
+//! them after an event was accepted and before its message was deleted. Invariants: every
+//! request ends in exactly one distinct terminal event, of the kind its request calls for; none
+//! lost, none stuck; and the simulator's final state agrees (every backup of a Completed task
+//! is gone, a Failed task's refused or failed backup is not).
 //!
-//! `SOAK_REQUESTS` sets the size (default 100, as in CI; `scripts/bench.sh` runs 500).
+//! `SOAK_REQUESTS` sets the size (default 100, as in CI; `scripts/bench.sh` runs 500);
+//! `SOAK_SEED` replays a run's random choices (the seed is printed first).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use csbs_deleter::chaos::Chaos;
 use csbs_deleter::csbs::{ClientConfig, CsbsClient, RetryPolicy};
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::events::{EventSink, Outcome};
@@ -18,7 +24,8 @@ use csbs_deleter::request::{DeletionRequest, task_id_of_raw};
 use csbs_deleter::sim::{self, DEMO_PROJECT as P, Fault, ItemSeed, Route, SimConfig, Simulator};
 use csbs_deleter::submit::{Record, SubmitSettings, Submitter};
 use csbs_deleter::task::task_id;
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -26,6 +33,9 @@ struct Request {
     record: Record,
     expected: Outcome,
     task_id: String,
+    /// Backups that must be gone at the end, and backups that must still be there (status).
+    gone: Vec<String>,
+    kept: Vec<(String, &'static str)>,
 }
 
 fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
@@ -33,9 +43,12 @@ fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
     (0..n)
         .map(|i| {
             let c = format!("soak-{i}");
+            let mut gone = Vec::new();
+            let mut kept = Vec::new();
             let (body, expected) = match i % 10 {
                 0..=5 => {
                     sim.seed(P, &c, &[ItemSeed::ok(format!("{c}-a"))]);
+                    gone.push(format!("{c}-a"));
                     (
                         json!({"project_id": P, "checkpoint_id": c, "request_id": format!("r{i}")}),
                         Outcome::Completed,
@@ -52,6 +65,8 @@ fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
                             ItemSeed::ok(&items[2]),
                         ],
                     );
+                    gone.extend([items[0].clone(), items[2].clone()]);
+                    kept.push((items[1].clone(), "error"));
                     (
                         json!({"project_id": P, "checkpoint_id": c, "checkpoint_items": items}),
                         Outcome::Failed,
@@ -64,6 +79,7 @@ fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
                         ..Default::default()
                     };
                     sim.seed(P, &c, &[stuck]);
+                    kept.push((format!("{c}-stuck"), "protecting"));
                     (
                         json!({"project_id": P, "checkpoint_id": c, "timeout_seconds": 3}),
                         Outcome::TimedOut,
@@ -73,10 +89,22 @@ fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
                     json!({"project_id": P, "checkpoint_id": format!("{c}/../x")}),
                     Outcome::Rejected,
                 ),
-                _ => (
+                _ if i % 20 == 9 => (
                     json!({"project_id": P, "checkpoint_id": format!("{c}-never-existed")}),
                     Outcome::Completed,
                 ),
+                _ => {
+                    // One item refused for good, the other accepted: tracked, then Failed.
+                    let (ok, refused) = (format!("{c}-ok"), format!("{c}-refused"));
+                    sim.seed(P, &c, &[ItemSeed::ok(&ok), ItemSeed::ok(&refused)]);
+                    sim.add_fault(Fault::status(Route::Delete, 400).on_path(format!("checkpoint_items={refused}")));
+                    gone.push(ok.clone());
+                    kept.push((refused.clone(), "available"));
+                    (
+                        json!({"project_id": P, "checkpoint_id": c, "checkpoint_items": [ok, refused]}),
+                        Outcome::Failed,
+                    )
+                }
             };
             let body = body.to_string();
             let task_id = match DeletionRequest::from_sqs_body(&body) {
@@ -92,6 +120,8 @@ fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
                 record,
                 expected,
                 task_id,
+                gone,
+                kept,
             }
         })
         .collect()
@@ -121,6 +151,12 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
         ..Default::default()
     });
     let reqs = requests(n, &sim.sim);
+    let seed: u64 = std::env::var("SOAK_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("soak seed: {seed} (SOAK_SEED={seed} replays the random choices)");
+    let mut rng = StdRng::seed_from_u64(seed);
 
     let creds = sim::demo_password();
     let mut cc = ClientConfig::new(sim.base_url(), sim.base_url(), creds);
@@ -130,25 +166,31 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
         max_attempts: 4,
     };
     let csbs = CsbsClient::new(cc).unwrap();
-    // A short visibility timeout so that work cut off mid-tick comes back quickly.
-    let queue = Arc::new(MemoryQueue::new(Duration::from_secs(2)));
-    let sink = Arc::new(MemorySink::new());
+    // A short visibility timeout so that work cut off mid-tick comes back quickly. The queue
+    // and the bus are slow (every call waits 0–60 ms, a point where a killed invocation stops)
+    // and refuse 3 % of their calls (the bus also 3 % of single entries).
+    let queue = Arc::new(MemoryQueue::new(Duration::from_secs(2)).with_chaos(Chaos::new((0, 60), 0.03, seed ^ 1)));
+    let sink = Arc::new(MemorySink::new().with_chaos(Chaos::new((0, 60), 0.03, seed ^ 2)));
     let submitter = Arc::new(Submitter::new(
         csbs.clone(),
         queue.clone(),
         sink.clone() as Arc<dyn EventSink>,
         SubmitSettings::default(),
     ));
-    let poller = Arc::new(Poller::new(
-        csbs,
-        queue.clone(),
-        sink.clone() as Arc<dyn EventSink>,
-        PollSettings {
-            window: Duration::from_secs(3),
-            interval: Duration::from_secs(1),
-            ..Default::default()
-        },
-    ));
+    let poller = || {
+        Poller::new(
+            csbs.clone(),
+            queue.clone(),
+            sink.clone() as Arc<dyn EventSink>,
+            PollSettings {
+                window: Duration::from_secs(3),
+                interval: Duration::from_secs(1),
+                ..Default::default()
+            },
+        )
+    };
+    // Two functions' worth of pollers: overlapping schedule ticks run side by side.
+    let pollers = [poller(), poller()];
 
     // Forced token expiry, all along.
     let expirer = {
@@ -162,19 +204,18 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
     };
 
     let started = Instant::now();
-    let limit = Duration::from_secs(60 + n as u64 / 2);
+    let limit = Duration::from_secs(90 + n as u64 / 2);
     let mut intake: Vec<&Record> = reqs.iter().map(|r| &r.record).collect();
     let mut deliveries = 0usize;
     let mut polls_killed = 0usize;
     loop {
         assert!(
             started.elapsed() < limit,
-            "not finished after {limit:?}: {} in intake, {} pending",
+            "seed {seed}: not finished after {limit:?}: {} in intake, {} pending",
             intake.len(),
             queue.len()
         );
         // Submit invocations: batches of up to ten, with duplicates and redeliveries.
-        let mut rng = rand::rng();
         if !intake.is_empty() {
             let take = intake.len().min(10);
             let mut batch: Vec<Record> = intake.drain(..take).cloned().collect();
@@ -196,14 +237,21 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
                 }
             }
         }
-        // A poll invocation, sometimes killed mid-tick (its future dropped).
-        let cut = Duration::from_millis(rng.random_range(200..4000));
-        if tokio::time::timeout(cut, poller.run(Instant::now() + Duration::from_secs(6)))
+        // Two poll invocations at once, each sometimes killed at a random point (its future
+        // dropped): mid-check, mid-PutEvents, or between an accepted event and the delete.
+        let runs = pollers.iter().map(|p| {
+            let cut = Duration::from_millis(rng.random_range(200..4000));
+            async move {
+                tokio::time::timeout(cut, p.run(Instant::now() + Duration::from_secs(6)))
+                    .await
+                    .is_err()
+            }
+        });
+        polls_killed += futures::future::join_all(runs)
             .await
-            .is_err()
-        {
-            polls_killed += 1;
-        }
+            .into_iter()
+            .filter(|killed| *killed)
+            .count();
         if intake.is_empty() && queue.is_empty() {
             break;
         }
@@ -226,20 +274,39 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
         assert_eq!(
             seen.len(),
             1,
-            "{}: terminal events {seen:?} for {}",
+            "seed {seed}: {}: terminal events {seen:?} for {}",
             r.task_id,
             r.record.body
         );
         let (_, outcome) = seen.into_iter().next().unwrap();
-        assert_eq!(outcome, r.expected, "{}", r.record.body);
+        assert_eq!(outcome, r.expected, "seed {seed}: {}", r.record.body);
         *by_outcome.entry(outcome.as_str()).or_default() += 1;
+        // The simulator agrees with the event.
+        for id in &r.gone {
+            assert_eq!(
+                sim.sim.item_status(P, id),
+                None,
+                "seed {seed}: {id} of a {outcome:?} task is not gone"
+            );
+        }
+        for (id, status) in &r.kept {
+            assert_eq!(
+                sim.sim.item_status(P, id).as_deref(),
+                Some(*status),
+                "seed {seed}: {id}"
+            );
+        }
     }
-    assert!(terminal.is_empty(), "events for unknown tasks: {terminal:?}");
-    assert!(queue.is_empty(), "tasks stuck in the pending queue");
+    assert!(
+        terminal.is_empty(),
+        "seed {seed}: events for unknown tasks: {terminal:?}"
+    );
+    assert!(queue.is_empty(), "seed {seed}: tasks stuck in the pending queue");
     let stats = sim.sim.stats();
+    let distinct: usize = by_outcome.values().sum();
     println!(
-        "soak: {n} requests, {deliveries} deliveries, {} terminal deliveries, {polls_killed} poll invocations killed, {:?}, {} CSBS calls, {} token logins, {:.1} s",
-        deliveries_of_terminal,
+        "soak: {n} requests, {deliveries} deliveries, {deliveries_of_terminal} terminal deliveries ({} repeated), {polls_killed} poll invocations killed, {:?}, {} CSBS calls, {} token logins, {:.1} s",
+        deliveries_of_terminal - distinct,
         by_outcome,
         stats.csbs_calls(),
         stats.token,

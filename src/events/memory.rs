@@ -7,11 +7,13 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::{EventSink, OutcomeEvent, SinkError};
+use crate::chaos::Chaos;
 
 pub struct MemorySink {
     events: Mutex<Vec<OutcomeEvent>>,
     refuse_next: Mutex<usize>,
     tx: broadcast::Sender<OutcomeEvent>,
+    chaos: Option<Chaos>,
 }
 
 impl Default for MemorySink {
@@ -20,6 +22,7 @@ impl Default for MemorySink {
             events: Mutex::default(),
             refuse_next: Mutex::default(),
             tx: broadcast::channel(65_536).0,
+            chaos: None,
         }
     }
 }
@@ -39,6 +42,12 @@ impl MemorySink {
         *self.refuse_next.lock().unwrap() = n;
     }
 
+    /// Every PutEvents waits and may be refused whole; entries may be refused one by one.
+    pub fn with_chaos(mut self, chaos: Chaos) -> Self {
+        self.chaos = Some(chaos);
+        self
+    }
+
     /// Accepted events as they arrive.
     pub fn subscribe(&self) -> broadcast::Receiver<OutcomeEvent> {
         self.tx.subscribe()
@@ -48,8 +57,17 @@ impl MemorySink {
 #[async_trait]
 impl EventSink for MemorySink {
     async fn put(&self, events: &[OutcomeEvent], _deadline: Instant) -> Result<Vec<Result<(), String>>, SinkError> {
+        if let Some(c) = &self.chaos
+            && c.before_call().await
+        {
+            return Err(SinkError::Call("simulated: PutEvents refused".into()));
+        }
         let mut out = Vec::with_capacity(events.len());
         for e in events {
+            if self.chaos.as_ref().is_some_and(Chaos::refuse_entry) {
+                out.push(Err("ThrottlingException: simulated entry refusal".into()));
+                continue;
+            }
             let refuse = {
                 let mut n = self.refuse_next.lock().unwrap();
                 let r = *n > 0;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{PendingQueue, QueueError, Received};
+use crate::chaos::Chaos;
 use crate::task::PendingTask;
 
 #[derive(Debug)]
@@ -24,6 +25,7 @@ pub struct MemoryQueue {
     visibility_timeout: Duration,
     next: Mutex<u64>,
     fail_deletes: Mutex<bool>,
+    chaos: Option<Chaos>,
 }
 
 impl MemoryQueue {
@@ -34,6 +36,20 @@ impl MemoryQueue {
             visibility_timeout,
             next: Mutex::new(0),
             fail_deletes: Mutex::new(false),
+            chaos: None,
+        }
+    }
+
+    /// Every call waits and may be refused, as a real queue's calls may (see [`Chaos`]).
+    pub fn with_chaos(mut self, chaos: Chaos) -> Self {
+        self.chaos = Some(chaos);
+        self
+    }
+
+    async fn chaos(&self, call: &str) -> Result<(), QueueError> {
+        match &self.chaos {
+            Some(c) if c.before_call().await => Err(QueueError::Call(format!("simulated: {call} refused"))),
+            _ => Ok(()),
         }
     }
 
@@ -85,12 +101,14 @@ impl MemoryQueue {
 #[async_trait]
 impl PendingQueue for MemoryQueue {
     async fn send(&self, task: &PendingTask, _deadline: Instant) -> Result<(), QueueError> {
+        self.chaos("SendMessage").await?;
         let body = serde_json::to_string(task).map_err(|e| QueueError::Call(e.to_string()))?;
         self.push_raw(body);
         Ok(())
     }
 
     async fn receive(&self, max: usize, _deadline: Instant) -> Result<Vec<Received>, QueueError> {
+        self.chaos("ReceiveMessage").await?;
         let now = Instant::now();
         let mut out = Vec::new();
         let receipts: Vec<String> = (0..max).map(|_| self.next_id("rcpt")).collect();
@@ -110,6 +128,7 @@ impl PendingQueue for MemoryQueue {
     }
 
     async fn delete(&self, receipts: &[String], _deadline: Instant) -> Result<Vec<String>, QueueError> {
+        self.chaos("DeleteMessageBatch").await?;
         if *self.fail_deletes.lock().unwrap() {
             return Err(QueueError::Call(
                 "simulated: the invocation died before deleting".into(),
@@ -125,6 +144,7 @@ impl PendingQueue for MemoryQueue {
     }
 
     async fn set_visibility(&self, entries: &[(String, u32)], _deadline: Instant) -> Result<(), QueueError> {
+        self.chaos("ChangeMessageVisibilityBatch").await?;
         let now = Instant::now();
         for m in self.messages.lock().unwrap().iter_mut() {
             if let Some((_, secs)) = entries.iter().find(|(r, _)| Some(r) == m.receipt.as_ref()) {
