@@ -117,6 +117,16 @@ pub(crate) struct Shared {
     tokens: Mutex<HashMap<String, IssuedToken>>,
     faults: Mutex<Vec<Fault>>,
     stats: Mutex<Stats>,
+    calls: Mutex<Vec<SimCall>>,
+}
+
+/// One request the simulator received: its route, path and query, and when it arrived (the
+/// simulator's clock), so tests can assert what was called and how far apart.
+#[derive(Debug, Clone)]
+pub struct SimCall {
+    pub route: Route,
+    pub target: String,
+    pub at: Instant,
 }
 
 /// A handle on the simulator's state; clones share it.
@@ -155,6 +165,7 @@ impl Simulator {
                 tokens: Mutex::new(HashMap::new()),
                 faults: Mutex::new(Vec::new()),
                 stats: Mutex::new(Stats::default()),
+                calls: Mutex::default(),
             }),
         }
     }
@@ -251,6 +262,19 @@ impl Simulator {
 
     pub fn stats(&self) -> Stats {
         self.shared.stats.lock().unwrap().clone()
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn calls(&self) -> Vec<SimCall> {
+        self.shared.calls.lock().unwrap().clone()
+    }
+
+    pub(crate) fn record_call(&self, route: Route, target: &str) {
+        self.shared.calls.lock().unwrap().push(SimCall {
+            route,
+            target: target.to_string(),
+            at: Instant::now(),
+        });
     }
 
     pub fn reset_stats(&self) {

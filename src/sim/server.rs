@@ -44,6 +44,7 @@ fn error(status: u16, code: &str, msg: &str) -> Response {
 
 /// Applies injected faults; `Some(response)` short-cuts the request.
 async fn apply_faults(sim: &Simulator, route: Route, target: &str) -> Option<Response> {
+    sim.record_call(route, target);
     let decision = {
         let mut faults = sim.shared.faults.lock().unwrap();
         let mut rng = rand::rng();
