@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The test command. On a fresh machine it installs what the tests need (a Python venv with
-# moto[server], cfn-lint and the Huawei SDK core), starts a moto server and a csbs-sim on
-# 127.0.0.1, runs the lints and every test, and stops the servers afterwards.
+# moto[server], cfn-lint, the Huawei SDK core, SAM CLI and cargo-lambda; qemu-user-static for
+# the arm64 artifacts), starts a moto server and a csbs-sim on 127.0.0.1, runs the lints,
+# every test and the template checks, then builds what ships (`sam build`, arm64) and runs
+# those artifacts under a Lambda Runtime API emulator; it stops the servers afterwards.
 #
-#   scripts/test.sh            lints + all tests
-#   scripts/test.sh -- ARGS    extra arguments for `cargo test` (e.g. a test name)
+#   scripts/test.sh                    everything (what CI runs)
+#   scripts/test.sh --quick            without the release builds (iterating)
+#   scripts/test.sh [--quick] -- ARGS  extra arguments for `cargo test` (e.g. a test name)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tmp
@@ -38,6 +41,8 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 
 echo "== cargo test"
+quick=false
+if [ "${1:-}" = "--quick" ]; then quick=true; shift; fi
 extra=()
 if [ "${1:-}" = "--" ]; then shift; extra=("$@"); fi
 cargo test --all-targets "${extra[@]}"
@@ -50,8 +55,20 @@ for _ in $(seq 1 100); do grep -q listening .tmp/sim.out 2>/dev/null && break; s
 sim_url=$(awk '/listening/ {print $4; exit}' .tmp/sim.out)
 "$VENV/bin/python" tests/py/check_signer.py "$sim_url"
 
-if [ -f template.yaml ]; then
-  echo "== cfn-lint template.yaml"
-  "$VENV/bin/cfn-lint" template.yaml
+echo "== cfn-lint and the SAM-expanded template"
+"$VENV/bin/cfn-lint" template.yaml
+"$VENV/bin/python" tests/py/check_template.py template.yaml
+
+echo "== the Lambda binaries link neither the development tools nor a second TLS stack"
+lambda_deps=$(cargo tree --no-default-features -e normal --prefix none 2>/dev/null | sed 's/ (\*)//' | sort -u)
+for banned in axum clap indicatif aws-lc-rs aws-lc-sys openssl; do
+  if grep -q "^$banned " <<<"$lambda_deps"; then echo "the Lambda build links $banned"; exit 1; fi
+done
+[ "$(grep -c '^rustls ' <<<"$lambda_deps")" = 1 ] || { echo "more than one rustls in the Lambda build"; exit 1; }
+
+if $quick; then
+  echo "== --quick: the release builds and the artifact test were skipped"
+else
+  scripts/check-deploy.sh
 fi
 echo "== all checks passed"

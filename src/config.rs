@@ -1,4 +1,4 @@
-//! Configuration from the environment (DESIGN.md, "Configuration"), validated before the first
+//! Configuration from the environment (docs/DESIGN.md, "Configuration"), validated before the first
 //! event: an invalid value fails start-up with a message naming the variable, never its value
 //! when the variable holds a secret.
 

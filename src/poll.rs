@@ -25,6 +25,9 @@ pub const RECEIVE_RESERVE: Duration = Duration::from_secs(3);
 /// A pass starts this long after an aligned boundary (messages reappear up to 1 s after it).
 const PASS_SLACK: Duration = Duration::from_millis(1100);
 
+/// Added to the rest of the invocation for the visibility of received messages.
+const VISIBILITY_MARGIN: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub struct PollSettings {
     /// How long one invocation keeps re-checking (0 = one pass).
@@ -64,6 +67,17 @@ pub struct PollSummary {
 }
 
 impl PollSummary {
+    /// Adds the counts of another part of the same pass (a lane, a batch).
+    fn add_counts(&mut self, o: &PollSummary) {
+        self.checked += o.checked;
+        self.completed += o.completed;
+        self.failed += o.failed;
+        self.timed_out += o.timed_out;
+        self.still_pending += o.still_pending;
+        self.unreadable += o.unreadable;
+        self.unemitted += o.unemitted;
+    }
+
     /// Adds a later pass's (or invocation's) counters; `still_pending` is the later value.
     pub fn add(&mut self, o: &PollSummary) {
         self.checked += o.checked;
@@ -113,9 +127,86 @@ enum Verdict {
     Pending,
 }
 
-struct Group {
-    task: PendingTask,
-    receipts: Vec<String>,
+/// What becomes of a task's messages once its check in this pass is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disposition {
+    /// Its terminal event was accepted: every copy is deleted.
+    Delete,
+    /// Unfinished (or its event was not accepted): seen again in this many seconds.
+    Retime(u32),
+}
+
+/// What a received message of a task means for the batch that received it.
+#[derive(Debug)]
+enum Claim {
+    /// The first copy in this pass: this batch checks the task.
+    Mine,
+    /// Another batch is checking the task: its receipt goes with that check's outcome.
+    Joined,
+    /// The task was already checked in this pass: the same disposition applies.
+    Settled(Disposition),
+}
+
+/// Shared by the lanes of one pass: which tasks were seen, and how long a batch takes.
+#[derive(Default)]
+struct PassState {
+    tasks: std::sync::Mutex<HashMap<String, TaskInPass>>,
+    drained: std::sync::atomic::AtomicBool,
+    slowest_batch_ms: AtomicU64,
+}
+
+enum TaskInPass {
+    /// Being checked; receipts of copies received meanwhile by other batches.
+    Checking(Vec<String>),
+    Settled(Disposition),
+}
+
+impl PassState {
+    fn claim(&self, task_id: &str, receipt: &str) -> Claim {
+        let mut tasks = self.tasks.lock().unwrap();
+        match tasks.get_mut(task_id) {
+            None => {
+                tasks.insert(task_id.to_string(), TaskInPass::Checking(Vec::new()));
+                Claim::Mine
+            }
+            Some(TaskInPass::Checking(copies)) => {
+                copies.push(receipt.to_string());
+                Claim::Joined
+            }
+            Some(TaskInPass::Settled(d)) => Claim::Settled(*d),
+        }
+    }
+
+    /// Records the outcome of a task's check; returns the receipts of the copies that joined it.
+    fn settle(&self, task_id: &str, d: Disposition) -> Vec<String> {
+        match self
+            .tasks
+            .lock()
+            .unwrap()
+            .insert(task_id.to_string(), TaskInPass::Settled(d))
+        {
+            Some(TaskInPass::Checking(copies)) => copies,
+            _ => Vec::new(),
+        }
+    }
+
+    fn record_batch(&self, took: Duration) {
+        self.slowest_batch_ms
+            .fetch_max(took.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn slowest_batch(&self) -> Duration {
+        Duration::from_millis(self.slowest_batch_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// The visibility a receive sets: the rest of the invocation plus a margin, so that no message
+/// reappears within the invocation (whatever the queue's default), and one stranded by a crash
+/// reappears soon after it.
+fn receive_visibility(deadline: Instant, now: Instant) -> u32 {
+    (deadline.saturating_duration_since(now) + VISIBILITY_MARGIN)
+        .as_secs_f64()
+        .ceil() as u32
 }
 
 pub struct Poller {
@@ -124,6 +215,8 @@ pub struct Poller {
     sink: Arc<dyn EventSink>,
     settings: PollSettings,
     calls: AtomicU64,
+    /// `csbs_concurrency` checks at a time, across every lane.
+    csbs_slots: tokio::sync::Semaphore,
 }
 
 impl Poller {
@@ -133,12 +226,14 @@ impl Poller {
         sink: Arc<dyn EventSink>,
         settings: PollSettings,
     ) -> Self {
+        let csbs_slots = tokio::sync::Semaphore::new(settings.csbs_concurrency.max(1));
         Poller {
             csbs,
             queue,
             sink,
             settings,
             calls: AtomicU64::new(0),
+            csbs_slots,
         }
     }
 
@@ -172,134 +267,185 @@ impl Poller {
         total
     }
 
-    /// Receives everything visible, checks each task once, emits and forgets.
+    /// One pass: receives batch after batch until the queue answers empty (or time runs
+    /// short) and checks each task once. It runs as a pipeline of [`lanes`](Self::lanes): a
+    /// lane takes one batch of up to ten messages, checks it, emits its events, deletes or
+    /// re-times its messages, and only then receives the next, so at most one batch per lane
+    /// is in flight and every finished batch stays finished, whenever the invocation ends.
+    /// Each receive hides its messages for the rest of the invocation (plus a margin), so none
+    /// reappears within it whatever the queue's default visibility; a duplicate of a task
+    /// received in another batch of the same pass shares that task's one check and one event.
     pub async fn pass(&self, deadline: Instant) -> PollSummary {
+        let calls_before = self.calls.load(Ordering::Relaxed);
+        let pass = PassState::default();
+        let lanes = (0..self.lanes()).map(|_| self.lane(&pass, deadline));
         let mut summary = PollSummary {
             passes: 1,
             ..Default::default()
         };
-        let calls_before = self.calls.load(Ordering::Relaxed);
-        let received = self.receive_all(deadline).await;
-
-        // Group duplicates of one task; unreadable messages become Failed events.
-        let mut groups: HashMap<String, Group> = HashMap::new();
-        let mut order = Vec::new();
-        let mut unreadable: Vec<(OutcomeEvent, String)> = Vec::new();
-        for m in received {
-            match serde_json::from_str::<PendingTask>(&m.body) {
-                Ok(task) => {
-                    let g = groups.entry(task.task_id.clone()).or_insert_with(|| {
-                        order.push(task.task_id.clone());
-                        Group {
-                            task,
-                            receipts: Vec::new(),
-                        }
-                    });
-                    g.receipts.push(m.receipt);
-                }
-                Err(e) => unreadable.push((unreadable_event(&m, &e.to_string()), m.receipt)),
-            }
-        }
-        summary.unreadable = unreadable.len() as u64;
-
-        let verdicts: Vec<(String, Verdict)> = futures::stream::iter(order)
-            .map(|id| {
-                let task = groups[&id].task.clone();
-                async move { (id, self.check(&task, deadline).await) }
-            })
-            .buffer_unordered(self.settings.csbs_concurrency.max(1))
-            .collect()
-            .await;
-        summary.checked = verdicts.len() as u64;
-
-        let mut events: Vec<OutcomeEvent> = Vec::new();
-        let mut terminal_receipts: HashMap<String, Vec<String>> = HashMap::new();
-        let mut pending_visibility: Vec<(String, u32)> = Vec::new();
-        for (id, verdict) in verdicts {
-            let group = groups.remove(&id).expect("grouped above");
-            match verdict {
-                Verdict::Terminal(event) => {
-                    terminal_receipts.insert(event.event_id.clone(), group.receipts);
-                    events.push(*event);
-                }
-                Verdict::Pending => {
-                    summary.still_pending += 1;
-                    let secs = self.next_check_in(&group.task);
-                    pending_visibility.extend(group.receipts.into_iter().map(|r| (r, secs)));
-                }
-            }
-        }
-        for (event, receipt) in unreadable {
-            terminal_receipts.insert(event.event_id.clone(), vec![receipt]);
-            events.push(event);
-        }
-
-        let accepted = emit_all(self.sink.as_ref(), &events, deadline, self.settings.event_attempts).await;
-        let mut to_delete = Vec::new();
-        for e in &events {
-            let receipts = terminal_receipts.remove(&e.event_id).unwrap_or_default();
-            if accepted.contains(&e.event_id) {
-                match e.outcome {
-                    Outcome::Completed => summary.completed += 1,
-                    Outcome::Failed => summary.failed += 1,
-                    Outcome::TimedOut => summary.timed_out += 1,
-                    _ => {}
-                }
-                tracing::info!(event_id = %e.event_id, task_id = %e.task_id, outcome = e.outcome.as_str(), "event emitted");
-                to_delete.extend(receipts);
-            } else {
-                // Kept: the task is checked again (and the same event id emitted) soon.
-                summary.unemitted += 1;
-                let secs = self.settings.interval.as_secs().max(1) as u32;
-                pending_visibility.extend(receipts.into_iter().map(|r| (r, secs)));
-            }
-        }
-        self.forget(&to_delete, deadline).await;
-        for chunk in pending_visibility.chunks(MAX_BATCH) {
-            if let Err(e) = self.queue.set_visibility(chunk, deadline).await {
-                // Harmless: the message reappears after the queue's own visibility timeout.
-                tracing::warn!(error = %e, "could not set the next check time");
-            }
+        for lane in futures::future::join_all(lanes).await {
+            summary.add_counts(&lane);
         }
         summary.csbs_calls = self.calls.load(Ordering::Relaxed) - calls_before;
         summary
     }
 
-    async fn receive_all(&self, deadline: Instant) -> Vec<Received> {
-        let mut all = Vec::new();
-        // Stop receiving while there is still time to check what was received.
-        let stop = deadline.checked_sub(RECEIVE_RESERVE).unwrap_or(deadline);
-        while Instant::now() < stop {
-            match self.queue.receive(MAX_BATCH, stop).await {
-                Ok(batch) if batch.is_empty() => break,
-                Ok(batch) => all.extend(batch),
-                Err(e) => {
-                    tracing::warn!(error = %e, "receive failed; checking what was received");
+    /// Lanes (batches in flight): enough to keep `csbs_concurrency` checks busy while other
+    /// lanes wait for their receive, emit or delete.
+    fn lanes(&self) -> usize {
+        self.settings.csbs_concurrency.max(1).div_ceil(MAX_BATCH) + 2
+    }
+
+    /// One lane of a pass: receive → check → emit → delete/re-time, batch after batch.
+    async fn lane(&self, pass: &PassState, deadline: Instant) -> PollSummary {
+        let mut summary = PollSummary::default();
+        loop {
+            if pass.drained.load(Ordering::Relaxed) {
+                break;
+            }
+            // Only take in what can still be finished: a batch takes about as long as the
+            // slowest one so far (at least RECEIVE_RESERVE) after its receive.
+            let reserve = pass.slowest_batch().max(RECEIVE_RESERVE);
+            let Some(stop) = deadline.checked_sub(reserve).filter(|s| Instant::now() < *s) else {
+                break;
+            };
+            let started = Instant::now();
+            let visibility = receive_visibility(deadline, started);
+            let batch = match self.queue.receive(MAX_BATCH, Some(visibility), stop).await {
+                Ok(b) if b.is_empty() => {
+                    pass.drained.store(true, Ordering::Relaxed);
                     break;
+                }
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "receive failed; this lane stops for the pass");
+                    break;
+                }
+            };
+            let done = self.batch(pass, batch, deadline).await;
+            summary.add_counts(&done);
+            pass.record_batch(started.elapsed());
+        }
+        summary
+    }
+
+    /// Checks one received batch to the end: its events emitted, its messages deleted (after
+    /// their event was accepted) or re-timed to their next check.
+    async fn batch(&self, pass: &PassState, received: Vec<Received>, deadline: Instant) -> PollSummary {
+        let mut summary = PollSummary::default();
+        let mut mine: Vec<(PendingTask, String)> = Vec::new();
+        let mut to_delete: Vec<String> = Vec::new();
+        let mut to_retime: Vec<(String, u32)> = Vec::new();
+        let mut unreadable: Vec<(OutcomeEvent, String)> = Vec::new();
+        for m in received {
+            match serde_json::from_str::<PendingTask>(&m.body) {
+                Ok(task) => match pass.claim(&task.task_id, &m.receipt) {
+                    Claim::Mine => mine.push((task, m.receipt)),
+                    Claim::Joined => {}
+                    Claim::Settled(Disposition::Delete) => to_delete.push(m.receipt),
+                    Claim::Settled(Disposition::Retime(secs)) => to_retime.push((m.receipt, secs)),
+                },
+                Err(e) => unreadable.push((unreadable_event(&m, &e.to_string()), m.receipt)),
+            }
+        }
+        summary.unreadable = unreadable.len() as u64;
+        summary.checked = mine.len() as u64;
+
+        let verdicts: Vec<(PendingTask, String, Verdict)> = futures::stream::iter(mine)
+            .map(|(task, receipt)| async move {
+                let _slot = self.csbs_slots.acquire().await.expect("never closed");
+                let verdict = self.check(&task, deadline).await;
+                (task, receipt, verdict)
+            })
+            .buffer_unordered(MAX_BATCH)
+            .collect()
+            .await;
+
+        let mut events: Vec<OutcomeEvent> = Vec::new();
+        let mut terminal: Vec<(PendingTask, String)> = Vec::new();
+        for (task, receipt, verdict) in verdicts {
+            match verdict {
+                Verdict::Terminal(event) => {
+                    events.push(*event);
+                    terminal.push((task, receipt));
+                }
+                Verdict::Pending => {
+                    summary.still_pending += 1;
+                    let secs = self.next_check_in(&task);
+                    for r in pass
+                        .settle(&task.task_id, Disposition::Retime(secs))
+                        .into_iter()
+                        .chain([receipt])
+                    {
+                        to_retime.push((r, secs));
+                    }
                 }
             }
         }
-        all
+        events.extend(unreadable.iter().map(|(e, _)| e.clone()));
+        let accepted = emit_all(self.sink.as_ref(), &events, deadline, self.settings.event_attempts).await;
+        let retry_secs = self.settings.interval.as_secs().max(1) as u32;
+        for ((task, receipt), event) in terminal.into_iter().zip(&events) {
+            let disposition = if accepted.contains(&event.event_id) {
+                self.count(&mut summary, event);
+                Disposition::Delete
+            } else {
+                // Kept: checked again (and the same event id emitted) at the next pass.
+                summary.unemitted += 1;
+                Disposition::Retime(retry_secs)
+            };
+            let receipts = pass.settle(&task.task_id, disposition).into_iter().chain([receipt]);
+            match disposition {
+                Disposition::Delete => to_delete.extend(receipts),
+                Disposition::Retime(secs) => to_retime.extend(receipts.map(|r| (r, secs))),
+            }
+        }
+        for (event, receipt) in unreadable {
+            if accepted.contains(&event.event_id) {
+                self.count(&mut summary, &event);
+                to_delete.push(receipt);
+            } else {
+                summary.unemitted += 1;
+                to_retime.push((receipt, retry_secs));
+            }
+        }
+        self.forget(&to_delete, deadline).await;
+        self.retime(&to_retime, deadline).await;
+        summary
+    }
+
+    fn count(&self, summary: &mut PollSummary, e: &OutcomeEvent) {
+        match e.outcome {
+            Outcome::Completed => summary.completed += 1,
+            Outcome::Failed => summary.failed += 1,
+            Outcome::TimedOut => summary.timed_out += 1,
+            _ => {}
+        }
+        tracing::info!(event_id = %e.event_id, task_id = %e.task_id, outcome = e.outcome.as_str(), "event emitted");
     }
 
     async fn forget(&self, receipts: &[String], deadline: Instant) {
-        // Owned chunks keep the future `Send` for any lifetime (the poller runs in spawned tasks).
-        let chunks: Vec<Vec<String>> = receipts.chunks(MAX_BATCH).map(<[String]>::to_vec).collect();
-        let results: Vec<_> = futures::stream::iter(chunks)
-            .map(|c| async move { self.queue.delete(&c, deadline).await })
-            .buffer_unordered(4)
-            .collect()
-            .await;
-        for r in results {
-            match r {
+        for chunk in receipts.chunks(MAX_BATCH) {
+            match self.queue.delete(chunk, deadline).await {
                 Ok(failed) if failed.is_empty() => {}
                 Ok(failed) => tracing::warn!(
                     count = failed.len(),
-                    "some pending messages were not deleted; they will be seen again"
+                    "some pending messages were not deleted; they will be seen again and re-emit the same event ids"
                 ),
                 Err(e) => {
                     tracing::warn!(error = %e, "delete failed; the tasks will be seen again and re-emit the same event ids")
                 }
+            }
+        }
+    }
+
+    async fn retime(&self, entries: &[(String, u32)], deadline: Instant) {
+        for chunk in entries.chunks(MAX_BATCH) {
+            match self.queue.set_visibility(chunk, deadline).await {
+                Ok(refused) if refused.is_empty() => {}
+                // Harmless: those reappear when the visibility they were received with ends.
+                Ok(refused) => tracing::warn!(count = refused.len(), "some next-check times were not set"),
+                Err(e) => tracing::warn!(error = %e, "could not set the next check time"),
             }
         }
     }

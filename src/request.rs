@@ -1,4 +1,4 @@
-//! The deletion request contract (DESIGN.md, "Deletion request"): parsing, validation with an
+//! The deletion request contract (docs/DESIGN.md, "Deletion request"): parsing, validation with an
 //! error that names the field, and unwrapping of EventBridge / SNS envelopes in SQS bodies.
 
 use serde_json::{Map, Value};

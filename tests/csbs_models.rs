@@ -1,4 +1,4 @@
-//! Every recorded CSBS JSON sample (csbs-api.md §6) parses into the client's models, and the
+//! Every recorded CSBS JSON sample (docs/csbs-api.md §6) parses into the client's models, and the
 //! live service's deviations (fractional numbers, `extra_info` as a string, nulls) are tolerated.
 
 use csbs_deleter::csbs::models::{

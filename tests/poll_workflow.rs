@@ -96,7 +96,7 @@ async fn crash_after_receive_then_crash_after_emit_same_event_id() {
     let task = submit(&w, "c1").await;
     until_deleted(&w, 1).await;
     // An invocation received the message and died: it is invisible until its timeout passes.
-    let taken = w.queue.receive(10, soon()).await.unwrap();
+    let taken = w.queue.receive(10, None, soon()).await.unwrap();
     assert_eq!(taken.len(), 1);
     assert_eq!(w.poller.run(soon()).await.checked, 0);
     w.queue.expire_visibility();

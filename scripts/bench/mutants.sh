@@ -11,8 +11,8 @@ command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
 mkdir -p .tmp/bench
 # The I/O shells around the decisions (receive/emit/delete loops, counters) are excluded:
 # their behaviour is asserted by the integration tests, not by unit tests.
-cargo mutants --no-shuffle -j "${MUTANTS_JOBS:-1}" --output .tmp/bench \
+cargo mutants --no-shuffle -j "${MUTANTS_JOBS:-1}" --output .tmp/bench --profile mutants --cargo-test-arg=--lib \
   -f src/request.rs -f src/ids.rs -f src/csbs/error.rs -f src/webhook.rs -f src/submit.rs -f src/poll.rs \
   -E 'Poller::(run|pass|receive_all|forget|reissue|check|new)|PollSummary::add|Submitter::|next_pass_in|impl Default' \
-  -- --lib || true   # cargo-mutants exits non-zero when mutants survive; the report says which
+  || true   # cargo-mutants exits non-zero when mutants survive; the report says which
 test -f .tmp/bench/mutants.out/outcomes.json

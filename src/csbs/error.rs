@@ -1,4 +1,4 @@
-//! CSBS errors and their classification for the workflow (DESIGN.md, "CSBS behaviour").
+//! CSBS errors and their classification for the workflow (docs/DESIGN.md, "CSBS behaviour").
 
 use std::time::Duration;
 

@@ -170,7 +170,7 @@ mod tests {
         pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
-    // GO-V3 signer_test.go, csbs-api.md §3b.
+    // GO-V3 signer_test.go, docs/csbs-api.md §3b.
     #[test]
     fn go_sdk_get_vector() {
         let headers = h(&[("X-Sdk-Date", "20060102T150405Z"), ("TEST_UNDERSCORE", "x")]);
@@ -296,7 +296,7 @@ mod tests {
         );
     }
 
-    // csbs-api.md §8, checked against huaweicloudsdkcore 3.1.219.
+    // docs/csbs-api.md §8, checked against huaweicloudsdkcore 3.1.219.
     #[test]
     fn python_sdk_vectors() {
         let (ak, sk, date) = (

@@ -1,4 +1,4 @@
-//! The outcome event contract (DESIGN.md, "Outcome events"): every key present, null where it
+//! The outcome event contract (docs/DESIGN.md, "Outcome events"): every key present, null where it
 //! does not apply; ids derived from task id + outcome so consumers can dedupe.
 
 use chrono::{DateTime, Utc};

@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN.md, "HTTP API"), the same for every origin: `POST /deletions`, the
+//! The HTTP API (docs/DESIGN.md, "HTTP API"), the same for every origin: `POST /deletions`, the
 //! CSBS-mirroring `DELETE /v1/{project}/providers/{provider}/checkpoints/{checkpoint}` and
 //! `GET /deletions/status`, each under any stage prefix.
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{PendingQueue, QueueError, Received};
+use super::{EntryResult, PendingQueue, QueueError, Received};
 use crate::chaos::Chaos;
 use crate::task::PendingTask;
 
@@ -26,6 +26,8 @@ pub struct MemoryQueue {
     next: Mutex<u64>,
     fail_deletes: Mutex<bool>,
     chaos: Option<Chaos>,
+    receive_latency: Duration,
+    receives: std::sync::atomic::AtomicU64,
 }
 
 impl MemoryQueue {
@@ -37,7 +39,21 @@ impl MemoryQueue {
             next: Mutex::new(0),
             fail_deletes: Mutex::new(false),
             chaos: None,
+            receive_latency: Duration::ZERO,
+            receives: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Every ReceiveMessage takes this long, as on a slow queue (moto takes about 0.4 s for
+    /// one receive from 1,000 messages). The messages are taken at the end of the wait.
+    pub fn with_receive_latency(mut self, latency: Duration) -> Self {
+        self.receive_latency = latency;
+        self
+    }
+
+    /// ReceiveMessage calls so far.
+    pub fn receives(&self) -> u64 {
+        self.receives.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every call waits and may be refused, as a real queue's calls may (see [`Chaos`]).
@@ -100,21 +116,39 @@ impl MemoryQueue {
 
 #[async_trait]
 impl PendingQueue for MemoryQueue {
-    async fn send(&self, task: &PendingTask, _deadline: Instant) -> Result<(), QueueError> {
-        self.chaos("SendMessage").await?;
-        let body = serde_json::to_string(task).map_err(|e| QueueError::Call(e.to_string()))?;
-        self.push_raw(body);
-        Ok(())
+    async fn send_batch(&self, tasks: &[PendingTask], _deadline: Instant) -> Result<Vec<EntryResult>, QueueError> {
+        self.chaos("SendMessageBatch").await?;
+        let mut out = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            if self.chaos.as_ref().is_some_and(Chaos::refuse_entry) {
+                out.push(Err("InternalError: simulated entry refusal".into()));
+                continue;
+            }
+            let body = serde_json::to_string(task).map_err(|e| QueueError::Call(e.to_string()))?;
+            self.push_raw(body);
+            out.push(Ok(()));
+        }
+        Ok(out)
     }
 
-    async fn receive(&self, max: usize, _deadline: Instant) -> Result<Vec<Received>, QueueError> {
+    async fn receive(
+        &self,
+        max: usize,
+        visibility_secs: Option<u32>,
+        _deadline: Instant,
+    ) -> Result<Vec<Received>, QueueError> {
         self.chaos("ReceiveMessage").await?;
+        self.receives.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !self.receive_latency.is_zero() {
+            tokio::time::sleep(self.receive_latency).await;
+        }
         let now = Instant::now();
+        let visibility = visibility_secs.map_or(self.visibility_timeout, |s| Duration::from_secs(u64::from(s)));
         let mut out = Vec::new();
         let receipts: Vec<String> = (0..max).map(|_| self.next_id("rcpt")).collect();
         let mut msgs = self.messages.lock().unwrap();
         for (m, receipt) in msgs.iter_mut().filter(|m| m.visible_at <= now).take(max).zip(receipts) {
-            m.visible_at = now + self.visibility_timeout;
+            m.visible_at = now + visibility;
             m.receipt = Some(receipt.clone());
             m.receive_count += 1;
             out.push(Received {
@@ -143,14 +177,17 @@ impl PendingQueue for MemoryQueue {
         Ok(Vec::new())
     }
 
-    async fn set_visibility(&self, entries: &[(String, u32)], _deadline: Instant) -> Result<(), QueueError> {
+    async fn set_visibility(&self, entries: &[(String, u32)], _deadline: Instant) -> Result<Vec<String>, QueueError> {
         self.chaos("ChangeMessageVisibilityBatch").await?;
         let now = Instant::now();
+        let mut unknown: Vec<String> = entries.iter().map(|(r, _)| r.clone()).collect();
         for m in self.messages.lock().unwrap().iter_mut() {
-            if let Some((_, secs)) = entries.iter().find(|(r, _)| Some(r) == m.receipt.as_ref()) {
+            if let Some((r, secs)) = entries.iter().find(|(r, _)| Some(r) == m.receipt.as_ref()) {
                 m.visible_at = now + Duration::from_secs(u64::from(*secs));
+                unknown.retain(|u| u != r);
             }
         }
-        Ok(())
+        // As SQS does for a receipt that is no longer valid (the message was received again).
+        Ok(unknown)
     }
 }

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use crate::task::PendingTask;
 
-/// ReceiveMessage / DeleteMessageBatch take at most ten messages.
+/// ReceiveMessage, SendMessageBatch, DeleteMessageBatch and ChangeMessageVisibilityBatch take at
+/// most ten messages.
 pub const MAX_BATCH: usize = 10;
 
 #[derive(Debug, Error)]
@@ -30,13 +31,35 @@ pub struct Received {
     pub receive_count: u32,
 }
 
+/// The answer of a batch call for one entry: accepted, or refused with a reason.
+pub type EntryResult = Result<(), String>;
+
 #[async_trait]
 pub trait PendingQueue: Send + Sync {
-    async fn send(&self, task: &PendingTask, deadline: Instant) -> Result<(), QueueError>;
-    /// Up to `max` (≤ 10) visible messages; empty when there are none.
-    async fn receive(&self, max: usize, deadline: Instant) -> Result<Vec<Received>, QueueError>;
+    /// Sends up to ten tasks in one call (`SendMessageBatch`); one result per task, in order:
+    /// a batch call can refuse some entries and take the others.
+    async fn send_batch(&self, tasks: &[PendingTask], deadline: Instant) -> Result<Vec<EntryResult>, QueueError>;
+    /// Up to `max` (≤ 10) visible messages, hidden from other receivers for `visibility_secs`
+    /// (the poller sets it explicitly: the queue's default may be shorter than the work on
+    /// them; `None` = the queue's default); empty when there are none.
+    async fn receive(
+        &self,
+        max: usize,
+        visibility_secs: Option<u32>,
+        deadline: Instant,
+    ) -> Result<Vec<Received>, QueueError>;
     /// Deletes up to ten messages; returns the receipts that could not be deleted.
     async fn delete(&self, receipts: &[String], deadline: Instant) -> Result<Vec<String>, QueueError>;
-    /// Sets the visibility of up to ten messages (seconds from now).
-    async fn set_visibility(&self, entries: &[(String, u32)], deadline: Instant) -> Result<(), QueueError>;
+    /// Sets the visibility of up to ten messages (seconds from now); returns the receipts whose
+    /// change was refused (they reappear after the visibility they were received with).
+    async fn set_visibility(&self, entries: &[(String, u32)], deadline: Instant) -> Result<Vec<String>, QueueError>;
+
+    /// One task: a batch of one.
+    async fn send(&self, task: &PendingTask, deadline: Instant) -> Result<(), QueueError> {
+        match self.send_batch(std::slice::from_ref(task), deadline).await?.pop() {
+            Some(Ok(())) => Ok(()),
+            Some(Err(reason)) => Err(QueueError::Call(reason)),
+            None => Err(QueueError::Call("no result for the entry".into())),
+        }
+    }
 }

@@ -3,10 +3,14 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName,
+    SendMessageBatchRequestEntry,
 };
 use tokio::time::Instant;
 
-use super::{PendingQueue, QueueError, Received};
+use super::{EntryResult, PendingQueue, QueueError, Received};
+
+/// SQS's longest visibility timeout: 12 hours.
+const MAX_VISIBILITY_SECS: u32 = 43_200;
 use crate::task::PendingTask;
 
 pub struct SqsQueue {
@@ -42,22 +46,55 @@ async fn bounded<T, F: std::future::Future<Output = Result<T, QueueError>>>(
 
 #[async_trait]
 impl PendingQueue for SqsQueue {
-    async fn send(&self, task: &PendingTask, deadline: Instant) -> Result<(), QueueError> {
-        let body = serde_json::to_string(task).map_err(|e| QueueError::Call(e.to_string()))?;
+    async fn send_batch(&self, tasks: &[PendingTask], deadline: Instant) -> Result<Vec<EntryResult>, QueueError> {
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let body = serde_json::to_string(t).map_err(|e| QueueError::Call(e.to_string()))?;
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()
+                    .map_err(call_err)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         bounded(deadline, async {
-            self.client
-                .send_message()
+            let out = self
+                .client
+                .send_message_batch()
                 .queue_url(&self.url)
-                .message_body(body)
+                .set_entries(Some(entries))
                 .send()
                 .await
                 .map_err(call_err)?;
-            Ok(())
+            let ok: Vec<usize> = out.successful().iter().filter_map(|e| e.id().parse().ok()).collect();
+            Ok((0..tasks.len())
+                .map(|i| {
+                    if ok.contains(&i) {
+                        return Ok(());
+                    }
+                    Err(out
+                        .failed()
+                        .iter()
+                        .find(|f| f.id() == i.to_string())
+                        .map(|f| format!("{}: {}", f.code(), f.message().unwrap_or("")))
+                        .unwrap_or_else(|| "no result for this entry".into()))
+                })
+                .collect())
         })
         .await
     }
 
-    async fn receive(&self, max: usize, deadline: Instant) -> Result<Vec<Received>, QueueError> {
+    async fn receive(
+        &self,
+        max: usize,
+        visibility_secs: Option<u32>,
+        deadline: Instant,
+    ) -> Result<Vec<Received>, QueueError> {
         let left = deadline.saturating_duration_since(Instant::now()).as_secs() as i32;
         let wait = self.wait_seconds.min(left.saturating_sub(1)).max(0);
         bounded(deadline, async {
@@ -67,6 +104,7 @@ impl PendingQueue for SqsQueue {
                 .queue_url(&self.url)
                 .max_number_of_messages(max.clamp(1, super::MAX_BATCH) as i32)
                 .wait_time_seconds(wait)
+                .set_visibility_timeout(visibility_secs.map(|s| s.min(MAX_VISIBILITY_SECS) as i32))
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
                 .send()
                 .await
@@ -123,9 +161,9 @@ impl PendingQueue for SqsQueue {
         .await
     }
 
-    async fn set_visibility(&self, entries: &[(String, u32)], deadline: Instant) -> Result<(), QueueError> {
+    async fn set_visibility(&self, entries: &[(String, u32)], deadline: Instant) -> Result<Vec<String>, QueueError> {
         if entries.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let batch = entries
             .iter()
@@ -134,20 +172,26 @@ impl PendingQueue for SqsQueue {
                 ChangeMessageVisibilityBatchRequestEntry::builder()
                     .id(i.to_string())
                     .receipt_handle(r)
-                    .visibility_timeout(*secs as i32)
+                    .visibility_timeout((*secs).min(MAX_VISIBILITY_SECS) as i32)
                     .build()
                     .map_err(call_err)
             })
             .collect::<Result<Vec<_>, _>>()?;
         bounded(deadline, async {
-            self.client
+            let out = self
+                .client
                 .change_message_visibility_batch()
                 .queue_url(&self.url)
                 .set_entries(Some(batch))
                 .send()
                 .await
                 .map_err(call_err)?;
-            Ok(())
+            Ok(out
+                .failed()
+                .iter()
+                .filter_map(|f| f.id().parse::<usize>().ok())
+                .filter_map(|i| entries.get(i).map(|(r, _)| r.clone()))
+                .collect())
         })
         .await
     }

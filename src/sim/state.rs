@@ -287,7 +287,7 @@ impl Backend {
     }
 }
 
-/// A backup shaped like the documented sample (csbs-api.md §6.1), with fractional numbers as the
+/// A backup shaped like the documented sample (docs/csbs-api.md §6.1), with fractional numbers as the
 /// live service sends them.
 pub fn sample_item(id: &str, checkpoint_id: &str, status: &str) -> CheckpointItem {
     CheckpointItem {

@@ -1,0 +1,158 @@
+"""Checks template.yaml as AWS will deploy it: expanded offline by aws-sam-translator (the SAM
+transform CloudFormation runs), then each property the stack relies on is asserted, so none can
+regress unnoticed. Run by scripts/test.sh with the test venv (cfn-lint brings the translator).
+
+  python tests/py/check_template.py [template.yaml]
+"""
+import copy
+import os
+import sys
+import tomllib
+
+import yaml
+from samtranslator.translator.transform import transform
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+
+
+class OfflinePolicies(ManagedPolicyLoader):
+    """The managed policies SAM may name, without asking IAM (the transform runs offline)."""
+
+    def __init__(self):
+        pass
+
+    def load(self):
+        names = ["AWSLambdaBasicExecutionRole", "AWSLambdaSQSQueueExecutionRole", "AWSXrayWriteOnlyAccess"]
+        return {n: f"arn:aws:iam::aws:policy/service-role/{n}" for n in names}
+
+
+def cfn_loader():
+    """A YAML loader that keeps CloudFormation's short-form tags (!Ref, !Sub, …) as dicts."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct(tag):
+        name = "Ref" if tag == "Ref" else f"Fn::{tag}"
+
+        def f(loader, node):
+            if isinstance(node, yaml.ScalarNode):
+                value = loader.construct_scalar(node)
+                if tag == "GetAtt" and isinstance(value, str):
+                    value = value.split(".", 1)
+            elif isinstance(node, yaml.SequenceNode):
+                value = loader.construct_sequence(node, deep=True)
+            else:
+                value = loader.construct_mapping(node, deep=True)
+            return {name: value}
+
+        return f
+
+    for tag in ["Ref", "Sub", "GetAtt", "If", "Equals", "Not", "Join", "Select", "Split", "FindInMap", "Base64", "And", "Or"]:
+        Loader.add_constructor(f"!{tag}", construct(tag))
+    return Loader
+
+
+failures = []
+
+
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def main(path):
+    # The transform resolves pseudo parameters from the region; nothing is called.
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-central-1")
+    raw = yaml.load(open(path), Loader=cfn_loader())
+    params = {"CsbsEndpoint": "https://csbs.eu-de.otc.t-systems.com", "EnableFunctionUrl": "true"}
+    # As `sam package` does before CloudFormation's transform: the code is an S3 object.
+    packaged = copy.deepcopy(raw)
+    for r in packaged["Resources"].values():
+        if r["Type"] == "AWS::Serverless::Function":
+            r["Properties"]["CodeUri"] = "s3://bucket/code.zip"
+    out = transform(packaged, params, OfflinePolicies())
+    res = out["Resources"]
+    of_type = lambda t: {k: v for k, v in res.items() if v["Type"] == t}
+
+    # What ships: the Lambda builds leave the development tools out, and unwind on panic.
+    for fn in ["SubmitFunction", "PollFunction"]:
+        flags = raw["Resources"][fn]["Metadata"]["BuildProperties"].get("CargoLambdaFlags", [])
+        check("--no-default-features" in flags, f"{fn}: built without the dev feature (CargoLambdaFlags)")
+    cargo = tomllib.load(open("Cargo.toml", "rb"))
+    check(cargo["profile"]["release"].get("panic") == "unwind", "Cargo.toml: [profile.release] panic = \"unwind\"")
+    check(cargo["features"]["default"] == ["dev"] and "dev" in cargo["features"], "Cargo.toml: the dev feature")
+    for b in cargo["bin"]:
+        if b["name"] in ("csbs-sim", "local-run"):
+            check(b.get("required-features") == ["dev"], f"bin {b['name']} requires the dev feature")
+
+    # 1. Function URL: both resource-policy statements (since October 2025).
+    perms = [v["Properties"] for v in of_type("AWS::Lambda::Permission").values() if v.get("Condition") == "CreateFunctionUrl"]
+    check(any(p["Action"] == "lambda:InvokeFunctionUrl" and p.get("FunctionUrlAuthType") == "NONE" and p["Principal"] == "*" for p in perms),
+          "Function URL: lambda:InvokeFunctionUrl with FunctionUrlAuthType NONE")
+    check(any(p["Action"] == "lambda:InvokeFunction" and p.get("InvokedViaFunctionUrl") in (True, "true") and p["Principal"] == "*" for p in perms),
+          "Function URL: lambda:InvokeFunction with InvokedViaFunctionUrl true")
+
+    # 2. The schedule's name is derived from the stack name.
+    schedules = of_type("AWS::Scheduler::Schedule")
+    check(len(schedules) == 1, "one EventBridge Scheduler schedule")
+    for s in schedules.values():
+        name = s["Properties"].get("Name")
+        check(isinstance(name, dict) and "AWS::StackName" in str(name), f"schedule name derived from the stack name: {name}")
+        check(s["Properties"]["ScheduleExpression"] == "rate(1 minute)", "poll every minute")
+
+    # 3. State is retained: queues and secrets.
+    for t in ["AWS::SQS::Queue", "AWS::SecretsManager::Secret"]:
+        for k, v in of_type(t).items():
+            check(v.get("DeletionPolicy") == "Retain" and v.get("UpdateReplacePolicy") == "Retain", f"{k}: DeletionPolicy and UpdateReplacePolicy Retain")
+    check(len(of_type("AWS::SQS::Queue")) == 4, "four queues (intake, pending and their DLQs)")
+
+    # 4. Alarms: Errors of both functions, age of the oldest pending task, each with alarm and OK actions.
+    alarms = of_type("AWS::CloudWatch::Alarm")
+    def alarm_on(metric, dim_value):
+        return [a for a in alarms.values() if a["Properties"]["MetricName"] == metric
+                and any(d["Value"] == dim_value for d in a["Properties"]["Dimensions"])]
+    check(len(alarm_on("Errors", {"Ref": "SubmitFunction"})) == 1, "Errors alarm on submit")
+    check(len(alarm_on("Errors", {"Ref": "PollFunction"})) == 1, "Errors alarm on poll")
+    age = alarm_on("ApproximateAgeOfOldestMessage", {"Fn::GetAtt": ["PendingQueue", "QueueName"]})
+    check(len(age) == 1 and age[0]["Properties"]["Threshold"] == {"Ref": "PendingAgeAlarmSeconds"}, "alarm on the age of the oldest pending task")
+    topic = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    for k, a in alarms.items():
+        check(a["Properties"].get("AlarmActions") == topic and a["Properties"].get("OKActions") == topic, f"{k}: alarm and OK actions on AlarmTopicArn")
+    check(raw["Parameters"]["AlarmTopicArn"]["Default"] == "", "AlarmTopicArn optional")
+
+    # 5. Log groups with a retention parameter (default 30 days), used by both functions.
+    groups = of_type("AWS::Logs::LogGroup")
+    check(len(groups) == 2 and all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups.values()), "two log groups with RetentionInDays = LogRetentionDays")
+    check(raw["Parameters"]["LogRetentionDays"]["Default"] == 30, "log retention defaults to 30 days")
+    for fn in ["SubmitFunction", "PollFunction"]:
+        lg = res[fn]["Properties"].get("LoggingConfig", {}).get("LogGroup")
+        check(isinstance(lg, dict) and lg.get("Ref") in groups, f"{fn} logs to its log group")
+
+    # 6. EventBridge rules and SNS topics of the account may send to the intake queue.
+    policies = [p["Properties"] for p in of_type("AWS::SQS::QueuePolicy").values() if {"Ref": "IntakeQueue"} in p["Properties"]["Queues"]]
+    statements = [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+    for service in ["events.amazonaws.com", "sns.amazonaws.com"]:
+        check(any(s["Effect"] == "Allow" and s["Principal"] == {"Service": service} and s["Action"] == "sqs:SendMessage"
+                  and s["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"} for s in statements),
+              f"intake queue policy: {service} of this account may SendMessage")
+
+    # 7. Outputs the README's commands use.
+    outputs = out["Outputs"]
+    for name in ["ApiUrl", "IntakeQueueUrl", "IntakeQueueArn", "PendingQueueUrl", "IntakeDeadLetterQueueUrl", "IntakeDeadLetterQueueArn",
+                 "PendingDeadLetterQueueUrl", "PendingDeadLetterQueueArn", "EventBusName", "EventBusArn", "EventArchiveArn",
+                 "CredentialsSecretArn", "WebhookSecretArn", "FunctionUrl"]:
+        check(name in outputs, f"output {name}")
+    check(outputs.get("EventArchiveArn", {}).get("Value") == {"Fn::GetAtt": ["EventArchive", "Arn"]}, "the archive ARN is the archive's, not the bus's")
+
+    # The functions' permissions and triggers.
+    check(any(v["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"] for v in of_type("AWS::Lambda::EventSourceMapping").values()),
+          "SQS intake with partial batch responses")
+    if failures:
+        print(f"\n{len(failures)} template check(s) failed")
+        sys.exit(1)
+    print("\nall template checks passed")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "template.yaml")
