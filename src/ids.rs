@@ -18,15 +18,6 @@ pub enum IdError {
     BadCharacter { field: &'static str },
 }
 
-impl IdError {
-    /// The name of the field the error is about.
-    pub fn field(&self) -> &'static str {
-        match self {
-            IdError::Empty { field } | IdError::TooLong { field } | IdError::BadCharacter { field } => field,
-        }
-    }
-}
-
 /// Checks one identifier; `field` names it in the error.
 pub fn validate_id(field: &'static str, value: &str) -> Result<(), IdError> {
     if value.is_empty() {

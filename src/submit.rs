@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -13,7 +14,7 @@ use tracing::Instrument;
 
 use crate::csbs::{CsbsClient, CsbsError, DeleteOutcome, ErrorClass};
 use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all};
-use crate::pending::PendingQueue;
+use crate::pending::{MAX_BATCH, PendingQueue};
 use crate::request::{DeletionRequest, RequestError, echo_fields, task_id_of_raw};
 use crate::task::{PendingTask, RefusedItem, task_id};
 
@@ -130,15 +131,6 @@ pub fn decide(results: &[(Option<String>, Result<DeleteOutcome, CsbsError>)]) ->
     Decision::Pending { refused }
 }
 
-/// What happened to one SQS record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordResult {
-    /// Acknowledge: submitted, completed or rejected (with its event accepted).
-    Done,
-    /// Report as a batch item failure: SQS redelivers it (and, in the end, dead-letters it).
-    RetryLater,
-}
-
 /// How long a message's `SentTimestamp` stands for its submission time: it covers the
 /// redeliveries of the intake queue (5 receives × 180 s visibility); a message redriven from
 /// the dead-letter queue later starts a fresh deadline instead of one already past.
@@ -208,10 +200,22 @@ impl Submitter {
         received_at: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<Accepted, SubmitError> {
+        let step = self.prepare(req, received_at, prepare_deadline(deadline)).await;
+        let span = tracing::Span::current();
+        self.finish(vec![(span, step)], deadline)
+            .await
+            .pop()
+            .expect("one step, one result")
+    }
+
+    /// The first phase of a request: the allow-list, the DELETEs and the decision. What is
+    /// left to do — record a pending task, emit an event — is batched across requests by
+    /// [`finish`](Self::finish).
+    async fn prepare(&self, req: &DeletionRequest, received_at: DateTime<Utc>, deadline: Instant) -> Step {
         if !self.is_allowed(&req.project_id) {
-            return Err(SubmitError::NotAllowed {
+            return Step::Done(Err(SubmitError::NotAllowed {
                 project_id: req.project_id.clone(),
-            });
+            }));
         }
         let task = PendingTask::new(req, received_at, self.settings.default_timeout_seconds);
         // Owned targets: a closure over borrowed `&str` items is not `Send` for every lifetime,
@@ -227,7 +231,7 @@ impl Submitter {
             .collect()
             .await;
         let refused_items = match decide(&results) {
-            Decision::Retry(e) => return Err(SubmitError::transient(e)),
+            Decision::Retry(e) => return Step::Done(Err(SubmitError::transient(e))),
             Decision::Reject(e) => {
                 let error = EventError {
                     code: e.code(),
@@ -235,13 +239,19 @@ impl Submitter {
                     http_status: e.http_status(),
                 };
                 let event = OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(error));
-                self.emit(&event, deadline).await?;
-                return Err(SubmitError::Rejected { event: Box::new(event) });
+                return Step::Emit {
+                    then: Err(SubmitError::Rejected {
+                        event: Box::new(event.clone()),
+                    }),
+                    event,
+                };
             }
             Decision::AllGone => {
                 let event = OutcomeEvent::for_task(&task, Outcome::Completed, Utc::now(), Some("absent".into()), None);
-                self.emit(&event, deadline).await?;
-                return Ok(Accepted::Completed(task));
+                return Step::Emit {
+                    event,
+                    then: Ok(Accepted::Completed(task)),
+                };
             }
             Decision::Pending { refused } => refused,
         };
@@ -251,20 +261,76 @@ impl Submitter {
                 "CSBS refused some items for good; the task goes on for the others and will end Failed"
             );
         }
-        let task = PendingTask { refused_items, ..task };
-        // Pending first, then the event: a crash in between leads to a redelivery, whose DELETE
-        // answers CSBS.2003 and records the (same) task again.
-        self.queue
-            .send(&task, deadline)
-            .await
-            .map_err(|e| SubmitError::Transient {
-                code: "pending_queue_unavailable".into(),
-                message: e.to_string(),
-                bad_gateway: false,
-            })?;
-        let event = OutcomeEvent::for_task(&task, Outcome::Submitted, Utc::now(), None, None);
-        self.emit(&event, deadline).await?;
-        Ok(Accepted::Submitted(task))
+        Step::Record(PendingTask { refused_items, ..task })
+    }
+
+    /// The second phase, for any number of requests: one `SendMessageBatch` per ten pending
+    /// tasks, then one `PutEvents` per ten events (Submitted for the tasks recorded, Completed
+    /// and Rejected for the others). A refused entry fails only its own request. Pending first,
+    /// then the event: a crash in between leads to a redelivery, whose DELETE answers CSBS.2003
+    /// and records the (same) task again.
+    /// `steps` come with the log span of their request, under which their outcome is logged.
+    async fn finish(&self, steps: Vec<(tracing::Span, Step)>, deadline: Instant) -> Vec<Result<Accepted, SubmitError>> {
+        let (spans, steps): (Vec<tracing::Span>, Vec<Step>) = steps.into_iter().unzip();
+        let tasks: Vec<PendingTask> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Record(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut recorded: Vec<Result<(), String>> = Vec::with_capacity(tasks.len());
+        for chunk in tasks.chunks(MAX_BATCH) {
+            match self.queue.send_batch(chunk, deadline).await {
+                Ok(results) => recorded.extend(results),
+                Err(e) => recorded.extend(chunk.iter().map(|_| Err(e.to_string()))),
+            }
+        }
+        let mut recorded = recorded.into_iter();
+        let steps: Vec<Step> = steps
+            .into_iter()
+            .map(|s| match s {
+                Step::Record(task) => match recorded.next().unwrap_or(Err("not sent".into())) {
+                    Ok(()) => Step::Emit {
+                        event: OutcomeEvent::for_task(&task, Outcome::Submitted, Utc::now(), None, None),
+                        then: Ok(Accepted::Submitted(task)),
+                    },
+                    Err(reason) => Step::Done(Err(SubmitError::Transient {
+                        code: "pending_queue_unavailable".into(),
+                        message: format!("the pending task could not be recorded: {reason}"),
+                        bad_gateway: false,
+                    })),
+                },
+                other => other,
+            })
+            .collect();
+        let events: Vec<OutcomeEvent> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Emit { event, .. } => Some(event.clone()),
+                _ => None,
+            })
+            .collect();
+        let accepted = emit_all(self.sink.as_ref(), &events, deadline, self.settings.event_attempts).await;
+        steps
+            .into_iter()
+            .zip(spans)
+            .map(|(s, span)| match s {
+                Step::Done(r) => r,
+                Step::Emit { event, then } if accepted.contains(&event.event_id) => {
+                    span.in_scope(|| {
+                        tracing::info!(event_id = %event.event_id, outcome = event.outcome.as_str(), "event emitted")
+                    });
+                    then
+                }
+                Step::Emit { .. } => Err(SubmitError::Transient {
+                    code: "event_bus_unavailable".into(),
+                    message: "the event bus did not accept the event".into(),
+                    bad_gateway: false,
+                }),
+                Step::Record(_) => unreachable!("recorded above"),
+            })
+            .collect()
     }
 
     async fn delete_one(
@@ -279,91 +345,53 @@ impl Submitter {
             .await
     }
 
-    async fn emit(&self, event: &OutcomeEvent, deadline: Instant) -> Result<(), SubmitError> {
-        let accepted = emit_all(
-            self.sink.as_ref(),
-            std::slice::from_ref(event),
-            deadline,
-            self.settings.event_attempts,
-        )
-        .await;
-        if accepted.contains(&event.event_id) {
-            tracing::info!(event_id = %event.event_id, outcome = event.outcome.as_str(), "event emitted");
-            Ok(())
-        } else {
-            Err(SubmitError::Transient {
-                code: "event_bus_unavailable".into(),
-                message: "the event bus did not accept the event".into(),
-                bad_gateway: false,
-            })
-        }
-    }
-
-    /// Emits the Rejected event of a body that failed validation.
-    pub async fn reject_invalid(
-        &self,
-        raw: &[u8],
-        err: &RequestError,
-        origin: &str,
-        deadline: Instant,
-    ) -> RecordResult {
+    /// The Rejected event of a body that failed validation (or names a project not allowed).
+    fn rejected_raw(raw: &[u8], err: &RequestError, origin: &str) -> Step {
         let error = EventError {
             code: err.code.to_string(),
             message: format!("{origin}: {}", err.message),
             http_status: None,
         };
         let event = OutcomeEvent::rejected_raw(task_id_of_raw(raw), echo_fields(raw), Utc::now(), error);
-        match self.emit(&event, deadline).await {
-            Ok(()) => RecordResult::Done,
-            Err(_) => RecordResult::RetryLater,
+        Step::Emit {
+            then: Err(SubmitError::Rejected {
+                event: Box::new(event.clone()),
+            }),
+            event,
         }
     }
 
-    /// Handles one SQS record to the end.
-    pub async fn submit_record(&self, record: &Record, deadline: Instant) -> RecordResult {
+    /// The first phase of one SQS record.
+    async fn prepare_record(&self, record: &Record, deadline: Instant) -> Step {
         let origin = format!("SQS message {}", record.message_id);
         let req = match DeletionRequest::from_sqs_body(&record.body) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "refused an invalid message");
-                return self.reject_invalid(record.body.as_bytes(), &e, &origin, deadline).await;
+                return Self::rejected_raw(record.body.as_bytes(), &e, &origin);
             }
         };
         match self
-            .submit_at(&req, received_at(record.sent_at, Utc::now()), deadline)
+            .prepare(&req, received_at(record.sent_at, Utc::now()), deadline)
             .await
         {
-            Ok(a) => {
-                tracing::info!(
-                    outcome = if matches!(a, Accepted::Submitted(_)) {
-                        "submitted"
-                    } else {
-                        "completed"
-                    },
-                    "request accepted"
-                );
-                RecordResult::Done
-            }
-            Err(SubmitError::Rejected { .. }) => RecordResult::Done,
-            Err(SubmitError::NotAllowed { project_id }) => {
+            Step::Done(Err(SubmitError::NotAllowed { project_id })) => {
                 let err = RequestError {
                     code: "project_not_allowed",
                     field: Some("project_id".into()),
                     message: format!("project_id: {project_id} is not in ALLOWED_PROJECT_IDS"),
                 };
-                self.reject_invalid(record.body.as_bytes(), &err, &origin, deadline)
-                    .await
+                Self::rejected_raw(record.body.as_bytes(), &err, &origin)
             }
-            Err(SubmitError::Transient { code, message, .. }) => {
-                tracing::warn!(%code, %message, "transient failure; SQS will redeliver");
-                RecordResult::RetryLater
-            }
+            step => step,
         }
     }
 
     /// Handles an SQS batch; returns the message ids to report as batch item failures.
-    /// Records with the same task id are submitted once and share the result; records still
-    /// running when the deadline comes are reported as failures.
+    /// Records with the same task id are submitted once and share the result. The DELETEs run
+    /// in parallel; then the batch's pending tasks go out in one `SendMessageBatch` and its
+    /// events in one `PutEvents` (per ten). A record still running when the time for DELETEs
+    /// is up, or whose entry a batch call refused, is reported as a failure.
     pub async fn submit_batch(&self, records: &[Record], deadline: Instant) -> Vec<String> {
         let mut groups: HashMap<String, Vec<&Record>> = HashMap::new();
         // Per task: (project, checkpoint) for the log span, from the body when it is readable.
@@ -383,7 +411,8 @@ impl Submitter {
             }
             groups.entry(key).or_default().push(r);
         }
-        let results: Vec<(String, RecordResult)> = futures::stream::iter(order)
+        let prepare_by = prepare_deadline(deadline);
+        let prepared: Vec<(String, (tracing::Span, Step))> = futures::stream::iter(order)
             .map(|key| {
                 let first = groups[&key][0];
                 let (project, checkpoint) = labels.get(&key).cloned().unwrap_or_default();
@@ -394,23 +423,66 @@ impl Submitter {
                     project_id = %project,
                     checkpoint_id = %checkpoint
                 );
+                let record_span = span.clone();
                 async move {
-                    let r = tokio::time::timeout_at(deadline, self.submit_record(first, deadline)).await;
-                    (key, r.unwrap_or(RecordResult::RetryLater))
+                    let step = tokio::time::timeout_at(prepare_by, self.prepare_record(first, prepare_by))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Step::Done(Err(SubmitError::Transient {
+                                code: "deadline_exceeded".into(),
+                                message: "the invocation's time ran out".into(),
+                                bad_gateway: false,
+                            }))
+                        });
+                    (key, (record_span, step))
                 }
                 .instrument(span)
             })
             .buffer_unordered(self.settings.csbs_concurrency.max(1))
             .collect()
             .await;
-        let mut failed: Vec<String> = results
-            .into_iter()
-            .filter(|(_, r)| *r == RecordResult::RetryLater)
-            .flat_map(|(k, _)| groups[&k].iter().map(|r| r.message_id.clone()).collect::<Vec<_>>())
-            .collect();
+        let (keys, steps): (Vec<String>, Vec<(tracing::Span, Step)>) = prepared.into_iter().unzip();
+        let results = self.finish(steps, deadline).await;
+        let mut failed: Vec<String> = Vec::new();
+        for (key, result) in keys.into_iter().zip(results) {
+            match result {
+                Ok(a) => {
+                    tracing::info!(task_id = %key, outcome = if matches!(a, Accepted::Submitted(_)) { "submitted" } else { "completed" }, "request accepted")
+                }
+                Err(SubmitError::Rejected { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(task_id = %key, error = ?e, "transient failure; SQS will redeliver");
+                    failed.extend(groups[&key].iter().map(|r| r.message_id.clone()));
+                }
+            }
+        }
         failed.sort();
         failed
     }
+}
+
+/// The DELETE phase of a request ends this long before the deadline, so that recording its
+/// pending task and emitting its event (batched with the other records') still have time.
+pub const FINISH_RESERVE: Duration = Duration::from_secs(2);
+
+fn prepare_deadline(deadline: Instant) -> Instant {
+    let now = Instant::now();
+    let left = deadline.saturating_duration_since(now);
+    // With little time left, split it: half for the DELETEs, half for the rest.
+    now + left.saturating_sub(FINISH_RESERVE).max(left / 2)
+}
+
+/// One request between the two phases of submit.
+enum Step {
+    /// Nothing more to do.
+    Done(Result<Accepted, SubmitError>),
+    /// An event to emit; once accepted, the request's result is `then`.
+    Emit {
+        event: OutcomeEvent,
+        then: Result<Accepted, SubmitError>,
+    },
+    /// A pending task to record; then its Submitted event.
+    Record(PendingTask),
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub struct MemorySink {
     refuse_next: Mutex<usize>,
     tx: broadcast::Sender<OutcomeEvent>,
     chaos: Option<Chaos>,
+    puts: std::sync::atomic::AtomicU64,
 }
 
 impl Default for MemorySink {
@@ -23,6 +24,7 @@ impl Default for MemorySink {
             refuse_next: Mutex::default(),
             tx: broadcast::channel(65_536).0,
             chaos: None,
+            puts: Default::default(),
         }
     }
 }
@@ -48,6 +50,11 @@ impl MemorySink {
         self
     }
 
+    /// PutEvents calls so far.
+    pub fn puts(&self) -> u64 {
+        self.puts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Accepted events as they arrive.
     pub fn subscribe(&self) -> broadcast::Receiver<OutcomeEvent> {
         self.tx.subscribe()
@@ -57,6 +64,11 @@ impl MemorySink {
 #[async_trait]
 impl EventSink for MemorySink {
     async fn put(&self, events: &[OutcomeEvent], _deadline: Instant) -> Result<Vec<Result<(), String>>, SinkError> {
+        self.puts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            events.len() <= super::MAX_ENTRIES_PER_PUT,
+            "PutEvents takes at most ten entries"
+        );
         if let Some(c) = &self.chaos
             && c.before_call().await
         {

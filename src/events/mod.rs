@@ -13,8 +13,38 @@ use tokio::time::Instant;
 
 pub use schema::{EventError, Outcome, OutcomeEvent, event_id};
 
-/// PutEvents takes at most ten entries.
+/// PutEvents takes at most ten entries...
 pub const MAX_ENTRIES_PER_PUT: usize = 10;
+
+/// ...of at most 256 KiB in all (EventBridge counts each entry's Detail, DetailType, Source,
+/// Time and Resources).
+pub const MAX_PUT_BYTES: usize = 256 * 1024;
+
+/// Bytes an entry counts beyond its detail: the detail type, the source (at most 256
+/// characters) and the time.
+const ENTRY_OVERHEAD: usize = 320;
+
+/// Splits events into PutEvents calls: at most ten entries and [`MAX_PUT_BYTES`] each, in
+/// order. An event too large on its own still gets a call of its own (the bus refuses that
+/// entry, which is then handled like any refused entry).
+pub fn put_chunks<'a>(events: &[&'a OutcomeEvent]) -> Vec<Vec<&'a OutcomeEvent>> {
+    let mut chunks: Vec<Vec<&OutcomeEvent>> = Vec::new();
+    let mut size = 0;
+    for e in events {
+        let bytes = serde_json::to_vec(e).map(|v| v.len()).unwrap_or(MAX_PUT_BYTES) + ENTRY_OVERHEAD;
+        match chunks.last_mut() {
+            Some(c) if c.len() < MAX_ENTRIES_PER_PUT && size + bytes <= MAX_PUT_BYTES => {
+                c.push(e);
+                size += bytes;
+            }
+            _ => {
+                chunks.push(vec![e]);
+                size = bytes;
+            }
+        }
+    }
+    chunks
+}
 
 #[derive(Debug, Error)]
 pub enum SinkError {
@@ -44,7 +74,7 @@ pub async fn emit_all(
     let mut delay = Duration::from_millis(100);
     for attempt in 0..attempts.max(1) {
         let mut failed = Vec::new();
-        for chunk in todo.chunks(MAX_ENTRIES_PER_PUT) {
+        for chunk in put_chunks(&todo) {
             let owned: Vec<OutcomeEvent> = chunk.iter().map(|e| (*e).clone()).collect();
             match sink.put(&owned, deadline).await {
                 Ok(results) => {
@@ -75,4 +105,47 @@ pub async fn emit_all(
         delay = (delay * 2).min(Duration::from_secs(2));
     }
     accepted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, Value};
+
+    fn event(n: usize, context_bytes: usize) -> OutcomeEvent {
+        let mut context = Map::new();
+        context.insert("pad".into(), Value::String("x".repeat(context_bytes)));
+        let mut e = OutcomeEvent::rejected_raw(
+            format!("tsk_{n}"),
+            Default::default(),
+            chrono::Utc::now(),
+            EventError {
+                code: "c".into(),
+                message: "m".into(),
+                http_status: None,
+            },
+        );
+        e.context = Some(context);
+        e
+    }
+
+    #[test]
+    fn chunks_hold_ten_entries_and_256_kib_at_most() {
+        let small: Vec<OutcomeEvent> = (0..25).map(|n| event(n, 10)).collect();
+        let refs: Vec<&OutcomeEvent> = small.iter().collect();
+        let sizes: Vec<usize> = put_chunks(&refs).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [10, 10, 5]);
+        // 100 KiB each: two fit in 256 KiB, a third does not.
+        let big: Vec<OutcomeEvent> = (0..5).map(|n| event(n, 100 * 1024)).collect();
+        let refs: Vec<&OutcomeEvent> = big.iter().collect();
+        let chunks = put_chunks(&refs);
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+        let ids: Vec<&str> = chunks.iter().flatten().map(|e| e.task_id.as_str()).collect();
+        assert_eq!(ids, ["tsk_0", "tsk_1", "tsk_2", "tsk_3", "tsk_4"], "in order");
+        // One over the limit on its own still gets its call (the bus refuses that entry).
+        let huge = [event(9, 300 * 1024)];
+        let refs: Vec<&OutcomeEvent> = huge.iter().collect();
+        assert_eq!(put_chunks(&refs).len(), 1);
+        assert!(put_chunks(&[]).is_empty());
+    }
 }

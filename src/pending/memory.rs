@@ -27,7 +27,23 @@ pub struct MemoryQueue {
     fail_deletes: Mutex<bool>,
     chaos: Option<Chaos>,
     receive_latency: Duration,
-    receives: std::sync::atomic::AtomicU64,
+    calls: Mutex<QueueCalls>,
+    refuse_next_sends: Mutex<usize>,
+}
+
+/// API calls made to a [`MemoryQueue`], by kind (what SQS would bill as requests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCalls {
+    pub send: u64,
+    pub receive: u64,
+    pub delete: u64,
+    pub change_visibility: u64,
+}
+
+impl QueueCalls {
+    pub fn total(&self) -> u64 {
+        self.send + self.receive + self.delete + self.change_visibility
+    }
 }
 
 impl MemoryQueue {
@@ -40,7 +56,8 @@ impl MemoryQueue {
             fail_deletes: Mutex::new(false),
             chaos: None,
             receive_latency: Duration::ZERO,
-            receives: std::sync::atomic::AtomicU64::new(0),
+            calls: Mutex::default(),
+            refuse_next_sends: Mutex::default(),
         }
     }
 
@@ -51,9 +68,14 @@ impl MemoryQueue {
         self
     }
 
-    /// ReceiveMessage calls so far.
-    pub fn receives(&self) -> u64 {
-        self.receives.load(std::sync::atomic::Ordering::Relaxed)
+    /// The next `n` SendMessageBatch entries are refused (a partial batch failure).
+    pub fn refuse_next_sends(&self, n: usize) {
+        *self.refuse_next_sends.lock().unwrap() = n;
+    }
+
+    /// The calls made so far.
+    pub fn calls(&self) -> QueueCalls {
+        *self.calls.lock().unwrap()
     }
 
     /// Every call waits and may be refused, as a real queue's calls may (see [`Chaos`]).
@@ -117,10 +139,17 @@ impl MemoryQueue {
 #[async_trait]
 impl PendingQueue for MemoryQueue {
     async fn send_batch(&self, tasks: &[PendingTask], _deadline: Instant) -> Result<Vec<EntryResult>, QueueError> {
+        self.calls.lock().unwrap().send += 1;
         self.chaos("SendMessageBatch").await?;
         let mut out = Vec::with_capacity(tasks.len());
         for task in tasks {
-            if self.chaos.as_ref().is_some_and(Chaos::refuse_entry) {
+            let refused = {
+                let mut n = self.refuse_next_sends.lock().unwrap();
+                let r = *n > 0;
+                *n = n.saturating_sub(1);
+                r
+            };
+            if refused || self.chaos.as_ref().is_some_and(Chaos::refuse_entry) {
                 out.push(Err("InternalError: simulated entry refusal".into()));
                 continue;
             }
@@ -137,8 +166,8 @@ impl PendingQueue for MemoryQueue {
         visibility_secs: Option<u32>,
         _deadline: Instant,
     ) -> Result<Vec<Received>, QueueError> {
+        self.calls.lock().unwrap().receive += 1;
         self.chaos("ReceiveMessage").await?;
-        self.receives.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if !self.receive_latency.is_zero() {
             tokio::time::sleep(self.receive_latency).await;
         }
@@ -162,6 +191,7 @@ impl PendingQueue for MemoryQueue {
     }
 
     async fn delete(&self, receipts: &[String], _deadline: Instant) -> Result<Vec<String>, QueueError> {
+        self.calls.lock().unwrap().delete += 1;
         self.chaos("DeleteMessageBatch").await?;
         if *self.fail_deletes.lock().unwrap() {
             return Err(QueueError::Call(
@@ -178,6 +208,7 @@ impl PendingQueue for MemoryQueue {
     }
 
     async fn set_visibility(&self, entries: &[(String, u32)], _deadline: Instant) -> Result<Vec<String>, QueueError> {
+        self.calls.lock().unwrap().change_visibility += 1;
         self.chaos("ChangeMessageVisibilityBatch").await?;
         let now = Instant::now();
         let mut unknown: Vec<String> = entries.iter().map(|(r, _)| r.clone()).collect();
