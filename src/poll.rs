@@ -484,21 +484,10 @@ impl Poller {
     /// CSBS could not be asked: keep waiting, unless the deadline has passed.
     fn unknown_state(&self, task: &PendingTask, now: DateTime<Utc>, e: &CsbsError) -> Verdict {
         tracing::warn!(task_id = %task.task_id, error = %e, "check failed; will check again");
-        if now < task.deadline {
-            return Verdict::Pending;
+        match unknown_verdict(task, now, e) {
+            Some(event) => Verdict::Terminal(Box::new(event)),
+            None => Verdict::Pending,
         }
-        let error = EventError {
-            code: e.code(),
-            message: format!("could not check the deletion before its deadline: {e}"),
-            http_status: e.http_status(),
-        };
-        Verdict::Terminal(Box::new(OutcomeEvent::for_task(
-            task,
-            Outcome::TimedOut,
-            now,
-            None,
-            Some(error),
-        )))
     }
 
     /// A backup still `available` after a check: the DELETE is issued again (idempotent), as
@@ -513,6 +502,21 @@ impl Poller {
             tracing::warn!(task_id = %task.task_id, error = %e, "re-issued DELETE failed; will check again");
         }
     }
+}
+
+/// The verdict when CSBS could not be asked about a task: none (check again) before its
+/// deadline; at or after it, Timed Out carrying the error, since waiting longer would outlive
+/// the promise the deadline made.
+pub fn unknown_verdict(task: &PendingTask, now: DateTime<Utc>, e: &CsbsError) -> Option<OutcomeEvent> {
+    if now < task.deadline {
+        return None;
+    }
+    let error = EventError {
+        code: e.code(),
+        message: format!("could not check the deletion before its deadline: {e}"),
+        http_status: e.http_status(),
+    };
+    Some(OutcomeEvent::for_task(task, Outcome::TimedOut, now, None, Some(error)))
 }
 
 /// What one check of a task decided, from what CSBS listed for its checkpoint.
@@ -539,7 +543,6 @@ pub fn verdict(task: &PendingTask, items: &[CheckpointItem], now: DateTime<Utc>)
             .filter(|id| !task.is_refused(id))
             .map(|id| (Some(id.clone()), item_state(by_id.get(id.as_str()).copied())))
             .collect(),
-        None if items.is_empty() => vec![(None, ItemState::Gone)],
         None => items
             .iter()
             .map(|i| (Some(i.id.clone()), item_state(Some(i))))
@@ -775,6 +778,18 @@ mod tests {
         // An item of another task in the same checkpoint does not matter.
         let e = terminal(verdict(&t, &[listed("z", "deleting", "")], before));
         assert_eq!(e.outcome, Outcome::Completed);
+    }
+
+    #[test]
+    fn unknown_state_times_out_only_at_the_deadline() {
+        let t = task_of(None, &[]);
+        let e = crate::csbs::error::api_error(503, br#"{"error_code":"CSBS.9999"}"#, None);
+        assert!(unknown_verdict(&t, t.deadline - chrono::Duration::milliseconds(1), &e).is_none());
+        let ev = unknown_verdict(&t, t.deadline, &e).expect("at the deadline");
+        assert_eq!((ev.outcome, ev.last_status.as_deref()), (Outcome::TimedOut, None));
+        let err = ev.error.unwrap();
+        assert_eq!((err.code.as_str(), err.http_status), ("CSBS.9999", Some(503)));
+        assert!(unknown_verdict(&t, t.deadline + chrono::Duration::seconds(60), &e).is_some());
     }
 
     #[test]

@@ -243,13 +243,13 @@ impl Submitter {
                     then: Err(SubmitError::Rejected {
                         event: Box::new(event.clone()),
                     }),
-                    event,
+                    event: Box::new(event),
                 };
             }
             Decision::AllGone => {
                 let event = OutcomeEvent::for_task(&task, Outcome::Completed, Utc::now(), Some("absent".into()), None);
                 return Step::Emit {
-                    event,
+                    event: Box::new(event),
                     then: Ok(Accepted::Completed(task)),
                 };
             }
@@ -292,7 +292,13 @@ impl Submitter {
             .map(|s| match s {
                 Step::Record(task) => match recorded.next().unwrap_or(Err("not sent".into())) {
                     Ok(()) => Step::Emit {
-                        event: OutcomeEvent::for_task(&task, Outcome::Submitted, Utc::now(), None, None),
+                        event: Box::new(OutcomeEvent::for_task(
+                            &task,
+                            Outcome::Submitted,
+                            Utc::now(),
+                            None,
+                            None,
+                        )),
                         then: Ok(Accepted::Submitted(task)),
                     },
                     Err(reason) => Step::Done(Err(SubmitError::Transient {
@@ -307,7 +313,7 @@ impl Submitter {
         let events: Vec<OutcomeEvent> = steps
             .iter()
             .filter_map(|s| match s {
-                Step::Emit { event, .. } => Some(event.clone()),
+                Step::Emit { event, .. } => Some((**event).clone()),
                 _ => None,
             })
             .collect();
@@ -357,7 +363,7 @@ impl Submitter {
             then: Err(SubmitError::Rejected {
                 event: Box::new(event.clone()),
             }),
-            event,
+            event: Box::new(event),
         }
     }
 
@@ -478,7 +484,7 @@ enum Step {
     Done(Result<Accepted, SubmitError>),
     /// An event to emit; once accepted, the request's result is `then`.
     Emit {
-        event: OutcomeEvent,
+        event: Box<OutcomeEvent>,
         then: Result<Accepted, SubmitError>,
     },
     /// A pending task to record; then its Submitted event.
