@@ -1,8 +1,9 @@
 //! In-process benchmarks of the workflows against the CSBS simulator over loopback, with the
 //! in-memory queue and bus adapters (moto is for correctness, not speed: one ReceiveMessage on
 //! a queue of 1,000 messages takes about 0.4 s there). Run by `scripts/bench.sh`, which writes
-//! BENCHMARKS.md; by hand: `cargo bench --bench workflow -- submit|poll1k|poll10k|delay`.
-//! Each part prints one JSON line.
+//! BENCHMARKS.md; by hand: `cargo bench --bench workflow -- submit|poll1k|poll10k|throughput|delay`.
+//! Each part prints one JSON line (`throughput` one per case), stating its queue, bus,
+//! credentials and injected latencies.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
@@ -133,6 +134,8 @@ async fn submit_bench() -> serde_json::Value {
         assert!(s.submit_batch(chunk, far()).await.is_empty());
     }
     let loopback_us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+    // AWS requests (SendMessageBatch + PutEvents) per submitted request, in batches of 10.
+    let aws_per_request = (w.queue.calls().total() + w.sink.puts()) as f64 / n as f64;
 
     // Batch of 10 vs one request, with 200 ms injected CSBS latency.
     let w = world((Duration::from_secs(600), Duration::from_secs(600))).await;
@@ -158,7 +161,9 @@ async fn submit_bench() -> serde_json::Value {
     assert!(s.submit_batch(&batch, far()).await.is_empty());
     let ten_ms = started.elapsed().as_secs_f64() * 1e3;
     json!({"part": "submit", "record_overhead_us": overhead_us, "loopback_record_us": loopback_us,
-           "one_request_ms": one_ms, "batch_of_10_ms": ten_ms, "batch_ratio": ten_ms / one_ms})
+           "one_request_ms": one_ms, "batch_of_10_ms": ten_ms, "batch_ratio": ten_ms / one_ms,
+           "aws_requests_per_request": aws_per_request,
+           "conditions": "in-memory queue and bus, AK/SK, csbs-sim over loopback; 200 ms injected on DELETE for the batch figures"})
 }
 
 /// One poll invocation over `n` pending tasks whose deletions are done, with 20 ms CSBS latency.
@@ -198,7 +203,63 @@ async fn poll_bench(n: usize) -> serde_json::Value {
     let calls = w.sim.sim.stats().csbs_calls();
     json!({"part": format!("poll{}", n), "tasks": n, "seconds": secs, "csbs_calls": calls,
            "calls_per_task": calls as f64 / n as f64, "concurrency": PollSettings::default().csbs_concurrency,
-           "peak_rss_mb": peak_rss_mb()})
+           "peak_rss_mb": peak_rss_mb(),
+           "conditions": "in-memory queue (no receive latency) and bus, AK/SK, 20 ms injected on every list call"})
+}
+
+/// Receive latency of the in-memory queue in the throughput cases: a ReceiveMessage on SQS
+/// takes some tens of milliseconds from Lambda (moto's 0.4 s for 1,000 messages is a property
+/// of moto, covered by tests/pipeline.rs).
+const RECEIVE_MS: u64 = 30;
+
+/// Poll as deployed — 60 s invocations (58.5 s of work), the 50 s window, 16 CSBS calls at a
+/// time — over `n` pending tasks whose deletions are done, with `latency_ms` on every CSBS
+/// list call: tasks finished per second of invocation, invocations needed to drain, AWS
+/// requests per check.
+async fn throughput_case(n: usize, latency_ms: u64) -> serde_json::Value {
+    let w = world((Duration::ZERO, Duration::ZERO)).await;
+    let queue =
+        Arc::new(MemoryQueue::new(Duration::from_secs(120)).with_receive_latency(Duration::from_millis(RECEIVE_MS)));
+    let now = chrono::Utc::now();
+    let tasks: Vec<PendingTask> = (0..n)
+        .map(|i| {
+            let req = DeletionRequest::from_value(
+                &json!({"project_id": sim::DEMO_PROJECT, "checkpoint_id": format!("t-{i}")}),
+            )
+            .unwrap();
+            PendingTask::new(&req, now, 1800)
+        })
+        .collect();
+    for chunk in tasks.chunks(10) {
+        queue.send_batch(chunk, far()).await.unwrap();
+    }
+    w.sim.sim.add_fault(Fault::latency(Route::List, latency_ms));
+    let before = queue.calls();
+    let p = Poller::new(
+        w.csbs.clone(),
+        queue.clone(),
+        w.sink.clone() as Arc<dyn EventSink>,
+        PollSettings::default(),
+    );
+    let (mut invocations, mut busy, mut checked, mut completed) = (0u32, 0f64, 0u64, 0u64);
+    while !queue.is_empty() && invocations < 10 {
+        let started = StdInstant::now();
+        let s = p.run(Instant::now() + Duration::from_millis(58_500)).await;
+        busy += started.elapsed().as_secs_f64();
+        invocations += 1;
+        checked += s.checked;
+        completed += s.completed;
+    }
+    let q = queue.calls();
+    let aws = (q.total() - before.total()) + w.sink.puts();
+    let calls = w.sim.sim.stats().csbs_calls();
+    json!({"part": "throughput", "tasks": n, "csbs_latency_ms": latency_ms, "completed": completed,
+           "invocations": invocations, "busy_seconds": busy, "tasks_per_second": completed as f64 / busy,
+           "csbs_calls_per_task": calls as f64 / n as f64, "checks": checked,
+           "aws_requests_per_check": aws as f64 / checked.max(1) as f64,
+           "receive": q.receive - before.receive, "delete": q.delete - before.delete, "put_events": w.sink.puts(),
+           "change_visibility": q.change_visibility - before.change_visibility,
+           "conditions": format!("in-memory queue ({RECEIVE_MS} ms per receive, real visibility) and bus, AK/SK, {latency_ms} ms injected on every CSBS list call, 60 s invocations as deployed")})
 }
 
 /// 100 deletions of random duration, polled as in production (a tick every 60 s with the
@@ -262,7 +323,8 @@ async fn delay_bench() -> serde_json::Value {
         .collect();
     delays.sort_by(f64::total_cmp);
     json!({"part": "delay", "deletions": 100, "measured": delays.len(), "ticks": ticks,
-           "p50_s": percentile(&delays, 0.5), "p95_s": percentile(&delays, 0.95), "max_s": delays.last()})
+           "p50_s": percentile(&delays, 0.5), "p95_s": percentile(&delays, 0.95), "max_s": delays.last(),
+           "conditions": "in-memory queue and bus, AK/SK, csbs-sim deletions of 5-100 s, no injected latency; a tick every 60 s with the template's window and interval"})
 }
 
 fn main() {
@@ -278,7 +340,18 @@ fn main() {
                 "poll1k" => poll_bench(1_000).await,
                 "poll10k" => poll_bench(10_000).await,
                 "delay" => delay_bench().await,
-                other => panic!("unknown part {other}: submit, poll1k, poll10k, delay"),
+                "throughput" => {
+                    let mut cases = Vec::new();
+                    for n in [1_000, 10_000] {
+                        for latency in [20, 100, 300] {
+                            let case = throughput_case(n, latency).await;
+                            println!("{case}");
+                            cases.push(case);
+                        }
+                    }
+                    json!({"part": "throughput-done", "cases": cases.len()})
+                }
+                other => panic!("unknown part {other}: submit, poll1k, poll10k, throughput, delay"),
             }
         });
         println!("{result}");

@@ -244,7 +244,10 @@ def main():
         ev = signed(fixture("http-api-v2-status.json"))
         kind, answer = api.invoke(ev)
         check(kind == "response" and http_status(answer) == 200, "submit: the same process serves the next request")
-        check(not any("panicked" in l and "failed to build request" not in l for l in logs), "submit: no unexpected panic in the logs")
+        # The one panic expected: lambda_http's, building a URI it cannot (contained, 400).
+        panics = [l.strip() for l in logs if " panicked at " in l]
+        unexpected = [p for p in panics if "/lambda_http-" not in p or "/src/request.rs:" not in p]
+        check(panics and not unexpected, f"submit: the only panics are lambda_http's contained one ({len(panics)}): {unexpected}")
         check(SECRET not in "".join(logs) and DEMO_SK not in "".join(logs), "submit: no secret in the logs")
         proc.kill()
 
