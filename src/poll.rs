@@ -781,6 +781,37 @@ mod tests {
     }
 
     #[test]
+    fn copies_in_one_pass_share_the_first_copys_outcome() {
+        let pass = PassState::default();
+        assert!(matches!(pass.claim("t1", "r1"), Claim::Mine));
+        assert!(matches!(pass.claim("t1", "r2"), Claim::Joined));
+        assert!(matches!(pass.claim("t1", "r3"), Claim::Joined));
+        assert!(
+            matches!(pass.claim("t2", "r4"), Claim::Mine),
+            "another task is checked on its own"
+        );
+        assert_eq!(pass.settle("t1", Disposition::Delete), ["r2", "r3"]);
+        assert!(matches!(pass.claim("t1", "r5"), Claim::Settled(Disposition::Delete)));
+        assert_eq!(pass.settle("t2", Disposition::Retime(12)), Vec::<String>::new());
+        assert!(matches!(
+            pass.claim("t2", "r6"),
+            Claim::Settled(Disposition::Retime(12))
+        ));
+        pass.record_batch(Duration::from_millis(300));
+        pass.record_batch(Duration::from_millis(200));
+        assert_eq!(pass.slowest_batch(), Duration::from_millis(300));
+    }
+
+    #[test]
+    fn received_messages_stay_hidden_for_the_rest_of_the_invocation() {
+        let now = Instant::now();
+        assert_eq!(receive_visibility(now + Duration::from_millis(58_500), now), 64);
+        assert_eq!(receive_visibility(now + Duration::from_secs(10), now), 15);
+        assert_eq!(receive_visibility(now, now), 5, "past the deadline: the margin alone");
+        assert_eq!(receive_visibility(now, now + Duration::from_secs(3)), 5);
+    }
+
+    #[test]
     fn unknown_state_times_out_only_at_the_deadline() {
         let t = task_of(None, &[]);
         let e = crate::csbs::error::api_error(503, br#"{"error_code":"CSBS.9999"}"#, None);

@@ -576,6 +576,20 @@ mod tests {
         assert_eq!(ids, ["b", "c"]);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn deletes_leave_time_to_record_and_emit() {
+        // The clock is paused: `now` is the same in here and in prepare_deadline.
+        let now = Instant::now();
+        let by = |d: Duration| prepare_deadline(now + d) - now;
+        assert_eq!(by(Duration::from_secs(27)), Duration::from_secs(25), "the reserve");
+        assert_eq!(
+            by(Duration::from_secs(3)),
+            Duration::from_millis(1500),
+            "half of a short budget"
+        );
+        assert_eq!(by(Duration::ZERO), Duration::ZERO);
+    }
+
     #[test]
     fn sent_timestamp_is_used_within_the_horizon() {
         let now = Utc::now();
