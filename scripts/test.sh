@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 mkdir -p .tmp
 
 VENV=.venv
-if ! "$VENV/bin/python" -c "import moto, cfnlint, huaweicloudsdkcore" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import moto, cfnlint, huaweicloudsdkcore, samtranslator, yaml" 2>/dev/null; then
   echo "== installing the Python test tools into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
