@@ -8,25 +8,9 @@ use std::time::Duration;
 use common::*;
 use csbs_deleter::lambda::{dispatch, poll, wiring};
 use csbs_deleter::sim::{DEMO_PROJECT as P, Fault, ItemSeed, Route};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn sqs_body_event(bodies: &[Value]) -> Value {
-    let mut ev = fixture("sqs.json");
-    let template = ev["Records"][0].clone();
-    ev["Records"] = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let mut r = template.clone();
-            r["messageId"] = json!(format!("m-{i}"));
-            r["body"] = json!(b.to_string());
-            r
-        })
-        .collect();
-    ev
-}
 
 #[tokio::test]
 async fn completed_failed_and_timed_out_in_one_invocation() {

@@ -13,31 +13,6 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn sqs_event(bodies: &[Value]) -> Value {
-    let mut ev = fixture("sqs.json");
-    let template = ev["Records"][0].clone();
-    ev["Records"] = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let mut r = template.clone();
-            r["messageId"] = json!(format!("m-{i}"));
-            r["body"] = json!(b.to_string());
-            r
-        })
-        .collect();
-    ev
-}
-
-fn failures(answer: &Value) -> Vec<String> {
-    answer["batchItemFailures"]
-        .as_array()
-        .expect("a partial batch response")
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn http_post(body: &Value) -> Value {
     let mut ev = fixture("http-api-v2.json");
     ev["body"] = json!(body.to_string());
@@ -63,7 +38,7 @@ async fn a_gateway_404_is_never_completed() {
     ] {
         sim.sim.clear_faults();
         sim.sim.add_fault(fault.clone());
-        let answer = dispatch::handle(&app, event(sqs_event(std::slice::from_ref(&request)), 20))
+        let answer = dispatch::handle(&app, event(sqs_body_event(std::slice::from_ref(&request)), 20))
             .await
             .unwrap();
         assert_eq!(failures(&answer), ["m-0"], "{fault:?}: handed back to SQS");
@@ -79,7 +54,9 @@ async fn a_gateway_404_is_never_completed() {
     // The service's own not-found (CSBS.3001) still means gone.
     sim.sim.clear_faults();
     let gone = json!({"project_id": P, "checkpoint_id": "never-existed"});
-    let answer = dispatch::handle(&app, event(sqs_event(&[gone]), 20)).await.unwrap();
+    let answer = dispatch::handle(&app, event(sqs_body_event(&[gone]), 20))
+        .await
+        .unwrap();
     assert_eq!(failures(&answer), Vec::<String>::new());
     let events = infra.events(1, WAIT).await;
     assert_eq!(events[0]["outcome"], "completed");
@@ -87,7 +64,9 @@ async fn a_gateway_404_is_never_completed() {
     // A pending task whose check meets a gateway 404 stays pending: no Completed.
     sim.sim
         .set_delete_duration(Duration::from_millis(50), Duration::from_millis(50));
-    let answer = dispatch::handle(&app, event(sqs_event(&[request]), 20)).await.unwrap();
+    let answer = dispatch::handle(&app, event(sqs_body_event(&[request]), 20))
+        .await
+        .unwrap();
     assert_eq!(failures(&answer), Vec::<String>::new());
     assert_eq!(infra.events(1, WAIT).await[0]["outcome"], "submitted");
     sim.sim
@@ -128,7 +107,9 @@ async fn one_refused_item_leaves_the_others_tracked_and_ends_failed() {
     let config = infra.config(&sim, &[("POLL_INTERVAL_SECONDS", "1"), ("POLL_WINDOW_SECONDS", "15")]);
     let app = wiring::submit_app(&config, &infra.aws).await.unwrap();
     let request = json!({"project_id": P, "checkpoint_id": "mix", "checkpoint_items": items, "request_id": "mix"});
-    let answer = dispatch::handle(&app, event(sqs_event(&[request]), 20)).await.unwrap();
+    let answer = dispatch::handle(&app, event(sqs_body_event(&[request]), 20))
+        .await
+        .unwrap();
     assert_eq!(failures(&answer), Vec::<String>::new());
     let submitted = infra.events(1, WAIT).await;
     assert_eq!(
@@ -208,7 +189,9 @@ async fn retry_after_does_not_outlive_the_retry_budget() {
         "{body}"
     );
     assert_eq!(sim.sim.stats().delete, 6, "max_attempts calls, not until the deadline");
-    let answer = dispatch::handle(&app, event(sqs_event(&[request]), 28)).await.unwrap();
+    let answer = dispatch::handle(&app, event(sqs_body_event(&[request]), 28))
+        .await
+        .unwrap();
     assert_eq!(failures(&answer), ["m-0"]);
     assert_eq!(sim.sim.stats().delete, 12);
     infra.no_more_events().await;

@@ -34,17 +34,6 @@ fn sqs_event_sent(records: &[(&str, String)], sent_ms: i64) -> Value {
     ev
 }
 
-fn failures(answer: &Value) -> Vec<String> {
-    let mut v: Vec<String> = answer["batchItemFailures"]
-        .as_array()
-        .expect("a partial batch response")
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-        .collect();
-    v.sort();
-    v
-}
-
 fn req(checkpoint: &str) -> String {
     json!({"project_id": P, "checkpoint_id": checkpoint}).to_string()
 }

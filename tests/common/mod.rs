@@ -315,6 +315,35 @@ pub fn remove_header(ev: &mut Value, name: &str) {
     }
 }
 
+/// An SQS batch from the real fixture, one record per body (message ids `m-0`, `m-1`, …).
+pub fn sqs_body_event(bodies: &[Value]) -> Value {
+    let mut ev = fixture("sqs.json");
+    let template = ev["Records"][0].clone();
+    ev["Records"] = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let mut r = template.clone();
+            r["messageId"] = Value::String(format!("m-{i}"));
+            r["body"] = Value::String(b.to_string());
+            r
+        })
+        .collect();
+    ev
+}
+
+/// The message ids of a partial batch response, sorted.
+pub fn failures(answer: &Value) -> Vec<String> {
+    let mut v: Vec<String> = answer["batchItemFailures"]
+        .as_array()
+        .expect("a partial batch response")
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
 /// Status code and parsed JSON body of an HTTP handler answer, whatever the origin's shape.
 pub fn http_answer(v: &Value) -> (u16, Value) {
     let code = v["statusCode"].as_u64().expect("statusCode") as u16;
