@@ -80,13 +80,8 @@ impl PollSummary {
 
     /// Adds a later pass's (or invocation's) counters; `still_pending` is the later value.
     pub fn add(&mut self, o: &PollSummary) {
-        self.checked += o.checked;
-        self.completed += o.completed;
-        self.failed += o.failed;
-        self.timed_out += o.timed_out;
+        self.add_counts(o);
         self.csbs_calls += o.csbs_calls;
-        self.unreadable += o.unreadable;
-        self.unemitted += o.unemitted;
         self.passes += o.passes;
         // Pending is a state, not a flow: the last pass tells it.
         self.still_pending = o.still_pending;
