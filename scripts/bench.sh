@@ -15,6 +15,7 @@
 #   soak       the soak under faults with 500 requests
 #   fuzz       the fuzz properties with 5,000 cases each
 #   mutants    mutation testing of the decision code (scripts/bench/mutants.sh)
+#   report     nothing measured: BENCHMARKS.md rendered again from the results present
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tmp/bench
@@ -144,6 +145,7 @@ mutants() { scripts/bench/mutants.sh; }
 for step in "${steps[@]}"; do
   case "$step" in
     artifacts|coldstart|baseline|workflow|soak|fuzz|mutants) "$step" ;;
+    report) ;;
     *) echo "unknown step $step"; exit 2 ;;
   esac
 done
