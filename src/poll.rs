@@ -639,7 +639,8 @@ pub fn next_check_secs(
     // apart and reach different verdicts. SQS takes whole seconds: round up, so the message is
     // visible at most a second after the boundary.
     let wait_ms = until_boundary_ms(now.timestamp_millis().max(0) as u64, step_ms);
-    wait_ms.div_ceil(1000).clamp(1, to_deadline).min(12 * 3600) as u32
+    // At most a day (deadlines are at most 24 h away); the SQS adapter caps it at SQS's 12 h.
+    wait_ms.div_ceil(1000).clamp(1, to_deadline) as u32
 }
 
 /// Milliseconds from `now_ms` to the next multiple of `step_ms`, at least half a step away.
@@ -773,6 +774,29 @@ mod tests {
         // An item of another task in the same checkpoint does not matter.
         let e = terminal(verdict(&t, &[listed("z", "deleting", "")], before));
         assert_eq!(e.outcome, Outcome::Completed);
+    }
+
+    #[tokio::test]
+    async fn a_pass_over_an_empty_queue_is_one_pass_and_no_check() {
+        // No message, so no CSBS call: the client's endpoint is never reached.
+        let url = url::Url::parse("http://127.0.0.1:9").unwrap();
+        let creds = crate::csbs::Credentials::AkSk {
+            ak: "AK".into(),
+            sk: crate::secret::Secret::new("SK"),
+            security_token: None,
+        };
+        let csbs = CsbsClient::new(crate::csbs::ClientConfig::new(url.clone(), url, creds)).unwrap();
+        let queue = Arc::new(crate::pending::memory::MemoryQueue::new(Duration::from_secs(30)));
+        let sink = Arc::new(crate::events::memory::MemorySink::new());
+        let poller = Poller::new(csbs, queue.clone(), sink.clone(), PollSettings::default());
+        let s = poller.pass(Instant::now() + Duration::from_secs(30)).await;
+        assert_eq!((s.passes, s.checked, s.csbs_calls), (1, 0, 0));
+        let receives = queue.calls().receive as usize;
+        assert!(
+            (1..=poller.lanes()).contains(&receives),
+            "one empty receive per lane at most: {receives}"
+        );
+        assert_eq!(sink.puts(), 0);
     }
 
     #[test]

@@ -148,4 +148,16 @@ mod tests {
         assert_eq!(put_chunks(&refs).len(), 1);
         assert!(put_chunks(&[]).is_empty());
     }
+
+    #[test]
+    fn the_per_entry_overhead_counts() {
+        // Ten events of 26,000 bytes each: 260,000 bytes of detail fit in 256 KiB, but with
+        // EventBridge's per-entry overhead (detail type, source, time) only nine do.
+        let base = serde_json::to_vec(&event(0, 0)).unwrap().len();
+        let events: Vec<OutcomeEvent> = (0..10).map(|n| event(n, 26_000 - base)).collect();
+        assert!(events.iter().all(|e| serde_json::to_vec(e).unwrap().len() == 26_000));
+        let refs: Vec<&OutcomeEvent> = events.iter().collect();
+        let sizes: Vec<usize> = put_chunks(&refs).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [9, 1]);
+    }
 }
