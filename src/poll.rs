@@ -886,6 +886,16 @@ mod tests {
     }
 
     #[test]
+    fn boundaries_are_at_least_half_a_step_away() {
+        // Exactly half a step away is far enough; closer moves to the boundary after.
+        assert_eq!(until_boundary_ms(5_000, 10_000), 5_000);
+        assert_eq!(until_boundary_ms(5_001, 10_000), 14_999);
+        assert_eq!(until_boundary_ms(0, 10_000), 10_000);
+        assert_eq!(until_boundary_ms(12_345, 10_000), 7_655);
+        assert_eq!(until_boundary_ms(9_999, 10_000), 10_001);
+    }
+
+    #[test]
     fn checks_stretch_with_age_and_stop_at_the_deadline() {
         let t0 = Utc::now();
         let at = |s: i64| t0 + chrono::Duration::seconds(s);
