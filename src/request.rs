@@ -311,6 +311,48 @@ mod tests {
     }
 
     #[test]
+    fn messages_name_the_field_once_and_hint_at_typos() {
+        let e = parse(json!({"project_id": "p", "checkpoint_id": "a/b"})).unwrap_err();
+        assert_eq!(
+            e.message,
+            "checkpoint_id: may contain only letters, digits, '-' and '_'"
+        );
+        let e = parse(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": [""]})).unwrap_err();
+        assert_eq!(e.message, "checkpoint_items: must not be empty");
+        for typo in [
+            "checkpoint_item",
+            "checkpointitems",
+            "checkpoint-items",
+            "Checkpoint_Items_",
+        ] {
+            let e = parse(json!({"project_id": "p", "checkpoint_id": "c", typo: "i"})).unwrap_err();
+            assert_eq!((e.code, e.field.as_deref()), ("unknown_field", Some(typo)));
+            assert!(
+                e.message.contains("did you mean checkpoint_items?"),
+                "{typo}: {}",
+                e.message
+            );
+        }
+        let e = parse(json!({"project_id": "p", "checkpoint_id": "c", "colour": "i"})).unwrap_err();
+        assert!(
+            !e.message.contains("did you mean"),
+            "no hint for an unrelated name: {}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn a_body_is_an_envelope_only_with_both_keys() {
+        // A request that merely carries `source` (or `detail-type`) is not unwrapped: it is refused
+        // for its unknown field, never read as an EventBridge event with a missing detail.
+        for key in ["source", "detail-type"] {
+            let body = json!({"project_id": "p", "checkpoint_id": "c", key: "x"}).to_string();
+            let e = DeletionRequest::from_sqs_body(&body).unwrap_err();
+            assert_eq!((e.code, e.field.as_deref()), ("unknown_field", Some(key)), "{key}");
+        }
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases = [
             (json!({"checkpoint_id": "c"}), "project_id"),

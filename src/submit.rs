@@ -598,5 +598,11 @@ mod tests {
         assert_eq!(received_at(Some(now - chrono::Duration::hours(2)), now), now);
         assert_eq!(received_at(Some(now + chrono::Duration::minutes(1)), now), now);
         assert_eq!(received_at(None, now), now);
+        // The horizon's edge: an hour old is too old; a millisecond less is not.
+        let hour = chrono::Duration::hours(1);
+        assert_eq!(received_at(Some(now - hour), now), now);
+        let just = now - hour + chrono::Duration::milliseconds(1);
+        assert_eq!(received_at(Some(just), now), just);
+        assert_eq!(received_at(Some(now), now), now);
     }
 }

@@ -144,6 +144,30 @@ mod tests {
     }
 
     #[test]
+    fn error_codes_are_the_documented_ones() {
+        let codes: Vec<&str> = [
+            WebhookError::UnsignedRefused,
+            WebhookError::Missing,
+            WebhookError::Malformed,
+            WebhookError::Stale,
+            WebhookError::Mismatch,
+        ]
+        .iter()
+        .map(WebhookError::code)
+        .collect();
+        assert_eq!(
+            codes,
+            [
+                "unsigned_http_refused",
+                "signature_missing",
+                "signature_malformed",
+                "signature_expired",
+                "signature_invalid"
+            ]
+        );
+    }
+
+    #[test]
     fn extreme_timestamps_are_stale_not_a_panic() {
         let s = Secret::new("test-webhook-secret-0123456789");
         for (ts, now) in [

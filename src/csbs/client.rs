@@ -530,6 +530,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_checkpoint_filter_lists_that_checkpoint_only() {
+        let q = ListFilter::for_checkpoint("ckpt-1").query(true).unwrap();
+        assert_eq!(q, [("checkpoint_id".to_string(), "ckpt-1".to_string())]);
+        assert!(
+            ListFilter::for_checkpoint("a/b").query(true).is_err(),
+            "validated before any URL"
+        );
+    }
+
+    #[test]
     fn retry_after_never_outlives_the_retry_budget() {
         let now = Instant::now();
         let deadline = now + Duration::from_secs(60);
