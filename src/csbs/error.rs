@@ -253,9 +253,39 @@ mod tests {
     }
 
     #[test]
+    fn local_failures_retry_except_the_deadline_and_auth() {
+        for e in [
+            CsbsError::Timeout,
+            CsbsError::Connection("refused".into()),
+            CsbsError::Decode("not JSON".into()),
+        ] {
+            assert!(e.is_retryable(), "{e}");
+            assert_eq!(e.class(), ErrorClass::Transient);
+            assert_eq!(e.retry_after(), None);
+        }
+        for e in [
+            CsbsError::DeadlineExceeded,
+            CsbsError::Auth("refused".into()),
+            CsbsError::InvalidInput(crate::ids::validate_id("x", "").unwrap_err()),
+        ] {
+            assert!(!e.is_retryable(), "{e}");
+        }
+        // The server's Retry-After travels with the error.
+        let e = api_error(429, b"{}", Some(Duration::from_secs(3)));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(api_error(503, b"{}", None).retry_after(), None);
+    }
+
+    #[test]
     fn retry_after_seconds() {
         assert_eq!(parse_retry_after(Some("2")), Some(Duration::from_secs(2)));
         assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
         assert_eq!(parse_retry_after(None), None);
+        assert_eq!(parse_retry_after(Some(" 1.5 ")), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_retry_after(Some("999")), Some(Duration::from_secs(300)), "capped");
+        // Never negative or infinite: both would be a panic in Duration.
+        for bad in ["-1", "inf", "-inf", "NaN"] {
+            assert_eq!(parse_retry_after(Some(bad)), None, "{bad}");
+        }
     }
 }
