@@ -144,7 +144,9 @@ mutants() { scripts/bench/mutants.sh; }
 
 for step in "${steps[@]}"; do
   case "$step" in
-    artifacts|coldstart|baseline|workflow|soak|fuzz|mutants) "$step" ;;
+    artifacts|coldstart|baseline|workflow|soak|fuzz|mutants)
+      "$step"
+      git describe --always --dirty > ".tmp/bench/$step.commit" ;;
     report) ;;
     *) echo "unknown step $step"; exit 2 ;;
   esac

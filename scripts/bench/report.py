@@ -30,12 +30,18 @@ def ok(cond):
     return "met" if cond else "**not met**"
 
 
+STEP_OF = {"artifacts.json": "artifacts", "cold-lean-submit.json": "coldstart", "submit.json": "workflow",
+           "poll1k.json": "workflow", "throughput.json": "workflow", "delay.json": "workflow",
+           "soak.txt": "soak", "fuzz.txt": "fuzz", "mutants.out/outcomes.json": "mutants"}
+
+
 def when(name):
     p = f"{B}/{name}"
     if not os.path.exists(p):
         return "not measured"
     t = datetime.datetime.fromtimestamp(os.path.getmtime(p), datetime.timezone.utc)
-    return "measured " + t.strftime("%Y-%m-%d %H:%M UTC")
+    commit = text(f"{STEP_OF.get(name, '')}.commit")
+    return "measured " + t.strftime("%Y-%m-%d %H:%M UTC") + (f" at `{commit}`" if commit else "")
 
 
 out = []
