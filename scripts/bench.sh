@@ -151,5 +151,6 @@ for step in "${steps[@]}"; do
     *) echo "unknown step $step"; exit 2 ;;
   esac
 done
-"$PY" scripts/bench/report.py > BENCHMARKS.md
+"$PY" scripts/bench/report.py > .tmp/bench/BENCHMARKS.md   # rendered whole, then moved into place
+mv .tmp/bench/BENCHMARKS.md BENCHMARKS.md
 echo "== wrote BENCHMARKS.md"

@@ -48,9 +48,11 @@ out = []
 w = out.append
 cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip() or platform.processor()
 mem_gib = sh("free -g | awk '/Mem:/ {print $2}'")
+# BENCHMARKS.md itself is being written while this runs: it is not an uncommitted change.
+dirty = sh("git status --porcelain -uno -- . ':!BENCHMARKS.md'")
 w("# Benchmarks\n")
 w(f"Written by `scripts/bench.sh` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} at "
-  f"commit `{sh('git rev-parse --short HEAD')}`{' (with uncommitted changes)' if sh("git status --porcelain -uno -- . ':!BENCHMARKS.md'") else ''}. "
+  f"commit `{sh('git rev-parse --short HEAD')}`{' (with uncommitted changes)' if dirty else ''}. "
   f"Machine: {os.cpu_count()} cores ({cpu}), {mem_gib} GiB, "
   f"{platform.system()} {platform.release()}; {sh('rustc --version')}.")
 w("Every figure below was measured by that script and is re-measured by running it again "
