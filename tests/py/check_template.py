@@ -115,22 +115,23 @@ def main(path):
     check(len(alarm_on("Errors", {"Ref": "SubmitFunction"})) == 1, "Errors alarm on submit")
     check(len(alarm_on("Errors", {"Ref": "PollFunction"})) == 1, "Errors alarm on poll")
     age = alarm_on("ApproximateAgeOfOldestMessage", {"Fn::GetAtt": ["PendingQueue", "QueueName"]})
-    check(len(age) == 1 and age[0]["Properties"]["Threshold"] == {"Ref": "PendingAgeAlarmSeconds"}, "alarm on the age of the oldest pending task")
+    check(len(age) == 1 and age[0]["Properties"].get("Threshold") == {"Ref": "PendingAgeAlarmSeconds"}, "alarm on the age of the oldest pending task")
     topic = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
     for k, a in alarms.items():
         check(a["Properties"].get("AlarmActions") == topic and a["Properties"].get("OKActions") == topic, f"{k}: alarm and OK actions on AlarmTopicArn")
-    check(raw["Parameters"]["AlarmTopicArn"]["Default"] == "", "AlarmTopicArn optional")
+    param = lambda name: raw.get("Parameters", {}).get(name, {})
+    check(param("AlarmTopicArn").get("Default") == "", "AlarmTopicArn optional")
 
     # 5. Log groups with a retention parameter (default 30 days), used by both functions.
     groups = of_type("AWS::Logs::LogGroup")
     check(len(groups) == 2 and all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups.values()), "two log groups with RetentionInDays = LogRetentionDays")
-    check(raw["Parameters"]["LogRetentionDays"]["Default"] == 30, "log retention defaults to 30 days")
+    check(param("LogRetentionDays").get("Default") == 30, "log retention defaults to 30 days")
     for fn in ["SubmitFunction", "PollFunction"]:
         lg = res[fn]["Properties"].get("LoggingConfig", {}).get("LogGroup")
         check(isinstance(lg, dict) and lg.get("Ref") in groups, f"{fn} logs to its log group")
 
     # 6. EventBridge rules and SNS topics of the account may send to the intake queue.
-    policies = [p["Properties"] for p in of_type("AWS::SQS::QueuePolicy").values() if {"Ref": "IntakeQueue"} in p["Properties"]["Queues"]]
+    policies = [p["Properties"] for p in of_type("AWS::SQS::QueuePolicy").values() if {"Ref": "IntakeQueue"} in p["Properties"].get("Queues", [])]
     statements = [s for p in policies for s in p["PolicyDocument"]["Statement"]]
     for service in ["events.amazonaws.com", "sns.amazonaws.com"]:
         check(any(s["Effect"] == "Allow" and s["Principal"] == {"Service": service} and s["Action"] == "sqs:SendMessage"
