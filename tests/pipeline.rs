@@ -38,6 +38,24 @@ fn csbs(sim: &RunningSim) -> CsbsClient {
     CsbsClient::new(cc).unwrap()
 }
 
+/// Seeds `n` checkpoints `<prefix>-<i>`, one available backup each.
+fn seed_checkpoints(sim: &RunningSim, prefix: &str, n: usize) {
+    for i in 0..n {
+        let c = format!("{prefix}-{i}");
+        sim.sim.seed(P, &c, &[ItemSeed::ok(format!("{c}-a"))]);
+    }
+}
+
+/// A submitter over the given in-memory queue and bus.
+fn submitter(client: CsbsClient, queue: &Arc<MemoryQueue>, sink: &Arc<MemorySink>) -> Submitter {
+    Submitter::new(
+        client,
+        queue.clone(),
+        sink.clone() as Arc<dyn EventSink>,
+        SubmitSettings::default(),
+    )
+}
+
 /// The deployed settings: a 50 s window, a check every 10 s, 16 CSBS calls at a time.
 fn deployed() -> PollSettings {
     PollSettings::default()
@@ -120,12 +138,7 @@ async fn killed_invocations_lose_and_duplicate_nothing() {
     );
     let sink = Arc::new(MemorySink::new().with_chaos(Chaos::new((0, 40), 0.0, seed ^ 7)));
     let client = csbs(&sim);
-    let submitter = Submitter::new(
-        client.clone(),
-        queue.clone(),
-        sink.clone() as Arc<dyn EventSink>,
-        SubmitSettings::default(),
-    );
+    let submitter = submitter(client.clone(), &queue, &sink);
     let mut expected = HashSet::new();
     for i in 0..120 {
         let c = format!("kill-{i}");
@@ -224,19 +237,11 @@ fn records(n: usize, prefix: &str) -> Vec<Record> {
 #[tokio::test]
 async fn aws_requests_are_batched() {
     let sim = sim((0, 0)).await;
-    for i in 0..10 {
-        let c = format!("b-{i}");
-        sim.sim.seed(P, &c, &[ItemSeed::ok(format!("{c}-a"))]);
-    }
+    seed_checkpoints(&sim, "b", 10);
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
     let sink = Arc::new(MemorySink::new());
     let client = csbs(&sim);
-    let submitter = Submitter::new(
-        client.clone(),
-        queue.clone(),
-        sink.clone() as Arc<dyn EventSink>,
-        SubmitSettings::default(),
-    );
+    let submitter = submitter(client.clone(), &queue, &sink);
     let failed = submitter.submit_batch(&records(10, "b"), invocation()).await;
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(
@@ -280,18 +285,10 @@ async fn aws_requests_are_batched() {
 #[tokio::test]
 async fn a_refused_batch_entry_fails_only_its_record() {
     let sim = sim((60_000, 60_000)).await;
-    for i in 0..3 {
-        let c = format!("e-{i}");
-        sim.sim.seed(P, &c, &[ItemSeed::ok(format!("{c}-a"))]);
-    }
+    seed_checkpoints(&sim, "e", 3);
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
     let sink = Arc::new(MemorySink::new());
-    let submitter = Submitter::new(
-        csbs(&sim),
-        queue.clone(),
-        sink.clone() as Arc<dyn EventSink>,
-        SubmitSettings::default(),
-    );
+    let submitter = submitter(csbs(&sim), &queue, &sink);
     let recs = records(3, "e");
     queue.refuse_next_sends(1);
     let failed = submitter.submit_batch(&recs, invocation()).await;
