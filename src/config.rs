@@ -41,7 +41,9 @@ pub enum SecretSource {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    pub csbs_endpoint: Url,
+    /// `None` only when `CBR_ENDPOINT` is set: a CBR-only deployment.
+    pub csbs_endpoint: Option<Url>,
+    pub cbr_endpoint: Option<Url>,
     pub iam_endpoint: Option<Url>,
     pub credentials: CredentialsSource,
     pub pending_queue_url: Option<String>,
@@ -112,10 +114,18 @@ impl Config {
     /// Reads the configuration through `get` (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let csbs_endpoint = parse_endpoint(
-            "CSBS_ENDPOINT",
-            &get("CSBS_ENDPOINT").ok_or_else(|| err("CSBS_ENDPOINT", "is required"))?,
-        )?;
+        let csbs_endpoint = get("CSBS_ENDPOINT")
+            .map(|v| parse_endpoint("CSBS_ENDPOINT", &v))
+            .transpose()?;
+        let cbr_endpoint = get("CBR_ENDPOINT")
+            .map(|v| parse_endpoint("CBR_ENDPOINT", &v))
+            .transpose()?;
+        if csbs_endpoint.is_none() && cbr_endpoint.is_none() {
+            return Err(err(
+                "CSBS_ENDPOINT",
+                "is required (or CBR_ENDPOINT, for a deployment that deletes CBR backups only)",
+            ));
+        }
         let iam_endpoint = get("IAM_ENDPOINT")
             .map(|v| parse_endpoint("IAM_ENDPOINT", &v))
             .transpose()?;
@@ -192,6 +202,7 @@ impl Config {
         }
         Ok(Config {
             csbs_endpoint,
+            cbr_endpoint,
             iam_endpoint,
             credentials,
             pending_queue_url: get("PENDING_QUEUE_URL"),

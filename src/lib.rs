@@ -7,6 +7,7 @@
 
 pub mod chaos;
 pub mod config;
+pub mod cbr;
 pub mod csbs;
 pub mod events;
 pub mod ids;
@@ -18,8 +19,10 @@ pub mod poll;
 pub mod request;
 pub mod secret;
 pub mod secrets;
+pub mod service;
 #[cfg(feature = "dev")]
 pub mod sim;
 pub mod submit;
+pub mod target;
 pub mod task;
 pub mod webhook;

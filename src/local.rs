@@ -80,7 +80,8 @@ async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
     sim.sim.seed_demo();
     let creds = crate::sim::demo_password();
     let csbs =
-        CsbsClient::new(ClientConfig::new(sim.base_url(), sim.base_url(), creds)).map_err(std::io::Error::other)?;
+        CsbsClient::new(ClientConfig::new(sim.base_url(), sim.base_url(), creds).with_cbr(sim.base_url()))
+            .map_err(std::io::Error::other)?;
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(120)));
     let sink = Arc::new(MemorySink::new());
     let submitter = Submitter::new(
@@ -183,9 +184,14 @@ fn sqs_event(bodies: &[Value]) -> Value {
 }
 
 fn describe(e: &OutcomeEvent) -> String {
-    let what = match &e.checkpoint_items {
-        Some(items) => format!("{} ({} items)", e.checkpoint_id.as_deref().unwrap_or("?"), items.len()),
-        None => e.checkpoint_id.clone().unwrap_or_else(|| "?".into()),
+    let what = match (&e.checkpoint_items, &e.backup_ids) {
+        (Some(items), _) => format!("{} ({} items)", e.checkpoint_id.as_deref().unwrap_or("?"), items.len()),
+        (None, Some(b)) => format!(
+            "cbr {}({} backups)",
+            e.checkpoint_id.as_deref().map(|c| format!("{c} ")).unwrap_or_default(),
+            b.len()
+        ),
+        (None, None) => e.checkpoint_id.clone().unwrap_or_else(|| "?".into()),
     };
     let extra = match (&e.error, e.elapsed_seconds) {
         (Some(err), _) => format!(" — {}: {}", err.code, err.message),
@@ -242,8 +248,10 @@ pub async fn run(opts: LocalOptions) -> Result<LocalSummary, Box<dyn std::error:
         json!({"project_id": DEMO_PROJECT, "checkpoint_id": "../../etc/passwd"}),
         json!({"project_id": DEMO_PROJECT, "checkpoint_id": ckpt(6), "request_id": "sqs-failing"}),
         json!({"project_id": DEMO_PROJECT, "checkpoint_id": ckpt(2)}),
+        // CBR beside CSBS: every backup of a restore point (listed at submit time).
+        json!({"service": "cbr", "project_id": DEMO_PROJECT, "checkpoint_id": crate::sim::demo_restore_point(0), "request_id": "sqs-cbr-rp0"}),
     ];
-    say("submit ← SQS batch of 6 (one duplicate, one invalid)".into());
+    say("submit ← SQS batch of 7 (one duplicate, one invalid, one CBR restore point)".into());
     let answer = dispatch::handle(&local.app, LambdaEvent::new(sqs_event(&sqs_bodies), context(30))).await?;
     say(format!("submit → batchItemFailures: {}", answer["batchItemFailures"]));
     // HTTP-shaped: signed webhook calls.
@@ -254,6 +262,7 @@ pub async fn run(opts: LocalOptions) -> Result<LocalSummary, Box<dyn std::error:
         json!({"project_id": DEMO_PROJECT, "checkpoint_id": ckpt(5), "request_id": "http-5"}),
         json!({"project_id": DEMO_PROJECT, "checkpoint_id": ckpt(7), "request_id": "http-7"}),
         json!({"project_id": DEMO_PROJECT, "checkpoint_id": "c0ffee00-dead-4000-8000-000000000000", "request_id": "gone"}),
+        json!({"service": "cbr", "project_id": DEMO_PROJECT, "backup_ids": ["cbb00000-0001-4000-8000-000000000000", "cbb00000-0002-4000-8000-000000000000"], "request_id": "http-cbr"}),
     ] {
         let answer = dispatch::handle(&local.app, LambdaEvent::new(signed_post(&body), context(30))).await?;
         say(format!(
@@ -274,7 +283,8 @@ pub async fn run(opts: LocalOptions) -> Result<LocalSummary, Box<dyn std::error:
                 t.task_id.clone(),
                 t.checkpoint_items
                     .clone()
-                    .unwrap_or_else(|| demo_items(&local.sim, &t.checkpoint_id)),
+                    .or_else(|| t.backup_ids.clone())
+                    .unwrap_or_else(|| demo_items(&local.sim, t.checkpoint())),
             )
         })
         .collect();

@@ -12,8 +12,10 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::csbs::models::{CheckpointItem, status};
+use crate::cbr::CbrClient;
 use crate::csbs::{CsbsClient, CsbsError, ListFilter};
+use crate::service::Service;
+use crate::target::TargetState;
 use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all, event_id};
 use crate::pending::{MAX_BATCH, PendingQueue, Received};
 use crate::request::task_id_of_raw;
@@ -85,33 +87,6 @@ impl PollSummary {
         self.passes += o.passes;
         // Pending is a state, not a flow: the last pass tells it.
         self.still_pending = o.still_pending;
-    }
-}
-
-/// The state of one item at a check.
-#[derive(Debug, Clone, PartialEq)]
-enum ItemState {
-    Gone,
-    Failed(String),
-    Running(String),
-    /// Still present and not being deleted: the DELETE must be issued again.
-    Idle(String),
-}
-
-fn item_state(item: Option<&CheckpointItem>) -> ItemState {
-    let Some(item) = item else {
-        return ItemState::Gone;
-    };
-    if item.deletion_failed() {
-        return ItemState::Failed(
-            item.fail_reason()
-                .unwrap_or_else(|| "CSBS reported the deletion as failed".into()),
-        );
-    }
-    match item.status() {
-        status::DELETED => ItemState::Gone,
-        status::AVAILABLE | status::ERROR => ItemState::Idle(item.status().to_string()),
-        other => ItemState::Running(other.to_string()),
     }
 }
 
@@ -206,6 +181,7 @@ fn receive_visibility(deadline: Instant, now: Instant) -> u32 {
 
 pub struct Poller {
     csbs: CsbsClient,
+    cbr: CbrClient,
     queue: Arc<dyn PendingQueue>,
     sink: Arc<dyn EventSink>,
     settings: PollSettings,
@@ -223,6 +199,7 @@ impl Poller {
     ) -> Self {
         let csbs_slots = tokio::sync::Semaphore::new(settings.csbs_concurrency.max(1));
         Poller {
+            cbr: CbrClient::new(csbs.clone()),
             csbs,
             queue,
             sink,
@@ -348,7 +325,6 @@ impl Poller {
 
         let verdicts: Vec<(PendingTask, String, Verdict)> = futures::stream::iter(mine)
             .map(|(task, receipt)| async move {
-                let _slot = self.csbs_slots.acquire().await.expect("never closed");
                 let verdict = self.check(&task, deadline).await;
                 (task, receipt, verdict)
             })
@@ -451,29 +427,62 @@ impl Poller {
     }
 
     async fn check(&self, task: &PendingTask, deadline: Instant) -> Verdict {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let listed = self
-            .csbs
-            .list_items(
-                &task.project_id,
-                &ListFilter::for_checkpoint(&task.checkpoint_id),
-                deadline,
-            )
-            .await;
+        let states = match task.service {
+            Service::Csbs => self.read_csbs(task, deadline).await,
+            Service::Cbr => self.read_cbr(task, deadline).await,
+        };
         let now = Utc::now();
-        let items = match listed {
-            Ok(items) => items,
+        let states = match states {
+            Ok(s) => s,
             Err(e) => return self.unknown_state(task, now, &e),
         };
-        match verdict(task, &items, now) {
+        match verdict(task, &states, now) {
             Check::Terminal(event) => Verdict::Terminal(event),
             Check::Pending { reissue } => {
-                for item in &reissue {
-                    self.reissue(task, item.as_deref(), deadline).await;
+                for target in &reissue {
+                    self.reissue(task, target.as_deref(), deadline).await;
                 }
                 Verdict::Pending
             }
         }
+    }
+
+    /// CSBS: one list call for the task's checkpoint.
+    async fn read_csbs(&self, task: &PendingTask, deadline: Instant) -> Result<Vec<(String, TargetState)>, CsbsError> {
+        let _slot = self.csbs_slots.acquire().await.expect("never closed");
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let items = self
+            .csbs
+            .list_items(&task.project_id, &ListFilter::for_checkpoint(task.checkpoint()), deadline)
+            .await?;
+        Ok(crate::csbs::state::target_states(task, &items))
+    }
+
+    /// CBR: one GET per backup (not refused), each holding a slot of `csbs_concurrency`.
+    async fn read_cbr(&self, task: &PendingTask, deadline: Instant) -> Result<Vec<(String, TargetState)>, CsbsError> {
+        let ids: Vec<String> = task
+            .backup_ids
+            .iter()
+            .flatten()
+            .filter(|id| !task.is_refused(id))
+            .cloned()
+            .collect();
+        let read = futures::stream::iter(ids)
+            .map(|id| async move {
+                let _slot = self.csbs_slots.acquire().await.expect("never closed");
+                let r = crate::cbr::state::read_backup(&self.cbr, &task.project_id, &id, task.submitted_at, deadline).await;
+                // A failed call counts as one.
+                self.calls
+                    .fetch_add(r.as_ref().map_or(1, |(_, calls)| *calls), Ordering::Relaxed);
+                r.map(|(state, _)| (id, state))
+            })
+            .buffer_unordered(MAX_BATCH)
+            .collect::<Vec<_>>()
+            .await;
+        let mut states: Vec<(String, TargetState)> = read.into_iter().collect::<Result<_, _>>()?;
+        // In the task's order, so the verdict does not depend on which answer came first.
+        states.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(states)
     }
 
     /// CSBS could not be asked: keep waiting, unless the deadline has passed.
@@ -487,12 +496,18 @@ impl Poller {
 
     /// A backup still `available` after a check: the DELETE is issued again (idempotent), as
     /// the Terraform providers do.
-    async fn reissue(&self, task: &PendingTask, item: Option<&str>, deadline: Instant) {
+    async fn reissue(&self, task: &PendingTask, target: Option<&str>, deadline: Instant) {
+        let _slot = self.csbs_slots.acquire().await.expect("never closed");
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let r = self
-            .csbs
-            .delete_checkpoint(&task.project_id, &task.provider_id, &task.checkpoint_id, item, deadline)
-            .await;
+        let r = match (task.service, target) {
+            (Service::Cbr, Some(backup)) => self.cbr.delete_backup(&task.project_id, backup, deadline).await,
+            (Service::Cbr, None) => return,
+            (Service::Csbs, item) => {
+                self.csbs
+                    .delete_checkpoint(&task.project_id, task.provider(), task.checkpoint(), item, deadline)
+                    .await
+            }
+        };
         if let Err(e) = r {
             tracing::warn!(task_id = %task.task_id, error = %e, "re-issued DELETE failed; will check again");
         }
@@ -525,41 +540,32 @@ pub enum Check {
     },
 }
 
-/// The poll verdict, a pure function of the task, the items CSBS listed for its checkpoint
-/// and the time (docs/DESIGN.md, "Outcome events"): Completed when every target is absent;
-/// Failed when every target is absent or failed and one failed (or was refused at submit);
-/// Timed Out at the deadline with any target unfinished; otherwise pending.
-pub fn verdict(task: &PendingTask, items: &[CheckpointItem], now: DateTime<Utc>) -> Check {
-    let by_id: HashMap<&str, &CheckpointItem> = items.iter().map(|i| (i.id.as_str(), i)).collect();
-    let states: Vec<(Option<String>, ItemState)> = match &task.checkpoint_items {
-        // Refused items are not waited for: their DELETE will not run (they become failures).
-        Some(ids) => ids
-            .iter()
-            .filter(|id| !task.is_refused(id))
-            .map(|id| (Some(id.clone()), item_state(by_id.get(id.as_str()).copied())))
-            .collect(),
-        None => items
-            .iter()
-            .map(|i| (Some(i.id.clone()), item_state(Some(i))))
-            .collect(),
-    };
-    let unfinished = states.iter().find_map(|(_, s)| match s {
-        ItemState::Running(st) | ItemState::Idle(st) => Some(st.clone()),
-        _ => None,
-    });
+/// The poll verdict, a pure function of the task, the states of its targets (read by the
+/// service's own `state` module) and the time (docs/DESIGN.md, "Outcome events"): Completed
+/// when every target is absent; Failed when every target is absent or failed and one failed
+/// (or was refused at submit); Timed Out at the deadline with any target unfinished; otherwise
+/// pending. `last_status` is the raw status of the least advanced unfinished target.
+pub fn verdict(task: &PendingTask, states: &[(String, TargetState)], now: DateTime<Utc>) -> Check {
+    let unfinished = states
+        .iter()
+        .filter(|(_, s)| s.unfinished_status().is_some())
+        .min_by_key(|(_, s)| s.progress())
+        .and_then(|(_, s)| s.unfinished_status())
+        .map(str::to_string);
     let failed: Vec<String> = states
         .iter()
         .filter_map(|(id, s)| match s {
-            ItemState::Failed(reason) => Some(format!("{}: {reason}", id.as_deref().unwrap_or(&task.checkpoint_id))),
+            TargetState::Failed(reason) => Some(format!("{id}: {reason}")),
             _ => None,
         })
         .collect();
-    let last_failed_status = if failed.is_empty() { "absent" } else { status::ERROR };
+    let last_failed_status = if failed.is_empty() { "absent" } else { "error" };
+    let service = task.service.display_name();
     let failures: Vec<String> = failed
         .into_iter()
         .chain(task.refused_items.iter().map(|r| {
             format!(
-                "{}: CSBS refused the DELETE ({}, HTTP {}): {}",
+                "{}: {service} refused the DELETE ({}, HTTP {}): {}",
                 r.item_id,
                 r.code,
                 r.http_status.map_or("-".to_string(), |s| s.to_string()),
@@ -612,9 +618,9 @@ pub fn verdict(task: &PendingTask, items: &[CheckpointItem], now: DateTime<Utc>)
         }
         Some(_) => Check::Pending {
             reissue: states
-                .into_iter()
-                .filter(|(_, s)| matches!(s, ItemState::Idle(_)))
-                .map(|(id, _)| id)
+                .iter()
+                .filter(|(_, s)| matches!(s, TargetState::Idle(_)))
+                .map(|(id, _)| Some(id.clone()))
                 .collect(),
         },
     }
@@ -681,7 +687,20 @@ fn unreadable_event(m: &Received, reason: &str) -> OutcomeEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::csbs::models::ExtendInfo;
+    use crate::csbs::models::{CheckpointItem, ExtendInfo};
+
+    /// The verdict on what CSBS listed.
+    fn csbs_verdict(task: &PendingTask, items: &[CheckpointItem], now: DateTime<Utc>) -> Check {
+        verdict(task, &crate::csbs::state::target_states(task, items), now)
+    }
+
+    fn cbr_task(backups: &[&str]) -> PendingTask {
+        let req = crate::request::DeletionRequest::from_value(
+            &serde_json::json!({"service": "cbr", "project_id": "p", "backup_ids": backups}),
+        )
+        .unwrap();
+        PendingTask::new(&req, Utc::now(), 1800)
+    }
 
     fn item(status: &str, fail_op: &str) -> CheckpointItem {
         CheckpointItem {
@@ -744,23 +763,23 @@ mod tests {
         let t = task_of(Some(&["a", "b"]), &[]);
         let before = t.deadline - chrono::Duration::seconds(1);
         // Both absent (or listed as deleted): Completed.
-        let e = terminal(verdict(&t, &[listed("b", "deleted", "")], before));
+        let e = terminal(csbs_verdict(&t, &[listed("b", "deleted", "")], before));
         assert_eq!(
             (e.outcome, e.last_status.as_deref()),
             (Outcome::Completed, Some("absent"))
         );
         assert!(e.error.is_none());
         // One failed, the other gone: Failed, naming the item and reason.
-        let e = terminal(verdict(&t, &[listed("a", "error", "delete")], before));
+        let e = terminal(csbs_verdict(&t, &[listed("a", "error", "delete")], before));
         assert_eq!((e.outcome, e.last_status.as_deref()), (Outcome::Failed, Some("error")));
         let err = e.error.unwrap();
         assert_eq!(err.code, "deletion_failed");
         assert_eq!(err.message, "a: boom");
         // One failed, the other still running: wait for it.
         let listed_now = [listed("a", "error", "delete"), listed("b", "deleting", "")];
-        assert_eq!(pending(verdict(&t, &listed_now, before)), Vec::<Option<String>>::new());
+        assert_eq!(pending(csbs_verdict(&t, &listed_now, before)), Vec::<Option<String>>::new());
         // Running at the deadline: Timed Out with the last status, naming the failure too.
-        let e = terminal(verdict(&t, &listed_now, t.deadline));
+        let e = terminal(csbs_verdict(&t, &listed_now, t.deadline));
         assert_eq!(
             (e.outcome, e.last_status.as_deref()),
             (Outcome::TimedOut, Some("deleting"))
@@ -768,12 +787,62 @@ mod tests {
         assert!(e.error.unwrap().message.contains("besides: a: boom"));
         // Still available: the DELETE is issued again for that item only.
         let listed_now = [listed("a", "available", ""), listed("b", "waiting_delete", "")];
-        assert_eq!(pending(verdict(&t, &listed_now, before)), vec![Some("a".to_string())]);
-        let e = terminal(verdict(&t, &listed_now, t.deadline + chrono::Duration::seconds(5)));
+        assert_eq!(pending(csbs_verdict(&t, &listed_now, before)), vec![Some("a".to_string())]);
+        let e = terminal(csbs_verdict(&t, &listed_now, t.deadline + chrono::Duration::seconds(5)));
         assert_eq!(e.outcome, Outcome::TimedOut);
         // An item of another task in the same checkpoint does not matter.
-        let e = terminal(verdict(&t, &[listed("z", "deleting", "")], before));
+        let e = terminal(csbs_verdict(&t, &[listed("z", "deleting", "")], before));
         assert_eq!(e.outcome, Outcome::Completed);
+    }
+
+    #[test]
+    fn cbr_verdict_reports_the_least_advanced_backup() {
+        let t = cbr_task(&["b1", "b2", "b3"]);
+        let before = t.deadline - chrono::Duration::seconds(1);
+        let st = |s: &[TargetState]| -> Vec<(String, TargetState)> {
+            ["b1", "b2", "b3"].iter().map(|i| i.to_string()).zip(s.iter().cloned()).collect()
+        };
+        let running = TargetState::Running("deleting".into());
+        let queued = TargetState::Queued("waiting_delete".into());
+        let idle = TargetState::Idle("available".into());
+        let all_gone = st(&[TargetState::Gone, TargetState::Gone, TargetState::Gone]);
+        let e = terminal(verdict(&t, &all_gone, before));
+        assert_eq!((e.outcome, e.service), (Outcome::Completed, Service::Cbr));
+        // Queued before running: the event says the deletion is still waiting its turn.
+        let e = terminal(verdict(&t, &st(&[running.clone(), queued.clone(), TargetState::Gone]), t.deadline));
+        assert_eq!((e.outcome, e.last_status.as_deref()), (Outcome::TimedOut, Some("waiting_delete")));
+        let e = terminal(verdict(&t, &st(&[running.clone(), queued.clone(), idle.clone()]), t.deadline));
+        assert_eq!(e.last_status.as_deref(), Some("available"));
+        // Only the idle backup gets its DELETE again.
+        assert_eq!(
+            pending(verdict(&t, &st(&[running, queued, idle]), before)),
+            vec![Some("b3".to_string())]
+        );
+        let busy = TargetState::Busy("protecting".into());
+        assert_eq!(pending(verdict(&t, &st(&[busy.clone(), TargetState::Gone, TargetState::Gone]), before)), Vec::<Option<String>>::new());
+        let failed = TargetState::Failed("CBR delete task t1 failed: BackupService.9910: Unknown error.".into());
+        let e = terminal(verdict(&t, &st(&[failed, TargetState::Gone, TargetState::Gone]), before));
+        assert_eq!((e.outcome, e.last_status.as_deref()), (Outcome::Failed, Some("error")));
+        assert_eq!(
+            e.error.unwrap().message,
+            "b1: CBR delete task t1 failed: BackupService.9910: Unknown error."
+        );
+    }
+
+    #[test]
+    fn cbr_refusals_name_cbr() {
+        let mut t = cbr_task(&["b1", "b2"]);
+        t.refused_items.push(crate::task::RefusedItem {
+            item_id: "b2".into(),
+            code: "BackupService.6204".into(),
+            message: "used to create an image".into(),
+            http_status: Some(400),
+        });
+        let e = terminal(verdict(&t, &[("b1".into(), TargetState::Gone)], Utc::now()));
+        assert_eq!(e.outcome, Outcome::Failed);
+        assert!(
+            e.error.unwrap().message.starts_with("b2: CBR refused the DELETE (BackupService.6204, HTTP 400)")
+        );
     }
 
     #[tokio::test]
@@ -846,18 +915,18 @@ mod tests {
     fn verdict_whole_checkpoint() {
         let t = task_of(None, &[]);
         let before = t.deadline - chrono::Duration::seconds(1);
-        assert_eq!(terminal(verdict(&t, &[], before)).outcome, Outcome::Completed);
-        assert_eq!(terminal(verdict(&t, &[], t.deadline)).outcome, Outcome::Completed);
+        assert_eq!(terminal(csbs_verdict(&t, &[], before)).outcome, Outcome::Completed);
+        assert_eq!(terminal(csbs_verdict(&t, &[], t.deadline)).outcome, Outcome::Completed);
         let running = [listed("x", "deleting", ""), listed("y", "available", "")];
-        assert_eq!(pending(verdict(&t, &running, before)), vec![Some("y".to_string())]);
-        let e = terminal(verdict(&t, &[listed("x", "error", "delete")], before));
+        assert_eq!(pending(csbs_verdict(&t, &running, before)), vec![Some("y".to_string())]);
+        let e = terminal(csbs_verdict(&t, &[listed("x", "error", "delete")], before));
         assert_eq!(
             (e.outcome, e.error.unwrap().message.as_str()),
             (Outcome::Failed, "x: boom")
         );
         // A failed backup (fail_op backup, not delete) is deletable: issued again.
         assert_eq!(
-            pending(verdict(&t, &[listed("x", "error", "backup")], before)),
+            pending(csbs_verdict(&t, &[listed("x", "error", "backup")], before)),
             vec![Some("x".to_string())]
         );
     }
@@ -868,9 +937,9 @@ mod tests {
         let before = t.deadline - chrono::Duration::seconds(1);
         // The refused item is still there, available: it is neither waited for nor re-issued.
         let listed_now = [listed("a", "deleting", ""), listed("b", "available", "")];
-        assert_eq!(pending(verdict(&t, &listed_now, before)), Vec::<Option<String>>::new());
+        assert_eq!(pending(csbs_verdict(&t, &listed_now, before)), Vec::<Option<String>>::new());
         // The accepted item is gone: Failed, naming the refused item and its code.
-        let e = terminal(verdict(&t, &[listed("b", "available", "")], before));
+        let e = terminal(csbs_verdict(&t, &[listed("b", "available", "")], before));
         assert_eq!((e.outcome, e.last_status.as_deref()), (Outcome::Failed, Some("absent")));
         let err = e.error.unwrap();
         assert_eq!(err.code, "deletion_failed");
@@ -881,7 +950,7 @@ mod tests {
             err.message
         );
         // Never Completed while an item was refused.
-        let e = terminal(verdict(&t, &[], before));
+        let e = terminal(csbs_verdict(&t, &[], before));
         assert_eq!(e.outcome, Outcome::Failed);
     }
 
@@ -918,35 +987,5 @@ mod tests {
             receives += 1;
         }
         assert!(receives < 600, "{receives}");
-    }
-
-    #[test]
-    fn item_states_follow_the_design_table() {
-        assert_eq!(item_state(None), ItemState::Gone);
-        assert_eq!(item_state(Some(&item("deleted", ""))), ItemState::Gone);
-        assert_eq!(
-            item_state(Some(&item("error", "delete"))),
-            ItemState::Failed("boom".into())
-        );
-        assert_eq!(
-            item_state(Some(&item("deleting", ""))),
-            ItemState::Running("deleting".into())
-        );
-        assert_eq!(
-            item_state(Some(&item("waiting_delete", ""))),
-            ItemState::Running("waiting_delete".into())
-        );
-        assert_eq!(
-            item_state(Some(&item("available", ""))),
-            ItemState::Idle("available".into())
-        );
-        assert_eq!(
-            item_state(Some(&item("error", "backup"))),
-            ItemState::Idle("error".into())
-        );
-        assert_eq!(
-            item_state(Some(&item("protecting", ""))),
-            ItemState::Running("protecting".into())
-        );
     }
 }

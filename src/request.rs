@@ -7,29 +7,48 @@ use thiserror::Error;
 
 use crate::csbs::DEFAULT_PROVIDER_ID;
 use crate::ids::validate_id;
+use crate::service::Service;
 
 pub const MAX_CONTEXT_BYTES: usize = 4096;
 pub const MAX_TIMEOUT_SECONDS: u64 = 86_400;
 pub const MAX_REQUEST_ID_LEN: usize = 128;
+/// Most backups one CBR request may name in `backup_ids`.
+pub const MAX_BACKUP_IDS: usize = 100;
 
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 10] = [
+    "service",
     "project_id",
     "checkpoint_id",
     "checkpoint_items",
     "provider_id",
+    "backup_id",
+    "backup_ids",
     "request_id",
     "timeout_seconds",
     "context",
 ];
 
-/// A validated deletion request.
+/// Fields that only one service takes: given with the other, they are refused, never ignored
+/// (docs/DESIGN.md, "CBR targets").
+const CSBS_ONLY: [&str; 2] = ["checkpoint_items", "provider_id"];
+const CBR_ONLY: [&str; 2] = ["backup_id", "backup_ids"];
+
+/// A validated deletion request. Which fields are set depends on the service, and parsing
+/// guarantees it: CSBS has `provider_id` (defaulted) and `checkpoint_id`, maybe
+/// `checkpoint_items`; CBR has exactly one of `backup_ids` and `checkpoint_id` (a restore point).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeletionRequest {
+    pub service: Service,
     pub project_id: String,
-    pub provider_id: String,
-    pub checkpoint_id: String,
-    /// Sorted and de-duplicated; `None` = every backup of the checkpoint.
+    /// CSBS only.
+    pub provider_id: Option<String>,
+    /// CSBS: the checkpoint. CBR: a restore point, whose backups are listed at submit time.
+    pub checkpoint_id: Option<String>,
+    /// CSBS only. Sorted and de-duplicated; `None` = every backup of the checkpoint.
     pub checkpoint_items: Option<Vec<String>>,
+    /// CBR only: the backups to delete (from `backup_id` or `backup_ids`), sorted and
+    /// de-duplicated.
+    pub backup_ids: Option<Vec<String>>,
     pub request_id: Option<String>,
     pub timeout_seconds: Option<u64>,
     pub context: Option<Map<String, Value>>,
@@ -63,6 +82,7 @@ impl RequestError {
 /// The well-formed string fields of a refused request, echoed in its Rejected event.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EchoFields {
+    pub service: Service,
     pub project_id: Option<String>,
     pub provider_id: Option<String>,
     pub checkpoint_id: Option<String>,
@@ -111,6 +131,27 @@ impl DeletionRequest {
                 ),
             });
         }
+        let present = |f: &str| obj.get(f).is_some_and(|v| !v.is_null());
+        let service = match obj.get("service") {
+            None | Some(Value::Null) => Service::Csbs,
+            Some(Value::String(s)) => Service::parse(s)
+                .ok_or_else(|| RequestError::field("service", "must be \"csbs\" or \"cbr\""))?,
+            Some(_) => return Err(RequestError::field("service", "must be a string")),
+        };
+        let (foreign, other) = match service {
+            Service::Csbs => (&CBR_ONLY, Service::Cbr),
+            Service::Cbr => (&CSBS_ONLY, Service::Csbs),
+        };
+        if let Some(f) = foreign.iter().find(|f| present(f)) {
+            return Err(RequestError::field(
+                f,
+                format!(
+                    "applies to \"service\": \"{}\" only, and this request is for {}",
+                    other.as_str(),
+                    service.as_str()
+                ),
+            ));
+        }
         let id = |field: &'static str, required: bool| -> Result<Option<String>, RequestError> {
             match obj.get(field) {
                 None | Some(Value::Null) if !required => Ok(None),
@@ -124,10 +165,40 @@ impl DeletionRequest {
             }
         };
         let project_id = id("project_id", true)?.expect("required");
-        let checkpoint_id = id("checkpoint_id", true)?.expect("required");
-        let provider_id = id("provider_id", false)?.unwrap_or_else(|| DEFAULT_PROVIDER_ID.to_string());
+        let (provider_id, checkpoint_id, backup_ids) = match service {
+            Service::Csbs => (
+                Some(id("provider_id", false)?.unwrap_or_else(|| DEFAULT_PROVIDER_ID.to_string())),
+                id("checkpoint_id", true)?,
+                None,
+            ),
+            Service::Cbr => {
+                let forms: Vec<&str> = ["backup_id", "backup_ids", "checkpoint_id"]
+                    .into_iter()
+                    .filter(|f| present(f))
+                    .collect();
+                match forms.as_slice() {
+                    [] => {
+                        return Err(RequestError::field(
+                            "backup_id",
+                            "is required with \"service\": \"cbr\" (or backup_ids, or checkpoint_id for a restore point)",
+                        ));
+                    }
+                    [_, second, ..] => {
+                        return Err(RequestError::field(
+                            second,
+                            format!("give only one of backup_id, backup_ids and checkpoint_id (this request also has {})", forms[0]),
+                        ));
+                    }
+                    _ => {}
+                }
+                let backup_ids = match id("backup_id", false)? {
+                    Some(one) => Some(vec![one]),
+                    None => id_list(obj.get("backup_ids"), "backup_ids", MAX_BACKUP_IDS)?,
+                };
+                (None, id("checkpoint_id", false)?, backup_ids)
+            }
+        };
         let checkpoint_items = match obj.get("checkpoint_items") {
-            None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(vec![s.clone()]),
             Some(Value::Array(a)) if a.is_empty() => {
                 return Err(RequestError::field(
@@ -135,34 +206,7 @@ impl DeletionRequest {
                     "must not be empty (leave it out to delete every backup of the checkpoint)",
                 ));
             }
-            Some(Value::Array(a)) => Some(
-                a.iter()
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_string)
-                            .ok_or_else(|| RequestError::field("checkpoint_items", "must hold strings only"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Some(_) => {
-                return Err(RequestError::field(
-                    "checkpoint_items",
-                    "must be a string or a list of strings",
-                ));
-            }
-        };
-        let checkpoint_items = match checkpoint_items {
-            Some(mut items) => {
-                for i in &items {
-                    validate_id("checkpoint_items", i).map_err(|e| {
-                        RequestError::field("checkpoint_items", strip_field(&e.to_string(), "checkpoint_items"))
-                    })?;
-                }
-                items.sort();
-                items.dedup();
-                Some(items)
-            }
-            None => None,
+            other => id_list(other, "checkpoint_items", usize::MAX)?,
         };
         let request_id = match obj.get("request_id") {
             None | Some(Value::Null) => None,
@@ -203,14 +247,52 @@ impl DeletionRequest {
             Some(_) => return Err(RequestError::field("context", "must be a JSON object")),
         };
         Ok(DeletionRequest {
+            service,
             project_id,
             provider_id,
             checkpoint_id,
             checkpoint_items,
+            backup_ids,
             request_id,
             timeout_seconds,
             context,
         })
+    }
+}
+
+/// A list of IDs (`max` at most), sorted and de-duplicated; `None` when absent.
+fn id_list(value: Option<&Value>, field: &'static str, max: usize) -> Result<Option<Vec<String>>, RequestError> {
+    let list = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(a)) if a.is_empty() || a.len() > max => {
+            return Err(RequestError::field(field, format!("must list 1 to {max} IDs")));
+        }
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(RequestError::field(field, "must be a list of strings")),
+    };
+    let mut ids = Vec::with_capacity(list.len());
+    for v in list {
+        let s = v
+            .as_str()
+            .ok_or_else(|| RequestError::field(field, "must hold strings only"))?;
+        validate_id(field, s).map_err(|e| RequestError::field(field, strip_field(&e.to_string(), field)))?;
+        ids.push(s.to_string());
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(Some(ids))
+}
+
+impl DeletionRequest {
+    /// What the request deletes, for logs: `csbs:<checkpoint>`, `cbr:<restore point>` or
+    /// `cbr:<first backup>+<n more>`.
+    pub fn target_label(&self) -> String {
+        match (&self.checkpoint_id, &self.backup_ids) {
+            (Some(c), _) => format!("{}:{c}", self.service.as_str()),
+            (None, Some(ids)) if ids.len() > 1 => format!("cbr:{}+{}", ids[0], ids.len() - 1),
+            (None, Some(ids)) => format!("cbr:{}", ids.first().map(String::as_str).unwrap_or("")),
+            (None, None) => String::new(),
+        }
     }
 }
 
@@ -265,6 +347,11 @@ pub fn echo_fields(body: &[u8]) -> EchoFields {
             .map(str::to_string)
     };
     EchoFields {
+        service: value
+            .get("service")
+            .and_then(Value::as_str)
+            .and_then(Service::parse)
+            .unwrap_or_default(),
         project_id: get("project_id"),
         provider_id: get("provider_id"),
         checkpoint_id: get("checkpoint_id"),
@@ -293,11 +380,60 @@ mod tests {
     #[test]
     fn minimal_request_gets_defaults() {
         let r = parse(json!({"project_id": "p1", "checkpoint_id": "c1"})).unwrap();
-        assert_eq!(r.provider_id, DEFAULT_PROVIDER_ID);
+        assert_eq!(r.provider_id.as_deref(), Some(DEFAULT_PROVIDER_ID));
+        assert_eq!((r.service, r.backup_ids), (Service::Csbs, None));
         assert_eq!(
             (r.checkpoint_items, r.request_id, r.timeout_seconds, r.context),
             (None, None, None, None)
         );
+    }
+
+    #[test]
+    fn cbr_takes_exactly_one_target_form() {
+        let r = parse(json!({"service": "cbr", "project_id": "p", "backup_id": "b1"})).unwrap();
+        assert_eq!((r.service, r.backup_ids.clone(), r.provider_id.clone()), (Service::Cbr, Some(vec!["b1".to_string()]), None));
+        let r2 = parse(json!({"service": "cbr", "project_id": "p", "backup_ids": ["b1", "b1"]})).unwrap();
+        assert_eq!(r2.backup_ids, r.backup_ids, "one backup either way");
+        let r = parse(json!({"service": "cbr", "project_id": "p", "checkpoint_id": "rp"})).unwrap();
+        assert_eq!((r.checkpoint_id.as_deref(), r.backup_ids), (Some("rp"), None));
+        let r = parse(json!({"service": "cbr", "project_id": "p", "backup_ids": ["b2", "b1"]})).unwrap();
+        assert_eq!(r.backup_ids, Some(vec!["b1".to_string(), "b2".to_string()]));
+        assert_eq!(r.target_label(), "cbr:b1+1");
+        let explicit = parse(json!({"service": "csbs", "project_id": "p", "checkpoint_id": "c"})).unwrap();
+        assert_eq!(explicit, parse(json!({"project_id": "p", "checkpoint_id": "c"})).unwrap());
+    }
+
+    #[test]
+    fn cbr_refusals_name_the_field() {
+        let hundred: Vec<String> = (0..100).map(|i| format!("b{i}")).collect();
+        assert!(parse(json!({"service": "cbr", "project_id": "p", "backup_ids": hundred})).is_ok());
+        let over: Vec<String> = (0..101).map(|i| format!("b{i}")).collect();
+        let cases = [
+            (json!({"service": "cbr", "project_id": "p"}), "backup_id"),
+            (json!({"service": "cbr", "project_id": "p", "backup_id": "b", "backup_ids": ["c"]}), "backup_ids"),
+            (json!({"service": "cbr", "project_id": "p", "backup_id": "b", "checkpoint_id": "c"}), "checkpoint_id"),
+            (json!({"service": "cbr", "project_id": "p", "backup_ids": []}), "backup_ids"),
+            (json!({"service": "cbr", "project_id": "p", "backup_ids": over}), "backup_ids"),
+            (json!({"service": "cbr", "project_id": "p", "backup_ids": "b"}), "backup_ids"),
+            (json!({"service": "cbr", "project_id": "p", "backup_ids": ["ok", "a/b"]}), "backup_ids"),
+            (json!({"service": "cbr", "project_id": "p", "backup_ids": [1]}), "backup_ids"),
+            (json!({"service": "cbr", "project_id": "p", "backup_id": "../x"}), "backup_id"),
+            (json!({"service": "cbr", "project_id": "p", "backup_id": "b", "checkpoint_items": ["i"]}), "checkpoint_items"),
+            (json!({"service": "cbr", "project_id": "p", "backup_id": "b", "provider_id": "x"}), "provider_id"),
+            (json!({"project_id": "p", "checkpoint_id": "c", "backup_id": "b"}), "backup_id"),
+            (json!({"service": "csbs", "project_id": "p", "checkpoint_id": "c", "backup_ids": ["b"]}), "backup_ids"),
+            (json!({"service": "CBR", "project_id": "p", "backup_id": "b"}), "service"),
+            (json!({"service": 1, "project_id": "p", "backup_id": "b"}), "service"),
+            (json!({"service": "cbr", "backup_id": "b"}), "project_id"),
+        ];
+        for (v, field) in cases {
+            let e = parse(v.clone()).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{v}: {}", e.message);
+            assert!(e.message.starts_with(field), "{}", e.message);
+        }
+        let e = parse(json!({"service": "cbr", "project_id": "p", "backup_idz": "b"})).unwrap_err();
+        assert_eq!(e.code, "unknown_field");
+        assert!(e.message.contains("did you mean backup_id"), "{}", e.message);
     }
 
     #[test]
@@ -421,8 +557,8 @@ mod tests {
         let req = json!({"project_id": "p", "checkpoint_id": "c"});
         let eb = json!({"version": "0", "id": "x", "detail-type": "Delete", "source": "me", "detail": req});
         assert_eq!(
-            DeletionRequest::from_sqs_body(&eb.to_string()).unwrap().checkpoint_id,
-            "c"
+            DeletionRequest::from_sqs_body(&eb.to_string()).unwrap().checkpoint_id.as_deref(),
+            Some("c")
         );
         let sns = json!({"Type": "Notification", "MessageId": "m", "Message": req.to_string()});
         assert_eq!(

@@ -12,7 +12,9 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::cbr::{BackupFilter, CbrClient};
 use crate::csbs::{CsbsClient, CsbsError, DeleteOutcome, ErrorClass};
+use crate::service::Service;
 use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all};
 use crate::pending::{MAX_BATCH, PendingQueue};
 use crate::request::{DeletionRequest, RequestError, echo_fields, task_id_of_raw};
@@ -154,8 +156,13 @@ pub struct Record {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+/// Most backups a CBR restore point may bring into one task (a pending message stays far
+/// below SQS's 256 KiB, and one check stays within one invocation).
+pub const MAX_RESTORE_POINT_BACKUPS: usize = 1000;
+
 pub struct Submitter {
     csbs: CsbsClient,
+    cbr: CbrClient,
     queue: Arc<dyn PendingQueue>,
     sink: Arc<dyn EventSink>,
     settings: SubmitSettings,
@@ -171,6 +178,7 @@ impl Submitter {
     ) -> Self {
         let csbs_slots = Arc::new(Semaphore::new(settings.csbs_concurrency.max(1)));
         Submitter {
+            cbr: CbrClient::new(csbs.clone()),
             csbs,
             queue,
             sink,
@@ -181,6 +189,10 @@ impl Submitter {
 
     pub fn csbs(&self) -> &CsbsClient {
         &self.csbs
+    }
+
+    pub fn cbr(&self) -> &CbrClient {
+        &self.cbr
     }
 
     pub fn is_allowed(&self, project_id: &str) -> bool {
@@ -217,7 +229,38 @@ impl Submitter {
                 project_id: req.project_id.clone(),
             }));
         }
-        let task = PendingTask::new(req, received_at, self.settings.default_timeout_seconds);
+        let mut task = PendingTask::new(req, received_at, self.settings.default_timeout_seconds);
+        if task.service == Service::Cbr && task.backup_ids.is_none() {
+            match self.restore_point_backups(&task, deadline).await {
+                Ok(RestorePoint::Backups(ids)) => task.backup_ids = Some(ids),
+                Ok(RestorePoint::Gone) => {
+                    let event = OutcomeEvent::for_task(&task, Outcome::Completed, Utc::now(), Some("absent".into()), None);
+                    return Step::Emit {
+                        event: Box::new(event),
+                        then: Ok(Accepted::Completed(task)),
+                    };
+                }
+                Ok(RestorePoint::Refused(error)) => {
+                    let event = OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(error));
+                    return Step::Emit {
+                        then: Err(SubmitError::Rejected {
+                            event: Box::new(event.clone()),
+                        }),
+                        event: Box::new(event),
+                    };
+                }
+                Err(e) if e.class() == ErrorClass::Permanent => {
+                    let event = OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(event_error(&e)));
+                    return Step::Emit {
+                        then: Err(SubmitError::Rejected {
+                            event: Box::new(event.clone()),
+                        }),
+                        event: Box::new(event),
+                    };
+                }
+                Err(e) => return Step::Done(Err(SubmitError::transient(&e))),
+            }
+        }
         // Owned targets: a closure over borrowed `&str` items is not `Send` for every lifetime,
         // which lambda_http's Adapter requires of the whole future.
         let targets: Vec<Option<String>> = task.targets().into_iter().map(|t| t.map(str::to_string)).collect();
@@ -233,11 +276,7 @@ impl Submitter {
         let refused_items = match decide(&results) {
             Decision::Retry(e) => return Step::Done(Err(SubmitError::transient(e))),
             Decision::Reject(e) => {
-                let error = EventError {
-                    code: e.code(),
-                    message: e.to_string(),
-                    http_status: e.http_status(),
-                };
+                let error = event_error(e);
                 let event = OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(error));
                 return Step::Emit {
                     then: Err(SubmitError::Rejected {
@@ -342,13 +381,67 @@ impl Submitter {
     async fn delete_one(
         &self,
         task: &PendingTask,
-        item: Option<&str>,
+        target: Option<&str>,
         deadline: Instant,
     ) -> Result<DeleteOutcome, CsbsError> {
         let _slot = self.csbs_slots.acquire().await.expect("semaphore never closed");
-        self.csbs
-            .delete_checkpoint(&task.project_id, &task.provider_id, &task.checkpoint_id, item, deadline)
-            .await
+        match (task.service, target) {
+            (Service::Cbr, Some(backup)) => self.cbr.delete_backup(&task.project_id, backup, deadline).await,
+            (Service::Cbr, None) => unreachable!("a CBR task has its backups listed before any DELETE"),
+            (Service::Csbs, item) => {
+                self.csbs
+                    .delete_checkpoint(&task.project_id, task.provider(), task.checkpoint(), item, deadline)
+                    .await
+            }
+        }
+    }
+
+    /// The backups of a CBR restore point, listed at submit time (top-level ones only: never
+    /// the per-disk children). A restore point that lists none is checked with one GET: gone
+    /// → Completed, otherwise refused (docs/DESIGN.md, "CBR targets").
+    async fn restore_point_backups(&self, task: &PendingTask, deadline: Instant) -> Result<RestorePoint, CsbsError> {
+        let _slot = self.csbs_slots.acquire().await.expect("semaphore never closed");
+        let checkpoint = task.checkpoint();
+        let listed = self
+            .cbr
+            .list_backups(&task.project_id, &BackupFilter::for_restore_point(checkpoint), deadline)
+            .await?;
+        let mut ids: Vec<String> = listed
+            .into_iter()
+            .filter(|b| b.is_top_level())
+            // Listed ids go into URLs later, like every request id.
+            .filter(|b| crate::ids::validate_id("backup_id", &b.id).is_ok())
+            .map(|b| b.id)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() > MAX_RESTORE_POINT_BACKUPS {
+            return Ok(RestorePoint::Refused(EventError {
+                code: "too_many_backups".into(),
+                message: format!(
+                    "checkpoint_id: restore point {checkpoint} holds {} backups; at most {MAX_RESTORE_POINT_BACKUPS} per request (name them in backup_ids, 100 at a time)",
+                    ids.len()
+                ),
+                http_status: None,
+            }));
+        }
+        if !ids.is_empty() {
+            return Ok(RestorePoint::Backups(ids));
+        }
+        match self.cbr.get_restore_point(&task.project_id, checkpoint, deadline).await? {
+            None => Ok(RestorePoint::Gone),
+            // Being deleted or deleted (restore point statuses, docs/cbr-api.md §2): its backups
+            // are gone, as after an earlier delivery of this same request.
+            Some(rp) if matches!(rp.status.as_deref(), Some("deleted" | "deleting")) => Ok(RestorePoint::Gone),
+            Some(rp) => Ok(RestorePoint::Refused(EventError {
+                code: "empty_restore_point".into(),
+                message: format!(
+                    "checkpoint_id: restore point {checkpoint} (status {}) lists no backup to delete",
+                    rp.status.as_deref().unwrap_or("unknown")
+                ),
+                http_status: None,
+            })),
+        }
     }
 
     /// The Rejected event of a body that failed validation (or names a project not allowed).
@@ -407,7 +500,7 @@ impl Submitter {
             let key = match DeletionRequest::from_sqs_body(&r.body) {
                 Ok(req) => {
                     let key = task_id(&req);
-                    labels.insert(key.clone(), (req.project_id, req.checkpoint_id));
+                    labels.insert(key.clone(), (req.project_id.clone(), req.target_label()));
                     key
                 }
                 Err(_) => task_id_of_raw(r.body.as_bytes()),
@@ -421,13 +514,13 @@ impl Submitter {
         let prepared: Vec<(String, (tracing::Span, Step))> = futures::stream::iter(order)
             .map(|key| {
                 let first = groups[&key][0];
-                let (project, checkpoint) = labels.get(&key).cloned().unwrap_or_default();
+                let (project, target) = labels.get(&key).cloned().unwrap_or_default();
                 let span = tracing::info_span!(
                     "record",
                     message_id = %first.message_id,
                     task_id = %key,
                     project_id = %project,
-                    checkpoint_id = %checkpoint
+                    target = %target
                 );
                 let record_span = span.clone();
                 async move {
@@ -464,6 +557,23 @@ impl Submitter {
         }
         failed.sort();
         failed
+    }
+}
+
+/// What a CBR restore point holds at submit time.
+enum RestorePoint {
+    Backups(Vec<String>),
+    /// It does not exist (any more): nothing to delete.
+    Gone,
+    /// It cannot be deleted through this request.
+    Refused(EventError),
+}
+
+fn event_error(e: &CsbsError) -> EventError {
+    EventError {
+        code: e.code(),
+        message: e.to_string(),
+        http_status: e.http_status(),
     }
 }
 

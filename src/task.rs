@@ -7,19 +7,34 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::request::DeletionRequest;
+use crate::service::Service;
 
 /// Task id of a valid request: SHA-256 over its identifying fields (items sorted, deduplicated,
-/// provider after defaulting).
+/// provider after defaulting). The service enters the key only when it is not CSBS, so every
+/// CSBS task id is what it was before CBR existed.
 pub fn task_id(req: &DeletionRequest) -> String {
-    let items = req.checkpoint_items.as_ref().map(|i| i.join(",")).unwrap_or_default();
-    let key = format!(
-        "csbs-deletion/v1\n{}\n{}\n{}\n{}\n{}",
-        req.project_id,
-        req.provider_id,
-        req.checkpoint_id,
-        items,
-        req.request_id.as_deref().unwrap_or("")
-    );
+    let join = |ids: &Option<Vec<String>>| ids.as_ref().map(|i| i.join(",")).unwrap_or_default();
+    let checkpoint = req.checkpoint_id.as_deref().unwrap_or("");
+    let request_id = req.request_id.as_deref().unwrap_or("");
+    let key = match req.service {
+        Service::Csbs => format!(
+            "csbs-deletion/v1\n{}\n{}\n{}\n{}\n{}",
+            req.project_id,
+            req.provider_id.as_deref().unwrap_or(""),
+            checkpoint,
+            join(&req.checkpoint_items),
+            request_id
+        ),
+        // A restore point and a list of backups sit in separate places of the key, so
+        // `checkpoint_id: x` and `backup_ids: [x]` are different tasks.
+        Service::Cbr => format!(
+            "csbs-deletion/v1\n{}\n\n{}\n{}\n{}\nservice=cbr",
+            req.project_id,
+            checkpoint,
+            join(&req.backup_ids),
+            request_id
+        ),
+    };
     format!("tsk_{}", &hex::encode(Sha256::digest(key.as_bytes()))[..32])
 }
 
@@ -27,10 +42,21 @@ pub fn task_id(req: &DeletionRequest) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PendingTask {
     pub task_id: String,
+    /// Absent in CSBS tasks (and in every task written before CBR existed).
+    #[serde(default, skip_serializing_if = "Service::is_csbs")]
+    pub service: Service,
     pub project_id: String,
-    pub provider_id: String,
-    pub checkpoint_id: String,
+    /// CSBS only (always set there); absent for CBR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
+    /// CSBS: the checkpoint. CBR: the restore point the targets were listed from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_id: Option<String>,
     pub checkpoint_items: Option<Vec<String>>,
+    /// CBR: the backups to delete (listed from the restore point at submit time when the
+    /// request named one). Absent for CSBS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_ids: Option<Vec<String>>,
     pub request_id: Option<String>,
     pub context: Option<Map<String, Value>>,
     pub submitted_at: DateTime<Utc>,
@@ -56,10 +82,12 @@ impl PendingTask {
         let timeout = req.timeout_seconds.unwrap_or(default_timeout_seconds) as i64;
         PendingTask {
             task_id: task_id(req),
+            service: req.service,
             project_id: req.project_id.clone(),
             provider_id: req.provider_id.clone(),
             checkpoint_id: req.checkpoint_id.clone(),
             checkpoint_items: req.checkpoint_items.clone(),
+            backup_ids: req.backup_ids.clone(),
             request_id: req.request_id.clone(),
             context: req.context.clone(),
             submitted_at: now,
@@ -73,12 +101,27 @@ impl PendingTask {
         self.refused_items.iter().any(|r| r.item_id == item)
     }
 
-    /// The ids to delete one by one: the items, or `None` for the whole checkpoint.
+    /// The ids to delete one by one: CSBS items (or `None` for the whole checkpoint), CBR
+    /// backups.
     pub fn targets(&self) -> Vec<Option<&str>> {
-        match &self.checkpoint_items {
-            Some(items) => items.iter().map(|i| Some(i.as_str())).collect(),
+        let ids = match self.service {
+            Service::Csbs => &self.checkpoint_items,
+            Service::Cbr => &self.backup_ids,
+        };
+        match ids {
+            Some(ids) => ids.iter().map(|i| Some(i.as_str())).collect(),
             None => vec![None],
         }
+    }
+
+    /// The CSBS provider (its default for a task that somehow lacks one).
+    pub fn provider(&self) -> &str {
+        self.provider_id.as_deref().unwrap_or(crate::csbs::DEFAULT_PROVIDER_ID)
+    }
+
+    /// The CSBS checkpoint, or the CBR restore point (empty when there is none).
+    pub fn checkpoint(&self) -> &str {
+        self.checkpoint_id.as_deref().unwrap_or("")
     }
 }
 

@@ -5,6 +5,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use csbs_deleter::cbr::models::{BackupEnvelope, BackupListEnvelope, OperationLogListEnvelope, RestorePointEnvelope};
 use csbs_deleter::csbs::models::{CheckpointEnvelope, CountEnvelope, ItemEnvelope, ListEnvelope};
 use csbs_deleter::csbs::signer::{SignInput, canonical_query, canonical_uri, parse_authorization};
 use csbs_deleter::csbs::{ClientConfig, CsbsClient};
@@ -50,6 +51,9 @@ fn arb_request() -> impl Strategy<Value = Value> {
         Just("checkpoint_id".to_string()),
         Just("checkpoint_items".to_string()),
         Just("provider_id".to_string()),
+        Just("service".to_string()),
+        Just("backup_id".to_string()),
+        Just("backup_ids".to_string()),
         Just("request_id".to_string()),
         Just("timeout_seconds".to_string()),
         Just("context".to_string()),
@@ -95,6 +99,50 @@ fn arb_valid_request() -> impl Strategy<Value = Value> {
             }
             v
         })
+}
+
+/// Valid CBR requests: `service: cbr` with exactly one target form, optional fields as for CSBS.
+fn arb_valid_cbr_request() -> impl Strategy<Value = Value> {
+    (
+        arb_id(),
+        prop_oneof![
+            arb_id().prop_map(|b| ("backup_id", json!(b))),
+            prop::collection::vec(arb_id(), 1..=100).prop_map(|b| ("backup_ids", json!(b))),
+            arb_id().prop_map(|c| ("checkpoint_id", json!(c))),
+        ],
+        prop::option::of("[ -~]{1,128}"),
+        prop::option::of(1u64..=86_400),
+    )
+        .prop_map(|(project, (form, target), request_id, timeout)| {
+            let mut v = json!({"service": "cbr", "project_id": project});
+            v[form] = target;
+            if let Some(r) = request_id {
+                v["request_id"] = json!(r);
+            }
+            if let Some(t) = timeout {
+                v["timeout_seconds"] = json!(t);
+            }
+            v
+        })
+}
+
+/// One field of a CBR request made invalid: a bad backup id or list, a CSBS-only field, a
+/// second target form, a bad service.
+fn arb_bad_cbr_field() -> impl Strategy<Value = (String, Value)> {
+    prop_oneof![
+        prop_oneof![
+            Just(json!([])),
+            arb_bad_id().prop_map(|b| json!(["ok-backup", b])),
+            Just(json!((0..101).map(|i| format!("b{i}")).collect::<Vec<_>>())),
+            Just(json!("one-string")),
+        ]
+        .prop_map(|v| ("backup_ids".to_string(), v)),
+        Just(("checkpoint_items".to_string(), json!(["i"]))),
+        Just(("provider_id".to_string(), json!(csbs_deleter::csbs::DEFAULT_PROVIDER_ID))),
+        prop_oneof![Just(json!("CBR")), Just(json!("vbs")), Just(json!(1)), Just(json!(""))]
+            .prop_map(|v| ("service".to_string(), v)),
+        arb_bad_id().prop_map(|v| ("project_id".to_string(), v)),
+    ]
 }
 
 /// An id that must be refused: empty, too long, a character outside `[A-Za-z0-9_-]`, or not a
@@ -192,8 +240,8 @@ proptest! {
         let r = DeletionRequest::from_value(&v);
         prop_assert!(r.is_ok(), "{v}: {:?}", r.err());
         let r = r.unwrap();
-        for id in [&r.project_id, &r.checkpoint_id, &r.provider_id] {
-            prop_assert!(validate_id("id", id).is_ok());
+        for id in [Some(&r.project_id), r.checkpoint_id.as_ref(), r.provider_id.as_ref()] {
+            prop_assert!(id.is_some_and(|id| validate_id("id", id).is_ok()));
         }
         if let Some(items) = &r.checkpoint_items {
             prop_assert!(!items.is_empty());
@@ -225,6 +273,75 @@ proptest! {
         prop_assert_eq!(e.field.as_deref(), Some(field.as_str()), "{} = {}: {:?}", field, bad, e);
         prop_assert!(ERROR_CODES.contains(&e.code));
         prop_assert!(e.message.contains(field.as_str()) || e.code == "unknown_field" || e.code == "context_too_large", "{}", e.message);
+    }
+
+    /// The same for CBR: a valid CBR request with one field made invalid is refused naming
+    /// it (replacing or adding a field; a second target form is named too).
+    #[test]
+    fn cbr_one_invalid_field_is_refused_and_named(v in arb_valid_cbr_request(), (field, bad) in arb_bad_cbr_field()) {
+        let mut v = v;
+        let has_other_form = ["backup_id", "backup_ids", "checkpoint_id"].iter().any(|f| *f != field && v.get(*f).is_some());
+        v[field.as_str()] = bad.clone();
+        let r = DeletionRequest::from_value(&v);
+        prop_assert!(r.is_err(), "{field} = {bad} was accepted: {v}");
+        let e = r.unwrap_err();
+        if field == "backup_ids" && has_other_form {
+            // Two target forms: refused, naming one of them.
+            prop_assert!(["backup_id", "backup_ids", "checkpoint_id"].contains(&e.field.as_deref().unwrap_or("")), "{e:?}");
+        } else {
+            prop_assert_eq!(e.field.as_deref(), Some(field.as_str()), "{} = {}: {:?}", field, bad, e);
+        }
+        prop_assert!(ERROR_CODES.contains(&e.code));
+    }
+
+    /// Valid CBR requests parse into backups or a restore point, never both, with safe ids,
+    /// and the same task id through every envelope; never the task id of a CSBS request.
+    #[test]
+    fn valid_cbr_requests_parse(v in arb_valid_cbr_request()) {
+        let r = DeletionRequest::from_value(&v);
+        prop_assert!(r.is_ok(), "{v}: {:?}", r.err());
+        let r = r.unwrap();
+        prop_assert!(r.backup_ids.is_some() != r.checkpoint_id.is_some());
+        prop_assert!(r.provider_id.is_none() && r.checkpoint_items.is_none());
+        if let Some(b) = &r.backup_ids {
+            prop_assert!(!b.is_empty() && b.len() <= 100 && b.windows(2).all(|w| w[0] < w[1]));
+            prop_assert!(b.iter().all(|i| validate_id("b", i).is_ok()));
+        }
+        let id = task_id(&r);
+        let eb = json!({"version": "0", "id": "e", "detail-type": "t", "source": "caller", "detail": v});
+        prop_assert_eq!(task_id(&DeletionRequest::from_sqs_body(&eb.to_string()).unwrap()), id.clone());
+        if let Some(c) = &r.checkpoint_id {
+            let mut csbs = v.clone();
+            csbs.as_object_mut().unwrap().remove("service");
+            csbs["checkpoint_id"] = json!(c);
+            let as_csbs = DeletionRequest::from_value(&csbs);
+            prop_assert!(as_csbs.is_ok_and(|c| task_id(&c) != id), "CSBS and CBR tasks never share an id");
+        }
+    }
+
+    #[test]
+    fn cbr_models_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512), v in arb_json(), status in 100u16..600) {
+        let text = v.to_string();
+        for input in [bytes.as_slice(), text.as_bytes()] {
+            let _ = serde_json::from_slice::<BackupEnvelope>(input);
+            let _ = serde_json::from_slice::<BackupListEnvelope>(input);
+            let _ = serde_json::from_slice::<OperationLogListEnvelope>(input);
+            let _ = serde_json::from_slice::<RestorePointEnvelope>(input);
+            let e = csbs_deleter::csbs::error::api_error(status, input, None);
+            let _ = csbs_deleter::cbr::error::classify(&e);
+        }
+        let wrapped = json!({"backup": v.clone(), "backups": [v.clone()], "operation_logs": [v.clone()], "checkpoint": v.clone()});
+        if let Ok(env) = serde_json::from_value::<BackupEnvelope>(wrapped.clone()) && let Some(b) = env.backup {
+            let _ = csbs_deleter::cbr::state::backup_state(Some(&b));
+            let _ = (b.created(), b.resource_size_gb());
+        }
+        if let Ok(env) = serde_json::from_value::<OperationLogListEnvelope>(wrapped) {
+            let logs = env.operation_logs.unwrap_or_default();
+            let _ = csbs_deleter::cbr::state::error_state("b", &logs, chrono::Utc::now());
+        }
+        if let Value::String(t) = &v {
+            let _ = csbs_deleter::cbr::models::parse_time(t);
+        }
     }
 
     #[test]
@@ -313,7 +430,7 @@ fn harness() -> &'static Harness {
             let sim = Simulator::start(SimConfig::default()).await.unwrap();
             sim.sim.seed_demo();
             let creds = sim::demo_aksk();
-            let mut cc = ClientConfig::new(sim.base_url(), sim.base_url(), creds);
+            let mut cc = ClientConfig::new(sim.base_url(), sim.base_url(), creds).with_cbr(sim.base_url());
             cc.retry.max_attempts = 1;
             let csbs = CsbsClient::new(cc).unwrap();
             let sink = Arc::new(MemorySink::new());
@@ -403,9 +520,11 @@ fn arb_route_path() -> impl Strategy<Value = String> {
     let route = prop_oneof![
         Just("/deletions".to_string()),
         Just("/deletions/status".to_string()),
-        (seg.clone(), seg.clone(), seg).prop_map(|(p, v, c)| format!("/v1/{p}/providers/{v}/checkpoints/{c}")),
+        (seg.clone(), seg.clone(), seg.clone()).prop_map(|(p, v, c)| format!("/v1/{p}/providers/{v}/checkpoints/{c}")),
         (arb_id(), arb_id())
             .prop_map(|(p, c)| format!("/v1/{p}/providers/fc4d5750-22e7-4798-8a46-f48f62c4c1da/checkpoints/{c}")),
+        (seg.clone(), seg).prop_map(|(p, b)| format!("/v3/{p}/backups/{b}")),
+        (arb_id(), arb_id()).prop_map(|(p, b)| format!("/v3/{p}/backups/{b}")),
     ];
     prop_oneof![
         4 => (prop::option::of(prop::sample::select(vec!["/prod", "/v1", "/$default", "/stage-1"])), route)
@@ -467,6 +586,7 @@ proptest! {
             "[A-Za-z0-9=&%+,._~-]{0,60}",
             (arb_id(), arb_id()).prop_map(|(p, c)| format!("project_id={p}&checkpoint_id={c}")),
             arb_id().prop_map(|i| format!("checkpoint_items={i}")),
+            (arb_id(), arb_id()).prop_map(|(p, b)| format!("service=cbr&project_id={p}&backup_id={b}")),
         ],
         body in prop_oneof![
             Just(None),

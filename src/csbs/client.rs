@@ -16,6 +16,7 @@ use super::models::{CheckpointItem, CountEnvelope, ItemEnvelope, ListEnvelope};
 use super::signer::{DATE_FORMAT, SignInput};
 use crate::ids::validate_id;
 use crate::secret::Secret;
+use crate::service::Service;
 
 /// Retry policy for transient answers.
 #[derive(Debug, Clone)]
@@ -38,7 +39,10 @@ impl Default for RetryPolicy {
 /// Client settings.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    pub csbs_endpoint: Url,
+    /// `None`: this deployment serves CBR only; a CSBS call fails as misconfigured.
+    pub csbs_endpoint: Option<Url>,
+    /// `None`: CSBS only; a CBR call fails as misconfigured.
+    pub cbr_endpoint: Option<Url>,
     pub iam_endpoint: Url,
     pub credentials: Credentials,
     pub connect_timeout: Duration,
@@ -50,13 +54,20 @@ pub struct ClientConfig {
 impl ClientConfig {
     pub fn new(csbs_endpoint: Url, iam_endpoint: Url, credentials: Credentials) -> Self {
         ClientConfig {
-            csbs_endpoint,
+            csbs_endpoint: Some(csbs_endpoint),
+            cbr_endpoint: None,
             iam_endpoint,
             credentials,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
         }
+    }
+
+    /// The same settings with a CBR endpoint too.
+    pub fn with_cbr(mut self, cbr_endpoint: Url) -> Self {
+        self.cbr_endpoint = Some(cbr_endpoint);
+        self
     }
 }
 
@@ -268,9 +279,48 @@ impl CsbsClient {
             .ok_or_else(|| CsbsError::Decode("no count".into()))
     }
 
-    /// Sends one call with retries for transient answers, bounded by `deadline`.
+    /// Sends one call to `service` with retries for transient answers, bounded by `deadline`.
+    /// CBR shares this transport with CSBS: the same credentials, token cache (a token is
+    /// scoped to the project, not the service), signing and connection pool.
+    pub(crate) async fn call_service(
+        &self,
+        service: Service,
+        project_id: &str,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        deadline: Instant,
+    ) -> Result<bytes::Bytes, CsbsError> {
+        let base = match service {
+            Service::Csbs => self.inner.config.csbs_endpoint.as_ref().ok_or(CsbsError::NotConfigured("CSBS_ENDPOINT")),
+            Service::Cbr => self.inner.config.cbr_endpoint.as_ref().ok_or(CsbsError::NotConfigured("CBR_ENDPOINT")),
+        }?;
+        self.call_at(base, project_id, method, path, query, deadline)
+            .await
+            .map(|a| a.body)
+            .map_err(|e| e.from_service(service))
+    }
+
     async fn call(
         &self,
+        project_id: &str,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        deadline: Instant,
+    ) -> Result<Answer, CsbsError> {
+        let base = self
+            .inner
+            .config
+            .csbs_endpoint
+            .as_ref()
+            .ok_or(CsbsError::NotConfigured("CSBS_ENDPOINT"))?;
+        self.call_at(base, project_id, method, path, query, deadline).await
+    }
+
+    async fn call_at(
+        &self,
+        base: &Url,
         project_id: &str,
         method: Method,
         path: &str,
@@ -283,7 +333,7 @@ impl CsbsClient {
             .with_max_delay(policy.max_delay)
             .with_max_times(policy.max_attempts.saturating_sub(1))
             .with_jitter();
-        let attempt = || self.call_once_reauth(project_id, method.clone(), path, query, deadline);
+        let attempt = || self.call_once_reauth(base, project_id, method.clone(), path, query, deadline);
         let retried = attempt
             .retry(backoff)
             .when(CsbsError::is_retryable)
@@ -298,6 +348,7 @@ impl CsbsClient {
     /// One attempt; with token auth a 401 triggers one new login and one replay.
     async fn call_once_reauth(
         &self,
+        base: &Url,
         project_id: &str,
         method: Method,
         path: &str,
@@ -305,19 +356,21 @@ impl CsbsClient {
         deadline: Instant,
     ) -> Result<Answer, CsbsError> {
         let first = self
-            .call_once(project_id, method.clone(), path, query, deadline, false)
+            .call_once(base, project_id, method.clone(), path, query, deadline, false)
             .await;
         match (&first, &self.inner.config.credentials) {
             (Err(CsbsError::Api { status: 401, .. }), Credentials::Password { .. }) => {
                 tracing::info!(project_id, "CSBS refused the token; logging in again");
-                self.call_once(project_id, method, path, query, deadline, true).await
+                self.call_once(base, project_id, method, path, query, deadline, true).await
             }
             _ => first,
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn call_once(
         &self,
+        base: &Url,
         project_id: &str,
         method: Method,
         path: &str,
@@ -325,7 +378,7 @@ impl CsbsClient {
         deadline: Instant,
         fresh_token: bool,
     ) -> Result<Answer, CsbsError> {
-        let mut url = self.inner.config.csbs_endpoint.clone();
+        let mut url = base.clone();
         url.set_path(path);
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
@@ -446,6 +499,7 @@ impl CsbsClient {
         }
         match e {
             CsbsError::Api {
+                service,
                 status,
                 code,
                 mut message,
@@ -455,6 +509,7 @@ impl CsbsClient {
                     message = message.replace(s.as_str(), "***");
                 }
                 CsbsError::Api {
+                    service,
                     status,
                     code,
                     message,
@@ -503,7 +558,7 @@ fn map_reqwest(e: reqwest::Error) -> CsbsError {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CsbsError> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CsbsError> {
     serde_json::from_slice(body).map_err(|e| CsbsError::Decode(e.to_string()))
 }
 

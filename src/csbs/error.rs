@@ -6,6 +6,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::ids::IdError;
+use crate::service::Service;
 
 /// `400 CSBS.2003 item in executing`: the backup is already being deleted (or backed up).
 pub const ALREADY_EXECUTING: &str = "CSBS.2003";
@@ -34,13 +35,17 @@ pub enum ErrorClass {
 
 #[derive(Debug, Error)]
 pub enum CsbsError {
-    #[error("CSBS answered HTTP {status} {code}: {message}")]
+    #[error("{} answered HTTP {status} {code}: {message}", service.display_name())]
     Api {
+        service: Service,
         status: u16,
         code: String,
         message: String,
         retry_after: Option<Duration>,
     },
+    /// The endpoint of the service this task needs is not configured.
+    #[error("{0} is not set: this deployment is not configured for that service")]
+    NotConfigured(&'static str),
     #[error("CSBS request timed out")]
     Timeout,
     #[error("could not reach CSBS: {0}")]
@@ -67,6 +72,7 @@ impl CsbsError {
                 _ => ErrorClass::Permanent,
             },
             CsbsError::InvalidInput(_) => ErrorClass::Permanent,
+            CsbsError::NotConfigured(_) => ErrorClass::Misconfigured,
             CsbsError::Timeout
             | CsbsError::Connection(_)
             | CsbsError::DeadlineExceeded
@@ -116,6 +122,7 @@ impl CsbsError {
             CsbsError::Connection(_) => "connection_error".into(),
             CsbsError::DeadlineExceeded => "deadline_exceeded".into(),
             CsbsError::InvalidInput(_) => "invalid_input".into(),
+            CsbsError::NotConfigured(_) => "service_not_configured".into(),
             CsbsError::Auth(_) => "authentication_failed".into(),
             CsbsError::Decode(_) => "bad_response".into(),
         }
@@ -166,10 +173,33 @@ pub fn api_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Csb
         text.chars().take(200).collect()
     });
     CsbsError::Api {
+        service: Service::Csbs,
         status,
         code,
         message,
         retry_after,
+    }
+}
+
+impl CsbsError {
+    /// The same error, naming `service` as the one that answered.
+    pub fn from_service(self, service: Service) -> Self {
+        match self {
+            CsbsError::Api {
+                status,
+                code,
+                message,
+                retry_after,
+                ..
+            } => CsbsError::Api {
+                service,
+                status,
+                code,
+                message,
+                retry_after,
+            },
+            other => other,
+        }
     }
 }
 

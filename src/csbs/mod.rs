@@ -5,6 +5,7 @@ pub mod client;
 pub mod error;
 pub mod models;
 pub mod signer;
+pub mod state;
 
 pub use auth::Credentials;
 pub use client::{ClientConfig, CsbsClient, DeleteOutcome, ListFilter, Page, RetryPolicy};

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::request::EchoFields;
+use crate::service::Service;
 use crate::task::{PendingTask, rfc3339};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,10 +60,14 @@ pub struct OutcomeEvent {
     pub event_id: String,
     pub task_id: String,
     pub outcome: Outcome,
+    /// Always set: `csbs` or `cbr`.
+    pub service: Service,
     pub project_id: Option<String>,
     pub provider_id: Option<String>,
     pub checkpoint_id: Option<String>,
     pub checkpoint_items: Option<Vec<String>>,
+    /// The CBR backups of the task; null for CSBS.
+    pub backup_ids: Option<Vec<String>>,
     pub request_id: Option<String>,
     pub context: Option<Map<String, Value>>,
     pub submitted_at: Option<String>,
@@ -93,10 +98,12 @@ impl OutcomeEvent {
             event_id: event_id(&task.task_id, outcome),
             task_id: task.task_id.clone(),
             outcome,
+            service: task.service,
             project_id: Some(task.project_id.clone()),
-            provider_id: Some(task.provider_id.clone()),
-            checkpoint_id: Some(task.checkpoint_id.clone()),
+            provider_id: task.provider_id.clone(),
+            checkpoint_id: task.checkpoint_id.clone(),
             checkpoint_items: task.checkpoint_items.clone(),
+            backup_ids: task.backup_ids.clone(),
             request_id: task.request_id.clone(),
             context: task.context.clone(),
             submitted_at: Some(rfc3339(task.submitted_at)),
@@ -118,10 +125,12 @@ impl OutcomeEvent {
             event_id: event_id(&task_id, Outcome::Rejected),
             task_id,
             outcome: Outcome::Rejected,
+            service: echo.service,
             project_id: echo.project_id,
             provider_id: echo.provider_id,
             checkpoint_id: echo.checkpoint_id,
             checkpoint_items: None,
+            backup_ids: None,
             request_id: echo.request_id,
             context: None,
             submitted_at: None,
@@ -156,10 +165,12 @@ mod tests {
             "event_id",
             "task_id",
             "outcome",
+            "service",
             "project_id",
             "provider_id",
             "checkpoint_id",
             "checkpoint_items",
+            "backup_ids",
             "request_id",
             "context",
             "submitted_at",
@@ -172,8 +183,24 @@ mod tests {
             assert!(keys.contains(&k), "{k}");
         }
         assert_eq!(v["outcome"], "submitted");
+        assert_eq!((v["service"].as_str(), v["backup_ids"].is_null()), (Some("csbs"), true));
         assert!(v["finished_at"].is_null() && v["error"].is_null());
         assert!(v["submitted_at"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn cbr_events_name_the_service_and_backups() {
+        let req = DeletionRequest::from_value(
+            &serde_json::json!({"service": "cbr", "project_id": "p", "backup_ids": ["b2", "b1"]}),
+        )
+        .unwrap();
+        let task = PendingTask::new(&req, Utc::now(), 60);
+        let v = serde_json::to_value(OutcomeEvent::for_task(&task, Outcome::Completed, Utc::now(), None, None)).unwrap();
+        assert_eq!(v["service"], "cbr");
+        assert_eq!(v["backup_ids"], serde_json::json!(["b1", "b2"]));
+        for k in ["provider_id", "checkpoint_id", "checkpoint_items"] {
+            assert!(v.get(k).is_some_and(|x| x.is_null()), "{k} present and null");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP API (docs/DESIGN.md, "HTTP API"), the same for every origin: `POST /deletions`, the
-//! CSBS-mirroring `DELETE /v1/{project}/providers/{provider}/checkpoints/{checkpoint}` and
-//! `GET /deletions/status`, each under any stage prefix.
+//! CSBS-mirroring `DELETE /v1/{project}/providers/{provider}/checkpoints/{checkpoint}`, the
+//! CBR-mirroring `DELETE /v3/{project}/backups/{backup}` and `GET /deletions/status`, each under
+//! any stage prefix.
 
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -61,6 +62,11 @@ enum Route {
         provider_id: String,
         checkpoint_id: String,
     },
+    /// `DELETE /v3/{project_id}/backups/{backup_id}`: a CBR request for one backup.
+    CbrMirror {
+        project_id: String,
+        backup_id: String,
+    },
     Status,
 }
 
@@ -74,6 +80,20 @@ fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
     let is_status = n >= 2 && segs[n - 2..] == ["deletions", "status"];
     let mirror = (n >= 6 && segs[n - 6] == "v1" && segs[n - 4] == "providers" && segs[n - 2] == "checkpoints")
         .then(|| (segs[n - 5], segs[n - 3], segs[n - 1]));
+    let cbr_mirror = (n >= 4 && segs[n - 4] == "v3" && segs[n - 2] == "backups").then(|| (segs[n - 3], segs[n - 1]));
+    if let Some((p, b)) = cbr_mirror {
+        return match *method {
+            Method::DELETE => Ok(Route::CbrMirror {
+                project_id: p.into(),
+                backup_id: b.into(),
+            }),
+            _ => Err((
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this path does not take that method",
+            )),
+        };
+    }
     match (method, is_create, is_status, mirror) {
         (&Method::POST, true, _, _) => Ok(Route::Create),
         (&Method::GET, _, true, _) => Ok(Route::Status),
@@ -90,7 +110,7 @@ fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
         _ => Err((
             StatusCode::NOT_FOUND,
             "not_found",
-            "routes: POST /deletions, DELETE /v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}, GET /deletions/status",
+            "routes: POST /deletions, DELETE /v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}, DELETE /v3/{project_id}/backups/{backup_id}, GET /deletions/status",
         )),
     }
 }
@@ -99,12 +119,17 @@ fn query_pairs(raw_query: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect()
 }
 
-/// `checkpoint_items` may repeat or be a comma list; any other parameter outside `allowed` is refused.
-fn parse_query(raw_query: &str, allowed: &[&str]) -> Result<(Map<String, Value>, Vec<String>), RequestError> {
+/// `list_key` (`checkpoint_items`, `backup_id`) may repeat or be a comma list; any other
+/// parameter outside `allowed` is refused.
+fn parse_query(
+    raw_query: &str,
+    list_key: &str,
+    allowed: &[&str],
+) -> Result<(Map<String, Value>, Vec<String>), RequestError> {
     let mut single = Map::new();
     let mut items = Vec::new();
     for (k, v) in query_pairs(raw_query) {
-        if k == "checkpoint_items" {
+        if k == list_key {
             items.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string));
         } else if allowed.contains(&k.as_str()) {
             single.insert(k, Value::String(v));
@@ -152,7 +177,7 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
             provider_id,
             checkpoint_id,
         } => {
-            let (_, items) = match parse_query(raw_query, &[]) {
+            let (_, items) = match parse_query(raw_query, "checkpoint_items", &[]) {
                 Ok(q) => q,
                 Err(e) => return request_error(&e),
             };
@@ -165,12 +190,23 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
                 Err(e) => request_error(&e),
             }
         }
+        Route::CbrMirror { project_id, backup_id } => {
+            // The CBR DELETE takes no query parameter; neither does its mirror.
+            if let Err(e) = parse_query(raw_query, "", &[]) {
+                return request_error(&e);
+            }
+            let v = json!({"service": "cbr", "project_id": project_id, "backup_id": backup_id});
+            match DeletionRequest::from_value(&v) {
+                Ok(r) => submit(app, &r, deadline).await,
+                Err(e) => request_error(&e),
+            }
+        }
         Route::Status => status_of(app, raw_query, deadline).await,
     }
 }
 
 async fn submit(app: &SubmitApp, req: &DeletionRequest, deadline: Instant) -> Response<Body> {
-    let span = tracing::info_span!("http_request", task_id = %crate::task::task_id(req), project_id = %req.project_id, checkpoint_id = %req.checkpoint_id);
+    let span = tracing::info_span!("http_request", task_id = %crate::task::task_id(req), project_id = %req.project_id, target = %req.target_label());
     let _enter = span.enter();
     match app.submitter.submit(req, deadline).await {
         Ok(accepted) => {
@@ -211,9 +247,21 @@ async fn submit(app: &SubmitApp, req: &DeletionRequest, deadline: Instant) -> Re
     }
 }
 
-/// Live state of a checkpoint's backups, straight from CSBS.
+/// Live state of a checkpoint's backups, straight from CSBS (or of CBR backups with
+/// `service=cbr`).
 async fn status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> Response<Body> {
-    let (q, items) = match parse_query(raw_query, &["project_id", "checkpoint_id"]) {
+    let service = query_pairs(raw_query)
+        .into_iter()
+        .find(|(k, _)| k == "service")
+        .map(|(_, v)| v);
+    match service.as_deref() {
+        None | Some("csbs") => {}
+        Some("cbr") => return cbr_status_of(app, raw_query, deadline).await,
+        Some(_) => {
+            return error(StatusCode::BAD_REQUEST, "invalid_request", "service: must be csbs or cbr");
+        }
+    }
+    let (q, items) = match parse_query(raw_query, "checkpoint_items", &["service", "project_id", "checkpoint_id"]) {
         Ok(q) => q,
         Err(e) => return request_error(&e),
     };
@@ -272,6 +320,77 @@ async fn status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> Respo
             "checkpoint_id": checkpoint_id,
             "state": overall,
             "items": rows.iter().map(|(id, st, status)| json!({"checkpoint_item_id": id, "state": st, "status": status})).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+/// `GET /deletions/status?service=cbr&project_id=…&backup_id=…` (`backup_id` may repeat or be
+/// a comma list, up to 100): one GET per backup, the state read as the poller reads it.
+async fn cbr_status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> Response<Body> {
+    let (q, backups) = match parse_query(raw_query, "backup_id", &["service", "project_id"]) {
+        Ok(q) => q,
+        Err(e) => return request_error(&e),
+    };
+    let project_id = q.get("project_id").and_then(Value::as_str).unwrap_or_default().to_string();
+    if let Err(e) = validate_id("project_id", &project_id) {
+        return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
+    }
+    if backups.is_empty() || backups.len() > crate::request::MAX_BACKUP_IDS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "backup_id: give 1 to 100 backup IDs (repeat the parameter or separate them with commas)",
+        );
+    }
+    for b in &backups {
+        if let Err(e) = validate_id("backup_id", b) {
+            return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
+        }
+    }
+    if !app.submitter.is_allowed(&project_id) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "project_not_allowed",
+            &format!("project {project_id} is not in ALLOWED_PROJECT_IDS"),
+        );
+    }
+    // No task here: a failed delete task of the last day (the longest deadline) counts.
+    let since = chrono::Utc::now() - chrono::Duration::days(1);
+    let cbr = app.submitter.cbr();
+    let pid = project_id.as_str();
+    let reads = futures::future::join_all(backups.iter().map(|b| async move {
+        let found = cbr.get_backup(pid, b, deadline).await;
+        (b, found)
+    }))
+    .await;
+    let mut rows = Vec::with_capacity(reads.len());
+    for (b, found) in reads {
+        let backup = match found {
+            Ok(x) => x,
+            Err(e) => return csbs_error(&e),
+        };
+        let state = match &backup {
+            Some(x) if x.status() == crate::cbr::models::status::ERROR => {
+                match cbr.delete_logs(&project_id, x.resource_id.as_deref(), since, deadline).await {
+                    Ok(logs) => crate::cbr::state::error_state(b, &logs, since + crate::cbr::state::CLOCK_SKEW),
+                    Err(e) => return csbs_error(&e),
+                }
+            }
+            other => crate::cbr::state::backup_state(other.as_ref()),
+        };
+        rows.push((b.clone(), state, backup.and_then(|x| x.status)));
+    }
+    let overall = ["failed", "deleting", "queued", "present"]
+        .into_iter()
+        .find(|s| rows.iter().any(|(_, st, _)| st.route_state() == *s))
+        .unwrap_or("gone");
+    json_response(
+        StatusCode::OK,
+        json!({
+            "service": "cbr",
+            "project_id": project_id,
+            "state": overall,
+            "items": rows.iter().map(|(id, st, status)| json!({"backup_id": id, "state": st.route_state(), "status": status})).collect::<Vec<_>>(),
         }),
     )
 }

@@ -38,15 +38,19 @@ pub fn aws_http_client() -> aws_sdk_sqs::config::SharedHttpClient {
 }
 
 pub fn csbs_client(config: &Config, secrets: &ResolvedSecrets) -> Result<CsbsClient, ConfigError> {
+    // With AK/SK signing IAM is never called; any endpoint will do as its placeholder.
     let iam = config
         .iam_endpoint
         .clone()
-        .unwrap_or_else(|| config.csbs_endpoint.clone());
-    CsbsClient::new(ClientConfig::new(
-        config.csbs_endpoint.clone(),
-        iam,
-        secrets.credentials.clone(),
-    ))
+        .or_else(|| config.csbs_endpoint.clone())
+        .or_else(|| config.cbr_endpoint.clone())
+        .expect("config requires CSBS_ENDPOINT or CBR_ENDPOINT");
+    let client = ClientConfig {
+        csbs_endpoint: config.csbs_endpoint.clone(),
+        cbr_endpoint: config.cbr_endpoint.clone(),
+        ..ClientConfig::new(iam.clone(), iam, secrets.credentials.clone())
+    };
+    CsbsClient::new(client)
     .map_err(|e| ConfigError {
         variable: "CSBS_ENDPOINT",
         message: e.to_string(),

@@ -12,7 +12,17 @@ pub enum Route {
     Get,
     List,
     Count,
-    /// Every CSBS and IAM route.
+    /// CBR v3: `DELETE /v3/{p}/backups/{id}`.
+    CbrDelete,
+    /// CBR v3: `GET /v3/{p}/backups/{id}`.
+    CbrGet,
+    /// CBR v3: `GET /v3/{p}/backups`.
+    CbrList,
+    /// CBR v3: `GET /v3/{p}/operation-logs`.
+    CbrOperationLogs,
+    /// CBR v3: `GET /v3/{p}/checkpoints/{id}`.
+    CbrCheckpoint,
+    /// Every CSBS, CBR and IAM route.
     Any,
 }
 
@@ -89,6 +99,15 @@ impl Fault {
     fn matches(&self, route: Route, target: &str) -> bool {
         (matches!(self.route.unwrap_or(Route::Any), Route::Any) || self.route == Some(route))
             && self.path_contains.as_deref().is_none_or(|f| target.contains(f))
+    }
+}
+
+impl Route {
+    pub fn is_cbr(self) -> bool {
+        matches!(
+            self,
+            Route::CbrDelete | Route::CbrGet | Route::CbrList | Route::CbrOperationLogs | Route::CbrCheckpoint
+        )
     }
 }
 

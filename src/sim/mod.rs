@@ -53,6 +53,11 @@ pub const DEMO_AK: &str = "DEMOACCESSKEY0000000";
 pub const DEMO_SK: &str = "DEMOsecretkeyDEMOsecretkeyDEMOsecretkey0";
 pub const DEMO_PROJECT: &str = "0123456789abcdef0123456789abcdef";
 
+/// Restore point `n` of the CBR demo data.
+pub fn demo_restore_point(n: u32) -> String {
+    format!("cb400000-0000-4000-8000-{n:012}")
+}
+
 /// The demo AK/SK as client credentials.
 pub fn demo_aksk() -> crate::csbs::Credentials {
     crate::csbs::Credentials::AkSk {
@@ -102,12 +107,21 @@ pub struct Stats {
     pub get: u64,
     pub list: u64,
     pub count: u64,
+    pub cbr_delete: u64,
+    pub cbr_get: u64,
+    pub cbr_list: u64,
+    pub cbr_operation_logs: u64,
+    pub cbr_checkpoint: u64,
     pub rejected_auth: u64,
 }
 
 impl Stats {
     pub fn csbs_calls(&self) -> u64 {
         self.delete + self.get + self.list + self.count
+    }
+
+    pub fn cbr_calls(&self) -> u64 {
+        self.cbr_delete + self.cbr_get + self.cbr_list + self.cbr_operation_logs + self.cbr_checkpoint
     }
 }
 
@@ -198,6 +212,15 @@ impl Simulator {
             .seed(project_id, checkpoint_id, items);
     }
 
+    /// Seeds CBR backups of one restore point (none: an empty restore point).
+    pub fn seed_cbr(&self, project_id: &str, restore_point: &str, backups: &[ItemSeed]) {
+        self.shared
+            .backend
+            .lock()
+            .unwrap()
+            .seed_cbr(project_id, restore_point, backups);
+    }
+
     /// Seeds the demo data of `--seed-demo` and the local run; returns (checkpoint, items).
     pub fn seed_demo(&self) -> Vec<(String, Vec<String>)> {
         let mut out = Vec::new();
@@ -219,7 +242,25 @@ impl Simulator {
             self.seed(DEMO_PROJECT, &checkpoint, &seeds);
             out.push((checkpoint, items));
         }
+        self.seed_demo_cbr();
         out
+    }
+
+    /// CBR demo data beside the CSBS one: restore point 0 with two server backups (each
+    /// listed with a per-disk child), backups 1 and 2 on their own restore points, 2 failing.
+    pub fn seed_demo_cbr(&self) {
+        let backup = |rp: u32, i: u32| format!("cbb00000-{rp:04}-4000-8000-{i:012}");
+        let with_child = |id: String| ItemSeed {
+            with_child: true,
+            ..ItemSeed::ok(id)
+        };
+        self.seed_cbr(
+            DEMO_PROJECT,
+            &demo_restore_point(0),
+            &[with_child(backup(0, 0)), with_child(backup(0, 1))],
+        );
+        self.seed_cbr(DEMO_PROJECT, &demo_restore_point(1), &[ItemSeed::ok(backup(1, 0))]);
+        self.seed_cbr(DEMO_PROJECT, &demo_restore_point(2), &[ItemSeed::failing(backup(2, 0))]);
     }
 
     pub fn add_fault(&self, fault: Fault) {
@@ -245,8 +286,7 @@ impl Simulator {
             .backend
             .lock()
             .unwrap()
-            .get(project_id, item_id, Instant::now())
-            .map(|i| i.status().to_string())
+            .status_of(project_id, item_id, Instant::now())
     }
 
     pub fn statuses(&self) -> BTreeMap<String, String> {

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
 use super::faults::{Fault, Route, decide};
-use super::state::{DeleteResult, ItemSeed};
+use super::state::{CbrDeleteResult, DeleteResult, ItemSeed};
 use super::{IssuedToken, Simulator};
 use crate::csbs::DEFAULT_PROVIDER_ID;
 use crate::csbs::signer::{DATE_FORMAT, SignInput, parse_authorization};
@@ -67,7 +67,9 @@ async fn apply_faults(sim: &Simulator, route: Route, target: &str) -> Option<Res
             .into_response(),
         (s, Some(code), None) => error(s, code, "Simulated error"),
         (429, None, None) => error(429, "APIGW.0308", "The throttling threshold has been reached"),
+        (s, None, None) if s >= 500 && route.is_cbr() => error(s, "BackupService.9910", "Unknown error."),
         (s, None, None) if s >= 500 => error(s, "CSBS.9999", "Simulated service failure"),
+        (s, None, None) if route.is_cbr() => error(s, "BackupService.9900", "Parameter verification failed."),
         (s, None, None) => error(s, "CSBS.9006", "Simulated error"),
     };
     if let Some(s) = retry_after {
@@ -249,6 +251,11 @@ async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
         (&Method::GET, ["v1", _, "checkpoint_items"]) => Route::List,
         (&Method::GET, ["v1", _, "checkpoint_items", "count"]) => Route::Count,
         (&Method::GET, ["v1", _, "checkpoint_items", _]) => Route::Get,
+        (&Method::DELETE, ["v3", _, "backups", _]) => Route::CbrDelete,
+        (&Method::GET, ["v3", _, "backups", _]) => Route::CbrGet,
+        (&Method::GET, ["v3", _, "backups"]) => Route::CbrList,
+        (&Method::GET, ["v3", _, "operation-logs"]) => Route::CbrOperationLogs,
+        (&Method::GET, ["v3", _, "checkpoints", _]) => Route::CbrCheckpoint,
         _ => {
             return error(
                 404,
@@ -263,6 +270,11 @@ async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
             Route::Delete => s.delete += 1,
             Route::List => s.list += 1,
             Route::Count => s.count += 1,
+            Route::CbrDelete => s.cbr_delete += 1,
+            Route::CbrGet => s.cbr_get += 1,
+            Route::CbrList => s.cbr_list += 1,
+            Route::CbrOperationLogs => s.cbr_operation_logs += 1,
+            Route::CbrCheckpoint => s.cbr_checkpoint += 1,
             _ => s.get += 1,
         }
     }
@@ -282,6 +294,9 @@ async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
     let q = query_pairs(&raw_query);
     let param = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let mut backend = sim.shared.backend.lock().unwrap();
+    if route.is_cbr() {
+        return cbr(&mut backend, route, &segs, &q, now);
+    }
     match route {
         Route::Delete => {
             let (provider, checkpoint) = (segs[3], segs[5]);
@@ -343,6 +358,153 @@ async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
     }
 }
 
+fn backup_not_found() -> Response {
+    error(404, "BackupService.6200", "The backup does not exist.")
+}
+
+/// The CBR v3 routes (docs/cbr-api.md): the same backend and state machine as CSBS, CBR's
+/// shapes. Times alternate between the two documented formats and `resource_size` between a
+/// number and a string, so clients meet every form the docs show.
+fn cbr(
+    backend: &mut super::state::Backend,
+    route: Route,
+    segs: &[&str],
+    q: &[(String, String)],
+    now: Instant,
+) -> Response {
+    let project_id = segs[1];
+    let param = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let page = |default: usize| -> Result<(usize, usize), Response> {
+        let limit = match param("limit").map(|l| l.parse::<usize>()) {
+            None => default,
+            Some(Ok(l)) if (1..=1000).contains(&l) => l,
+            _ => return Err(error(400, "BackupService.9900", "limit must be from 1 to 1000")),
+        };
+        let offset = match param("offset").map(|o| o.parse::<usize>()) {
+            None => 0,
+            Some(Ok(o)) => o,
+            _ => return Err(error(400, "BackupService.9900", "offset must be an integer")),
+        };
+        Ok((limit, offset))
+    };
+    match route {
+        Route::CbrDelete => match backend.delete_backup(project_id, segs[3], now) {
+            CbrDeleteResult::Accepted => StatusCode::NO_CONTENT.into_response(),
+            CbrDeleteResult::NotFound => backup_not_found(),
+            CbrDeleteResult::Busy(code) => error(400, code, "The backup is being executed."),
+        },
+        Route::CbrGet => match backend.get_for(crate::service::Service::Cbr, project_id, segs[3], now) {
+            Some(item) => {
+                let seq: u64 = item.id.bytes().map(u64::from).sum();
+                axum::Json(json!({"backup": cbr_backup(project_id, &item, seq, None)})).into_response()
+            }
+            None => backup_not_found(),
+        },
+        Route::CbrList => {
+            let (limit, offset) = match page(1000) {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
+            let mut all = Vec::new();
+            for (item, with_child, seq) in backend.list_backups(project_id, param("checkpoint_id").as_deref(), now) {
+                all.push(cbr_backup(project_id, &item, seq, None));
+                if with_child {
+                    all.push(cbr_backup(project_id, &item, seq, Some(&item.id)));
+                }
+            }
+            let count = all.len();
+            let backups: Vec<Value> = all.into_iter().skip(offset).take(limit).collect();
+            axum::Json(json!({"backups": backups, "count": count})).into_response()
+        }
+        Route::CbrOperationLogs => {
+            let (limit, offset) = match page(1000) {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
+            let since = param("start_time").and_then(|t| crate::cbr::models::parse_time(&t));
+            let mut logs: Vec<Value> = backend
+                .op_logs
+                .iter()
+                .rev()
+                .filter(|l| l.project_id == project_id)
+                .filter(|_| param("operation_type").is_none_or(|t| t == "delete"))
+                .filter(|l| param("resource_id").is_none_or(|r| r == l.resource_id))
+                .filter(|l| since.is_none_or(|s| l.created_at >= s))
+                .map(|l| {
+                    let status = backend.op_log_status(l);
+                    let (code, message) = if status == "failed" {
+                        ("BackupService.9910", "Simulated failure: the backup data could not be removed")
+                    } else {
+                        ("", "")
+                    };
+                    json!({
+                        "id": l.id, "operation_type": "delete", "status": status, "project_id": l.project_id,
+                        "checkpoint_id": l.checkpoint_id, "provider_id": "0daac4c5-6707-4851-97ba-169e36266b66",
+                        "created_at": l.created_at.format("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string(),
+                        "started_at": l.created_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+                        "updated_at": l.ended_at.unwrap_or(l.created_at).format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+                        "ended_at": l.ended_at.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string()),
+                        "error_info": {"code": code, "message": message},
+                        "extra_info": {
+                            "delete": {"backup_id": l.backup_id, "backup_name": l.backup_name},
+                            "resource": {"id": l.resource_id, "name": "ecs-sim", "type": "OS::Nova::Server"},
+                            "common": {"progress": if l.outcome.is_some() { 100 } else { 0 }, "request_id": format!("req-{}", l.id)}
+                        },
+                        "policy_id": null, "vault_id": null, "vault_name": null
+                    })
+                })
+                .collect();
+            let count = logs.len();
+            logs = logs.into_iter().skip(offset).take(limit).collect();
+            axum::Json(json!({"operation_logs": logs, "count": count, "limit": limit, "offset": offset})).into_response()
+        }
+        Route::CbrCheckpoint => match backend.restore_point(project_id, segs[3], now) {
+            Some(status) => axum::Json(json!({"checkpoint": {
+                "id": segs[3], "project_id": project_id, "status": status,
+                "created_at": "2019-05-10T07:59:12.037+00:00",
+                "vault": {"id": "3b5816b5-f29c-4172-9d9a-76c719a659ce", "name": "vault-sim", "resources": []}
+            }}))
+            .into_response(),
+            None => error(404, "BackupService.6200", "The restore point does not exist."),
+        },
+        _ => unreachable!("CBR routes only"),
+    }
+}
+
+/// A CBR backup as `BackupResp` (docs/cbr-api.md §9); `parent` makes it the per-disk child.
+fn cbr_backup(project_id: &str, item: &crate::csbs::models::CheckpointItem, seq: u64, parent: Option<&str>) -> Value {
+    let even = seq % 2 == 0;
+    let time = if even { "2019-05-10T07:59:12.084695" } else { "2019-05-10T07:59:12.085+00:00" };
+    let id = match parent {
+        Some(p) => format!("{}-disk", &p[..p.len().min(59)]),
+        None => item.id.clone(),
+    };
+    json!({
+        "id": id,
+        "parent_id": parent,
+        "checkpoint_id": item.checkpoint_id,
+        "name": item.name,
+        "description": null,
+        "status": item.status,
+        "project_id": project_id,
+        "vault_id": "3b5816b5-f29c-4172-9d9a-76c719a659ce",
+        "provider_id": "0daac4c5-6707-4851-97ba-169e36266b66",
+        "resource_id": item.resource_id,
+        "resource_name": "ecs-sim",
+        "resource_type": if parent.is_some() { "OS::Cinder::Volume" } else { "OS::Nova::Server" },
+        "resource_az": "eu-de-01",
+        "resource_size": if even { json!("40") } else { json!(40) },
+        "image_type": "backup",
+        "created_at": time,
+        "updated_at": null,
+        "expired_at": null,
+        "protected_at": null,
+        "enterprise_project_id": if even { json!("0") } else { json!(0) },
+        "children": [],
+        "extend_info": {"auto_trigger": false, "supported_restore_mode": "backup", "contain_system_disk": true, "support_lld": true}
+    })
+}
+
 async fn add_fault(State(sim): State<Simulator>, axum::Json(f): axum::Json<Fault>) -> Response {
     sim.add_fault(f);
     StatusCode::NO_CONTENT.into_response()
@@ -360,6 +522,9 @@ struct SeedItem {
     #[serde(default)]
     fail_delete: bool,
     status: Option<String>,
+    /// CBR: listed with a per-disk child.
+    #[serde(default)]
+    with_child: bool,
 }
 
 #[derive(Deserialize)]
@@ -369,6 +534,9 @@ struct SeedRequest {
     demo: bool,
     project_id: Option<String>,
     checkpoint_id: Option<String>,
+    /// `csbs` (default) or `cbr`; for CBR `checkpoint_id` is the restore point.
+    #[serde(default)]
+    service: crate::service::Service,
     #[serde(default)]
     items: Vec<SeedItem>,
 }
@@ -391,9 +559,13 @@ async fn seed(State(sim): State<Simulator>, axum::Json(s): axum::Json<SeedReques
             id: i.id,
             fail_delete: i.fail_delete,
             status: i.status,
+            with_child: i.with_child,
         })
         .collect();
-    sim.seed(&p, &c, &seeds);
+    match s.service {
+        crate::service::Service::Csbs => sim.seed(&p, &c, &seeds),
+        crate::service::Service::Cbr => sim.seed_cbr(&p, &c, &seeds),
+    }
     StatusCode::NO_CONTENT.into_response()
 }
 

@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::csbs::models::{CheckpointItem, ExtendInfo, status};
+use crate::service::Service;
 
 /// A deletion task of one item.
 #[derive(Debug, Clone)]
@@ -24,6 +25,11 @@ struct DeleteJob {
 struct SimItem {
     seq: u64,
     project_id: String,
+    /// Which API serves it: a CSBS checkpoint item or a CBR backup (whose `checkpoint_id` is
+    /// its restore point). Each API sees only its own.
+    service: Service,
+    /// CBR: list it with a per-disk child (`parent_id` set), which is never a target.
+    with_child: bool,
     item: CheckpointItem,
     /// The deletion of this item ends in `status: error`, `fail_op: delete`.
     fail_delete: bool,
@@ -37,6 +43,8 @@ pub struct ItemSeed {
     pub fail_delete: bool,
     /// Initial status (default `available`).
     pub status: Option<String>,
+    /// CBR only: listed with a per-disk child backup.
+    pub with_child: bool,
 }
 
 impl ItemSeed {
@@ -63,6 +71,15 @@ pub enum DeleteResult {
     InExecution,
 }
 
+/// Outcome of a simulated CBR DELETE.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CbrDeleteResult {
+    Accepted,
+    NotFound,
+    /// Busy, with the error code CBR answers.
+    Busy(&'static str),
+}
+
 /// A completed or failed deletion, for inspection by tests and the local run.
 #[derive(Debug, Clone, Serialize)]
 pub struct FinishedDeletion {
@@ -70,15 +87,34 @@ pub struct FinishedDeletion {
     pub item_id: String,
     pub checkpoint_id: String,
     pub failed: bool,
+    pub service: Service,
     /// How long after the DELETE the item finished, in milliseconds.
     pub after_ms: u64,
     #[serde(skip)]
     pub finished_at: Option<Instant>,
 }
 
+/// A CBR delete task (operation log), created when a DELETE is accepted.
+#[derive(Debug, Clone)]
+pub struct SimOpLog {
+    pub id: String,
+    pub project_id: String,
+    pub backup_id: String,
+    pub backup_name: String,
+    pub resource_id: String,
+    pub checkpoint_id: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// `None` while it runs; `success` or `failed` once it ended.
+    pub outcome: Option<&'static str>,
+    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 #[derive(Debug)]
 pub struct Backend {
     items: BTreeMap<String, SimItem>,
+    pub op_logs: Vec<SimOpLog>,
+    /// CBR restore points seeded without any backup.
+    empty_restore_points: Vec<(String, String)>,
     next_seq: u64,
     pub max_running: usize,
     pub delete_duration: (Duration, Duration),
@@ -89,6 +125,8 @@ impl Backend {
     pub fn new(max_running: usize, delete_duration: (Duration, Duration)) -> Self {
         Backend {
             items: BTreeMap::new(),
+            op_logs: Vec::new(),
+            empty_restore_points: Vec::new(),
             next_seq: 0,
             max_running,
             delete_duration,
@@ -97,6 +135,19 @@ impl Backend {
     }
 
     pub fn seed(&mut self, project_id: &str, checkpoint_id: &str, seeds: &[ItemSeed]) {
+        self.seed_for(Service::Csbs, project_id, checkpoint_id, seeds);
+    }
+
+    /// Seeds CBR backups of one restore point (none: an empty restore point).
+    pub fn seed_cbr(&mut self, project_id: &str, restore_point: &str, seeds: &[ItemSeed]) {
+        if seeds.is_empty() {
+            self.empty_restore_points
+                .push((project_id.to_string(), restore_point.to_string()));
+        }
+        self.seed_for(Service::Cbr, project_id, restore_point, seeds);
+    }
+
+    fn seed_for(&mut self, service: Service, project_id: &str, checkpoint_id: &str, seeds: &[ItemSeed]) {
         for s in seeds {
             self.next_seq += 1;
             let item = sample_item(&s.id, checkpoint_id, s.status.as_deref().unwrap_or(status::AVAILABLE));
@@ -105,6 +156,8 @@ impl Backend {
                 SimItem {
                     seq: self.next_seq,
                     project_id: project_id.into(),
+                    service,
+                    with_child: s.with_child,
                     item,
                     fail_delete: s.fail_delete,
                     job: None,
@@ -143,9 +196,16 @@ impl Backend {
             item_id: id.to_string(),
             checkpoint_id: i.item.checkpoint_id.clone().unwrap_or_default(),
             failed: i.fail_delete,
+            service: i.service,
             after_ms: at.duration_since(job.queued_at).as_millis() as u64,
             finished_at: Some(at),
         };
+        if i.service == Service::Cbr
+            && let Some(log) = self.op_logs.iter_mut().rev().find(|l| l.backup_id == id)
+        {
+            log.outcome = Some(if i.fail_delete { "failed" } else { "success" });
+            log.ended_at = Some(chrono::Utc::now());
+        }
         if i.fail_delete {
             i.item.status = Some(status::ERROR.into());
             let info = i.item.extend_info.get_or_insert_with(Default::default);
@@ -203,6 +263,7 @@ impl Backend {
             .iter()
             .filter(|(id, i)| {
                 i.project_id == project_id
+                    && i.service == Service::Csbs
                     && i.item.checkpoint_id.as_deref() == Some(checkpoint_id)
                     && only.is_none_or(|o| o.iter().any(|x| x == *id))
             })
@@ -242,11 +303,108 @@ impl Backend {
     }
 
     pub fn get(&mut self, project_id: &str, item_id: &str, now: Instant) -> Option<CheckpointItem> {
+        self.get_for(Service::Csbs, project_id, item_id, now)
+    }
+
+    /// An item of `service` (CSBS items and CBR backups live apart).
+    pub fn get_for(&mut self, service: Service, project_id: &str, item_id: &str, now: Instant) -> Option<CheckpointItem> {
+        self.advance(now);
+        self.items
+            .get(item_id)
+            .filter(|i| i.project_id == project_id && i.service == service)
+            .map(|i| i.item.clone())
+    }
+
+    /// Any item's status, whichever service holds it (for inspection).
+    pub fn status_of(&mut self, project_id: &str, item_id: &str, now: Instant) -> Option<String> {
         self.advance(now);
         self.items
             .get(item_id)
             .filter(|i| i.project_id == project_id)
-            .map(|i| i.item.clone())
+            .map(|i| i.item.status().to_string())
+    }
+
+    /// CBR `DELETE /v3/{project}/backups/{id}`: one backup; a delete task is logged.
+    pub fn delete_backup(&mut self, project_id: &str, backup_id: &str, now: Instant) -> CbrDeleteResult {
+        self.advance(now);
+        let Some(i) = self
+            .items
+            .get(backup_id)
+            .filter(|i| i.project_id == project_id && i.service == Service::Cbr)
+        else {
+            return CbrDeleteResult::NotFound;
+        };
+        match i.item.status() {
+            status::DELETING | status::WAITING_DELETE | "restoring" | "waiting_restore" => {
+                return CbrDeleteResult::Busy("CSBS.2003");
+            }
+            "protecting" | "waiting_protect" => return CbrDeleteResult::Busy("BackupService.6203"),
+            _ => {}
+        }
+        let (lo, hi) = self.delete_duration;
+        let duration = if hi > lo { rand::rng().random_range(lo..=hi) } else { lo };
+        let i = self.items.get_mut(backup_id).expect("found above");
+        i.item.status = Some(status::WAITING_DELETE.into());
+        i.job = Some(DeleteJob {
+            queued_at: now,
+            started_at: None,
+            duration,
+        });
+        self.op_logs.push(SimOpLog {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id: project_id.into(),
+            backup_id: backup_id.into(),
+            backup_name: i.item.name.clone().unwrap_or_default(),
+            resource_id: i.item.resource_id.clone().unwrap_or_default(),
+            checkpoint_id: i.item.checkpoint_id.clone().unwrap_or_default(),
+            created_at: chrono::Utc::now(),
+            outcome: None,
+            ended_at: None,
+        });
+        self.advance(now);
+        CbrDeleteResult::Accepted
+    }
+
+    /// CBR backups of a project (oldest first), each with whether it lists a per-disk child.
+    pub fn list_backups(
+        &mut self,
+        project_id: &str,
+        checkpoint_id: Option<&str>,
+        now: Instant,
+    ) -> Vec<(CheckpointItem, bool, u64)> {
+        self.advance(now);
+        let mut v: Vec<&SimItem> = self
+            .items
+            .values()
+            .filter(|i| i.project_id == project_id && i.service == Service::Cbr)
+            .filter(|i| checkpoint_id.is_none_or(|c| i.item.checkpoint_id.as_deref() == Some(c)))
+            .collect();
+        v.sort_by_key(|i| i.seq);
+        v.into_iter().map(|i| (i.item.clone(), i.with_child, i.seq)).collect()
+    }
+
+    /// A CBR restore point: `Some(status)` while it holds a backup or was seeded empty.
+    pub fn restore_point(&mut self, project_id: &str, checkpoint_id: &str, now: Instant) -> Option<&'static str> {
+        self.advance(now);
+        let holds = self.items.values().any(|i| {
+            i.project_id == project_id && i.service == Service::Cbr && i.item.checkpoint_id.as_deref() == Some(checkpoint_id)
+        });
+        let empty = self
+            .empty_restore_points
+            .iter()
+            .any(|(p, c)| p == project_id && c == checkpoint_id);
+        (holds || empty).then_some("available")
+    }
+
+    /// The status a delete task shows now.
+    pub fn op_log_status(&self, log: &SimOpLog) -> &'static str {
+        if let Some(o) = log.outcome {
+            return o;
+        }
+        match self.items.get(&log.backup_id).map(|i| i.item.status()) {
+            Some(status::WAITING_DELETE) => "waiting",
+            _ => "running",
+        }
     }
 
     /// Items of a project in list order (oldest first), filtered.
@@ -261,7 +419,7 @@ impl Backend {
         let mut v: Vec<&SimItem> = self
             .items
             .values()
-            .filter(|i| i.project_id == project_id)
+            .filter(|i| i.project_id == project_id && i.service == Service::Csbs)
             .filter(|i| checkpoint_id.is_none_or(|c| i.item.checkpoint_id.as_deref() == Some(c)))
             .filter(|i| status_filter.is_none_or(|s| i.item.status() == s))
             .collect();
