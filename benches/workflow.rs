@@ -178,7 +178,13 @@ async fn poll_bench(n: usize) -> serde_json::Value {
         let req = DeletionRequest::from_value(&json!({"project_id": sim::DEMO_PROJECT, "checkpoint_id": c})).unwrap();
         // Submitted and deleted by CSBS already: the tick has to find them gone.
         w.csbs
-            .delete_checkpoint(sim::DEMO_PROJECT, req.provider_id.as_deref().unwrap_or_default(), &c, None, far())
+            .delete_checkpoint(
+                sim::DEMO_PROJECT,
+                req.provider_id.as_deref().unwrap_or_default(),
+                &c,
+                None,
+                far(),
+            )
             .await
             .unwrap();
         w.queue.send(&PendingTask::new(&req, now, 1800), far()).await.unwrap();

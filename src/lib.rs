@@ -5,9 +5,9 @@
 //! The development tools (`sim`, `local`) exist only with the `dev` feature, which the Lambda
 //! builds leave off.
 
+pub mod cbr;
 pub mod chaos;
 pub mod config;
-pub mod cbr;
 pub mod csbs;
 pub mod events;
 pub mod ids;

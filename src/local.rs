@@ -79,9 +79,8 @@ async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
     .await?;
     sim.sim.seed_demo();
     let creds = crate::sim::demo_password();
-    let csbs =
-        CsbsClient::new(ClientConfig::new(sim.base_url(), sim.base_url(), creds).with_cbr(sim.base_url()))
-            .map_err(std::io::Error::other)?;
+    let csbs = CsbsClient::new(ClientConfig::new(sim.base_url(), sim.base_url(), creds).with_cbr(sim.base_url()))
+        .map_err(std::io::Error::other)?;
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(120)));
     let sink = Arc::new(MemorySink::new());
     let submitter = Submitter::new(

@@ -14,11 +14,11 @@ use tokio::time::Instant;
 
 use crate::cbr::CbrClient;
 use crate::csbs::{CsbsClient, CsbsError, ListFilter};
-use crate::service::Service;
-use crate::target::TargetState;
 use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all, event_id};
 use crate::pending::{MAX_BATCH, PendingQueue, Received};
 use crate::request::task_id_of_raw;
+use crate::service::Service;
+use crate::target::TargetState;
 use crate::task::PendingTask;
 
 /// Time kept after the last receive of an invocation to check, emit and delete.
@@ -453,7 +453,11 @@ impl Poller {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let items = self
             .csbs
-            .list_items(&task.project_id, &ListFilter::for_checkpoint(task.checkpoint()), deadline)
+            .list_items(
+                &task.project_id,
+                &ListFilter::for_checkpoint(task.checkpoint()),
+                deadline,
+            )
             .await?;
         Ok(crate::csbs::state::target_states(task, &items))
     }
@@ -470,7 +474,8 @@ impl Poller {
         let read = futures::stream::iter(ids)
             .map(|id| async move {
                 let _slot = self.csbs_slots.acquire().await.expect("never closed");
-                let r = crate::cbr::state::read_backup(&self.cbr, &task.project_id, &id, task.submitted_at, deadline).await;
+                let r =
+                    crate::cbr::state::read_backup(&self.cbr, &task.project_id, &id, task.submitted_at, deadline).await;
                 // A failed call counts as one.
                 self.calls
                     .fetch_add(r.as_ref().map_or(1, |(_, calls)| *calls), Ordering::Relaxed);
@@ -777,7 +782,10 @@ mod tests {
         assert_eq!(err.message, "a: boom");
         // One failed, the other still running: wait for it.
         let listed_now = [listed("a", "error", "delete"), listed("b", "deleting", "")];
-        assert_eq!(pending(csbs_verdict(&t, &listed_now, before)), Vec::<Option<String>>::new());
+        assert_eq!(
+            pending(csbs_verdict(&t, &listed_now, before)),
+            Vec::<Option<String>>::new()
+        );
         // Running at the deadline: Timed Out with the last status, naming the failure too.
         let e = terminal(csbs_verdict(&t, &listed_now, t.deadline));
         assert_eq!(
@@ -787,7 +795,10 @@ mod tests {
         assert!(e.error.unwrap().message.contains("besides: a: boom"));
         // Still available: the DELETE is issued again for that item only.
         let listed_now = [listed("a", "available", ""), listed("b", "waiting_delete", "")];
-        assert_eq!(pending(csbs_verdict(&t, &listed_now, before)), vec![Some("a".to_string())]);
+        assert_eq!(
+            pending(csbs_verdict(&t, &listed_now, before)),
+            vec![Some("a".to_string())]
+        );
         let e = terminal(csbs_verdict(&t, &listed_now, t.deadline + chrono::Duration::seconds(5)));
         assert_eq!(e.outcome, Outcome::TimedOut);
         // An item of another task in the same checkpoint does not matter.
@@ -800,7 +811,11 @@ mod tests {
         let t = cbr_task(&["b1", "b2", "b3"]);
         let before = t.deadline - chrono::Duration::seconds(1);
         let st = |s: &[TargetState]| -> Vec<(String, TargetState)> {
-            ["b1", "b2", "b3"].iter().map(|i| i.to_string()).zip(s.iter().cloned()).collect()
+            ["b1", "b2", "b3"]
+                .iter()
+                .map(|i| i.to_string())
+                .zip(s.iter().cloned())
+                .collect()
         };
         let running = TargetState::Running("deleting".into());
         let queued = TargetState::Queued("waiting_delete".into());
@@ -809,9 +824,20 @@ mod tests {
         let e = terminal(verdict(&t, &all_gone, before));
         assert_eq!((e.outcome, e.service), (Outcome::Completed, Service::Cbr));
         // Queued before running: the event says the deletion is still waiting its turn.
-        let e = terminal(verdict(&t, &st(&[running.clone(), queued.clone(), TargetState::Gone]), t.deadline));
-        assert_eq!((e.outcome, e.last_status.as_deref()), (Outcome::TimedOut, Some("waiting_delete")));
-        let e = terminal(verdict(&t, &st(&[running.clone(), queued.clone(), idle.clone()]), t.deadline));
+        let e = terminal(verdict(
+            &t,
+            &st(&[running.clone(), queued.clone(), TargetState::Gone]),
+            t.deadline,
+        ));
+        assert_eq!(
+            (e.outcome, e.last_status.as_deref()),
+            (Outcome::TimedOut, Some("waiting_delete"))
+        );
+        let e = terminal(verdict(
+            &t,
+            &st(&[running.clone(), queued.clone(), idle.clone()]),
+            t.deadline,
+        ));
         assert_eq!(e.last_status.as_deref(), Some("available"));
         // Only the idle backup gets its DELETE again.
         assert_eq!(
@@ -819,9 +845,20 @@ mod tests {
             vec![Some("b3".to_string())]
         );
         let busy = TargetState::Busy("protecting".into());
-        assert_eq!(pending(verdict(&t, &st(&[busy.clone(), TargetState::Gone, TargetState::Gone]), before)), Vec::<Option<String>>::new());
+        assert_eq!(
+            pending(verdict(
+                &t,
+                &st(&[busy.clone(), TargetState::Gone, TargetState::Gone]),
+                before
+            )),
+            Vec::<Option<String>>::new()
+        );
         let failed = TargetState::Failed("CBR delete task t1 failed: BackupService.9910: Unknown error.".into());
-        let e = terminal(verdict(&t, &st(&[failed, TargetState::Gone, TargetState::Gone]), before));
+        let e = terminal(verdict(
+            &t,
+            &st(&[failed, TargetState::Gone, TargetState::Gone]),
+            before,
+        ));
         assert_eq!((e.outcome, e.last_status.as_deref()), (Outcome::Failed, Some("error")));
         assert_eq!(
             e.error.unwrap().message,
@@ -841,7 +878,10 @@ mod tests {
         let e = terminal(verdict(&t, &[("b1".into(), TargetState::Gone)], Utc::now()));
         assert_eq!(e.outcome, Outcome::Failed);
         assert!(
-            e.error.unwrap().message.starts_with("b2: CBR refused the DELETE (BackupService.6204, HTTP 400)")
+            e.error
+                .unwrap()
+                .message
+                .starts_with("b2: CBR refused the DELETE (BackupService.6204, HTTP 400)")
         );
     }
 
@@ -937,7 +977,10 @@ mod tests {
         let before = t.deadline - chrono::Duration::seconds(1);
         // The refused item is still there, available: it is neither waited for nor re-issued.
         let listed_now = [listed("a", "deleting", ""), listed("b", "available", "")];
-        assert_eq!(pending(csbs_verdict(&t, &listed_now, before)), Vec::<Option<String>>::new());
+        assert_eq!(
+            pending(csbs_verdict(&t, &listed_now, before)),
+            Vec::<Option<String>>::new()
+        );
         // The accepted item is gone: Failed, naming the refused item and its code.
         let e = terminal(csbs_verdict(&t, &[listed("b", "available", "")], before));
         assert_eq!((e.outcome, e.last_status.as_deref()), (Outcome::Failed, Some("absent")));

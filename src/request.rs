@@ -134,8 +134,9 @@ impl DeletionRequest {
         let present = |f: &str| obj.get(f).is_some_and(|v| !v.is_null());
         let service = match obj.get("service") {
             None | Some(Value::Null) => Service::Csbs,
-            Some(Value::String(s)) => Service::parse(s)
-                .ok_or_else(|| RequestError::field("service", "must be \"csbs\" or \"cbr\""))?,
+            Some(Value::String(s)) => {
+                Service::parse(s).ok_or_else(|| RequestError::field("service", "must be \"csbs\" or \"cbr\""))?
+            }
             Some(_) => return Err(RequestError::field("service", "must be a string")),
         };
         let (foreign, other) = match service {
@@ -186,7 +187,10 @@ impl DeletionRequest {
                     [_, second, ..] => {
                         return Err(RequestError::field(
                             second,
-                            format!("give only one of backup_id, backup_ids and checkpoint_id (this request also has {})", forms[0]),
+                            format!(
+                                "give only one of backup_id, backup_ids and checkpoint_id (this request also has {})",
+                                forms[0]
+                            ),
                         ));
                     }
                     _ => {}
@@ -199,7 +203,8 @@ impl DeletionRequest {
             }
         };
         let checkpoint_items = match obj.get("checkpoint_items") {
-            Some(Value::String(s)) => Some(vec![s.clone()]),
+            // A single string is a list of one, validated like any list.
+            Some(Value::String(s)) => id_list(Some(&Value::Array(vec![Value::String(s.clone())])), "checkpoint_items", 1)?,
             Some(Value::Array(a)) if a.is_empty() => {
                 return Err(RequestError::field(
                     "checkpoint_items",
@@ -391,7 +396,10 @@ mod tests {
     #[test]
     fn cbr_takes_exactly_one_target_form() {
         let r = parse(json!({"service": "cbr", "project_id": "p", "backup_id": "b1"})).unwrap();
-        assert_eq!((r.service, r.backup_ids.clone(), r.provider_id.clone()), (Service::Cbr, Some(vec!["b1".to_string()]), None));
+        assert_eq!(
+            (r.service, r.backup_ids.clone(), r.provider_id.clone()),
+            (Service::Cbr, Some(vec!["b1".to_string()]), None)
+        );
         let r2 = parse(json!({"service": "cbr", "project_id": "p", "backup_ids": ["b1", "b1"]})).unwrap();
         assert_eq!(r2.backup_ids, r.backup_ids, "one backup either way");
         let r = parse(json!({"service": "cbr", "project_id": "p", "checkpoint_id": "rp"})).unwrap();
@@ -400,7 +408,10 @@ mod tests {
         assert_eq!(r.backup_ids, Some(vec!["b1".to_string(), "b2".to_string()]));
         assert_eq!(r.target_label(), "cbr:b1+1");
         let explicit = parse(json!({"service": "csbs", "project_id": "p", "checkpoint_id": "c"})).unwrap();
-        assert_eq!(explicit, parse(json!({"project_id": "p", "checkpoint_id": "c"})).unwrap());
+        assert_eq!(
+            explicit,
+            parse(json!({"project_id": "p", "checkpoint_id": "c"})).unwrap()
+        );
     }
 
     #[test]
@@ -410,19 +421,58 @@ mod tests {
         let over: Vec<String> = (0..101).map(|i| format!("b{i}")).collect();
         let cases = [
             (json!({"service": "cbr", "project_id": "p"}), "backup_id"),
-            (json!({"service": "cbr", "project_id": "p", "backup_id": "b", "backup_ids": ["c"]}), "backup_ids"),
-            (json!({"service": "cbr", "project_id": "p", "backup_id": "b", "checkpoint_id": "c"}), "checkpoint_id"),
-            (json!({"service": "cbr", "project_id": "p", "backup_ids": []}), "backup_ids"),
-            (json!({"service": "cbr", "project_id": "p", "backup_ids": over}), "backup_ids"),
-            (json!({"service": "cbr", "project_id": "p", "backup_ids": "b"}), "backup_ids"),
-            (json!({"service": "cbr", "project_id": "p", "backup_ids": ["ok", "a/b"]}), "backup_ids"),
-            (json!({"service": "cbr", "project_id": "p", "backup_ids": [1]}), "backup_ids"),
-            (json!({"service": "cbr", "project_id": "p", "backup_id": "../x"}), "backup_id"),
-            (json!({"service": "cbr", "project_id": "p", "backup_id": "b", "checkpoint_items": ["i"]}), "checkpoint_items"),
-            (json!({"service": "cbr", "project_id": "p", "backup_id": "b", "provider_id": "x"}), "provider_id"),
-            (json!({"project_id": "p", "checkpoint_id": "c", "backup_id": "b"}), "backup_id"),
-            (json!({"service": "csbs", "project_id": "p", "checkpoint_id": "c", "backup_ids": ["b"]}), "backup_ids"),
-            (json!({"service": "CBR", "project_id": "p", "backup_id": "b"}), "service"),
+            (
+                json!({"service": "cbr", "project_id": "p", "backup_id": "b", "backup_ids": ["c"]}),
+                "backup_ids",
+            ),
+            (
+                json!({"service": "cbr", "project_id": "p", "backup_id": "b", "checkpoint_id": "c"}),
+                "checkpoint_id",
+            ),
+            (
+                json!({"service": "cbr", "project_id": "p", "backup_ids": []}),
+                "backup_ids",
+            ),
+            (
+                json!({"service": "cbr", "project_id": "p", "backup_ids": over}),
+                "backup_ids",
+            ),
+            (
+                json!({"service": "cbr", "project_id": "p", "backup_ids": "b"}),
+                "backup_ids",
+            ),
+            (
+                json!({"service": "cbr", "project_id": "p", "backup_ids": ["ok", "a/b"]}),
+                "backup_ids",
+            ),
+            (
+                json!({"service": "cbr", "project_id": "p", "backup_ids": [1]}),
+                "backup_ids",
+            ),
+            (
+                json!({"service": "cbr", "project_id": "p", "backup_id": "../x"}),
+                "backup_id",
+            ),
+            (
+                json!({"service": "cbr", "project_id": "p", "backup_id": "b", "checkpoint_items": ["i"]}),
+                "checkpoint_items",
+            ),
+            (
+                json!({"service": "cbr", "project_id": "p", "backup_id": "b", "provider_id": "x"}),
+                "provider_id",
+            ),
+            (
+                json!({"project_id": "p", "checkpoint_id": "c", "backup_id": "b"}),
+                "backup_id",
+            ),
+            (
+                json!({"service": "csbs", "project_id": "p", "checkpoint_id": "c", "backup_ids": ["b"]}),
+                "backup_ids",
+            ),
+            (
+                json!({"service": "CBR", "project_id": "p", "backup_id": "b"}),
+                "service",
+            ),
             (json!({"service": 1, "project_id": "p", "backup_id": "b"}), "service"),
             (json!({"service": "cbr", "backup_id": "b"}), "project_id"),
         ];
@@ -454,6 +504,9 @@ mod tests {
             "checkpoint_id: may contain only letters, digits, '-' and '_'"
         );
         let e = parse(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": [""]})).unwrap_err();
+        assert_eq!(e.message, "checkpoint_items: must not be empty");
+        // A single string is validated like a list of one.
+        let e = parse(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": ""})).unwrap_err();
         assert_eq!(e.message, "checkpoint_items: must not be empty");
         for typo in [
             "checkpoint_item",
@@ -557,7 +610,10 @@ mod tests {
         let req = json!({"project_id": "p", "checkpoint_id": "c"});
         let eb = json!({"version": "0", "id": "x", "detail-type": "Delete", "source": "me", "detail": req});
         assert_eq!(
-            DeletionRequest::from_sqs_body(&eb.to_string()).unwrap().checkpoint_id.as_deref(),
+            DeletionRequest::from_sqs_body(&eb.to_string())
+                .unwrap()
+                .checkpoint_id
+                .as_deref(),
             Some("c")
         );
         let sns = json!({"Type": "Notification", "MessageId": "m", "Message": req.to_string()});

@@ -14,10 +14,10 @@ use tracing::Instrument;
 
 use crate::cbr::{BackupFilter, CbrClient};
 use crate::csbs::{CsbsClient, CsbsError, DeleteOutcome, ErrorClass};
-use crate::service::Service;
 use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all};
 use crate::pending::{MAX_BATCH, PendingQueue};
 use crate::request::{DeletionRequest, RequestError, echo_fields, task_id_of_raw};
+use crate::service::Service;
 use crate::task::{PendingTask, RefusedItem, task_id};
 
 #[derive(Debug, Clone)]
@@ -234,7 +234,8 @@ impl Submitter {
             match self.restore_point_backups(&task, deadline).await {
                 Ok(RestorePoint::Backups(ids)) => task.backup_ids = Some(ids),
                 Ok(RestorePoint::Gone) => {
-                    let event = OutcomeEvent::for_task(&task, Outcome::Completed, Utc::now(), Some("absent".into()), None);
+                    let event =
+                        OutcomeEvent::for_task(&task, Outcome::Completed, Utc::now(), Some("absent".into()), None);
                     return Step::Emit {
                         event: Box::new(event),
                         then: Ok(Accepted::Completed(task)),
@@ -250,7 +251,8 @@ impl Submitter {
                     };
                 }
                 Err(e) if e.class() == ErrorClass::Permanent => {
-                    let event = OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(event_error(&e)));
+                    let event =
+                        OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(event_error(&e)));
                     return Step::Emit {
                         then: Err(SubmitError::Rejected {
                             event: Box::new(event.clone()),
@@ -428,7 +430,11 @@ impl Submitter {
         if !ids.is_empty() {
             return Ok(RestorePoint::Backups(ids));
         }
-        match self.cbr.get_restore_point(&task.project_id, checkpoint, deadline).await? {
+        match self
+            .cbr
+            .get_restore_point(&task.project_id, checkpoint, deadline)
+            .await?
+        {
             None => Ok(RestorePoint::Gone),
             // Being deleted or deleted (restore point statuses, docs/cbr-api.md §2): its backups
             // are gone, as after an earlier delivery of this same request.
@@ -493,14 +499,15 @@ impl Submitter {
     /// is up, or whose entry a batch call refused, is reported as a failure.
     pub async fn submit_batch(&self, records: &[Record], deadline: Instant) -> Vec<String> {
         let mut groups: HashMap<String, Vec<&Record>> = HashMap::new();
-        // Per task: (project, checkpoint) for the log span, from the body when it is readable.
-        let mut labels: HashMap<String, (String, String)> = HashMap::new();
+        // Per task: (project, checkpoint, target) for the log span, from the body when it is
+        // readable.
+        let mut labels: HashMap<String, (String, String, String)> = HashMap::new();
         let mut order = Vec::new();
         for r in records {
             let key = match DeletionRequest::from_sqs_body(&r.body) {
                 Ok(req) => {
                     let key = task_id(&req);
-                    labels.insert(key.clone(), (req.project_id.clone(), req.target_label()));
+                    labels.insert(key.clone(), (req.project_id.clone(), req.checkpoint_id.clone().unwrap_or_default(), req.target_label()));
                     key
                 }
                 Err(_) => task_id_of_raw(r.body.as_bytes()),
@@ -514,12 +521,13 @@ impl Submitter {
         let prepared: Vec<(String, (tracing::Span, Step))> = futures::stream::iter(order)
             .map(|key| {
                 let first = groups[&key][0];
-                let (project, target) = labels.get(&key).cloned().unwrap_or_default();
+                let (project, checkpoint, target) = labels.get(&key).cloned().unwrap_or_default();
                 let span = tracing::info_span!(
                     "record",
                     message_id = %first.message_id,
                     task_id = %key,
                     project_id = %project,
+                    checkpoint_id = %checkpoint,
                     target = %target
                 );
                 let record_span = span.clone();

@@ -25,9 +25,7 @@ impl TargetState {
     /// The raw status of an unfinished target; `None` when it is finished.
     pub fn unfinished_status(&self) -> Option<&str> {
         match self {
-            TargetState::Running(s) | TargetState::Queued(s) | TargetState::Busy(s) | TargetState::Idle(s) => {
-                Some(s)
-            }
+            TargetState::Running(s) | TargetState::Queued(s) | TargetState::Busy(s) | TargetState::Idle(s) => Some(s),
             TargetState::Gone | TargetState::Failed(_) => None,
         }
     }
@@ -71,10 +69,19 @@ mod tests {
         assert!(order.windows(2).all(|w| w[0].progress() < w[1].progress()));
         assert_eq!(TargetState::Busy(s("protecting")).progress(), 0);
         assert_eq!(TargetState::Failed(s("x")).unfinished_status(), None);
-        assert_eq!(TargetState::Queued(s("waiting_delete")).unfinished_status(), Some("waiting_delete"));
         assert_eq!(
-            [TargetState::Gone, TargetState::Failed(s("x")), TargetState::Running(s("d")), TargetState::Queued(s("w")), TargetState::Idle(s("a"))]
-                .map(|t| t.route_state()),
+            TargetState::Queued(s("waiting_delete")).unfinished_status(),
+            Some("waiting_delete")
+        );
+        assert_eq!(
+            [
+                TargetState::Gone,
+                TargetState::Failed(s("x")),
+                TargetState::Running(s("d")),
+                TargetState::Queued(s("w")),
+                TargetState::Idle(s("a"))
+            ]
+            .map(|t| t.route_state()),
             ["gone", "failed", "deleting", "queued", "present"]
         );
     }

@@ -138,7 +138,10 @@ fn arb_bad_cbr_field() -> impl Strategy<Value = (String, Value)> {
         ]
         .prop_map(|v| ("backup_ids".to_string(), v)),
         Just(("checkpoint_items".to_string(), json!(["i"]))),
-        Just(("provider_id".to_string(), json!(csbs_deleter::csbs::DEFAULT_PROVIDER_ID))),
+        Just((
+            "provider_id".to_string(),
+            json!(csbs_deleter::csbs::DEFAULT_PROVIDER_ID)
+        )),
         prop_oneof![Just(json!("CBR")), Just(json!("vbs")), Just(json!(1)), Just(json!(""))]
             .prop_map(|v| ("service".to_string(), v)),
         arb_bad_id().prop_map(|v| ("project_id".to_string(), v)),

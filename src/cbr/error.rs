@@ -42,7 +42,10 @@ mod tests {
     #[test]
     fn every_documented_answer_is_mapped() {
         let gone = [
-            (404, r#"{"error_code":"BackupService.6200","error_msg":"The backup does not exist."}"#),
+            (
+                404,
+                r#"{"error_code":"BackupService.6200","error_msg":"The backup does not exist."}"#,
+            ),
             (400, r#"{"error_code":"CSBS.3001","error_msg":"backup does not exist"}"#),
             (404, r#"{"error_code":"CSBS.3001","error_msg":"backup does not exist"}"#),
         ];
@@ -62,7 +65,11 @@ mod tests {
             "BackupService.9900",
         ] {
             let body = format!(r#"{{"error_code":"{code}","error_msg":"refused"}}"#);
-            assert_eq!(classify_answer(400, &body), CbrClass::Other(ErrorClass::Permanent), "{code}");
+            assert_eq!(
+                classify_answer(400, &body),
+                CbrClass::Other(ErrorClass::Permanent),
+                "{code}"
+            );
         }
     }
 
@@ -70,21 +77,36 @@ mod tests {
     fn nothing_else_is_gone() {
         for (s, b) in [
             // A 401 with the body the Terraform provider maps to "not found": an auth error here.
-            (401, r#"{"unauthorized":{"code":"401","message":"Malformed request url"}}"#),
-            (404, r#"{"error_code":"APIGW.0101","error_msg":"The API does not exist"}"#),
+            (
+                401,
+                r#"{"unauthorized":{"code":"401","message":"Malformed request url"}}"#,
+            ),
+            (
+                404,
+                r#"{"error_code":"APIGW.0101","error_msg":"The API does not exist"}"#,
+            ),
             (404, "<html>Not Found</html>"),
             (404, ""),
-            (404, r#"{"error_code":"BackupService.6105","error_msg":"The vault does not exist."}"#),
+            (
+                404,
+                r#"{"error_code":"BackupService.6105","error_msg":"The vault does not exist."}"#,
+            ),
             (400, r#"{"error_code":"BackupService.6200","error_msg":"odd status"}"#),
         ] {
             let c = classify_answer(s, b);
             assert_ne!(c, CbrClass::Gone, "{s} {b}");
         }
         assert_eq!(
-            classify_answer(401, r#"{"unauthorized":{"code":"401","message":"Malformed request url"}}"#),
+            classify_answer(
+                401,
+                r#"{"unauthorized":{"code":"401","message":"Malformed request url"}}"#
+            ),
             CbrClass::Other(ErrorClass::Transient)
         );
-        assert_eq!(classify_answer(404, "<html/>"), CbrClass::Other(ErrorClass::Misconfigured));
+        assert_eq!(
+            classify_answer(404, "<html/>"),
+            CbrClass::Other(ErrorClass::Misconfigured)
+        );
         assert_eq!(classify_answer(503, "{}"), CbrClass::Other(ErrorClass::Transient));
     }
 }

@@ -211,7 +211,10 @@ mod tests {
         .unwrap();
         assert_eq!(b.resource_size_gb(), Some(40.0));
         assert!(b.is_top_level());
-        let b: Backup = serde_json::from_value(json!({"id": "b", "resource_size": 40, "enterprise_project_id": 0, "parent_id": ""})).unwrap();
+        let b: Backup = serde_json::from_value(
+            json!({"id": "b", "resource_size": 40, "enterprise_project_id": 0, "parent_id": ""}),
+        )
+        .unwrap();
         assert_eq!(b.resource_size_gb(), Some(40.0));
         assert!(b.is_top_level(), "an empty parent is no parent");
         assert_eq!(number(&json!("x")), None);

@@ -66,7 +66,12 @@ pub async fn read_backup(
     match backup {
         Some(b) if b.status() == status::ERROR => {
             let logs = client
-                .delete_logs(project_id, b.resource_id.as_deref(), submitted_at - CLOCK_SKEW, deadline)
+                .delete_logs(
+                    project_id,
+                    b.resource_id.as_deref(),
+                    submitted_at - CLOCK_SKEW,
+                    deadline,
+                )
                 .await?;
             Ok((error_state(backup_id, &logs, submitted_at), 2))
         }
@@ -100,16 +105,35 @@ mod tests {
     #[test]
     fn statuses_map_to_states() {
         assert_eq!(backup_state(None), TargetState::Gone);
-        assert_eq!(backup_state(Some(&backup("deleting"))), TargetState::Running("deleting".into()));
+        assert_eq!(
+            backup_state(Some(&backup("deleting"))),
+            TargetState::Running("deleting".into())
+        );
         assert_eq!(
             backup_state(Some(&backup("waiting_delete"))),
             TargetState::Queued("waiting_delete".into())
         );
-        assert_eq!(backup_state(Some(&backup("available"))), TargetState::Idle("available".into()));
-        for busy in ["protecting", "restoring", "waiting_protect", "waiting_restore", "frozen"] {
-            assert_eq!(backup_state(Some(&backup(busy))), TargetState::Busy(busy.into()), "{busy}");
+        assert_eq!(
+            backup_state(Some(&backup("available"))),
+            TargetState::Idle("available".into())
+        );
+        for busy in [
+            "protecting",
+            "restoring",
+            "waiting_protect",
+            "waiting_restore",
+            "frozen",
+        ] {
+            assert_eq!(
+                backup_state(Some(&backup(busy))),
+                TargetState::Busy(busy.into()),
+                "{busy}"
+            );
         }
-        assert_eq!(backup_state(Some(&Backup::default())), TargetState::Busy("unknown".into()));
+        assert_eq!(
+            backup_state(Some(&Backup::default())),
+            TargetState::Busy("unknown".into())
+        );
     }
 
     #[test]
@@ -119,21 +143,36 @@ mod tests {
         assert_eq!(error_state("b1", &[], submitted), idle, "no task: like available");
         let failed = [log("b1", "failed", "2026-01-01T10:00:05Z")];
         match error_state("b1", &failed, submitted) {
-            TargetState::Failed(r) => assert!(r.contains("BackupService.9910: Unknown error.") && r.contains("failed"), "{r}"),
+            TargetState::Failed(r) => assert!(
+                r.contains("BackupService.9910: Unknown error.") && r.contains("failed"),
+                "{r}"
+            ),
             other => panic!("{other:?}"),
         }
         let timeout = [log("b1", "timeout", "2026-01-01T10:00:05.000+00:00")];
         assert!(matches!(error_state("b1", &timeout, submitted), TargetState::Failed(_)));
         // Another backup's task, an earlier attempt, a task still running: not ours / not failed.
-        assert_eq!(error_state("b1", &[log("b2", "failed", "2026-01-01T10:00:05Z")], submitted), idle);
-        assert_eq!(error_state("b1", &[log("b1", "failed", "2026-01-01T09:50:00Z")], submitted), idle);
-        assert_eq!(error_state("b1", &[log("b1", "running", "2026-01-01T10:00:05Z")], submitted), idle);
+        assert_eq!(
+            error_state("b1", &[log("b2", "failed", "2026-01-01T10:00:05Z")], submitted),
+            idle
+        );
+        assert_eq!(
+            error_state("b1", &[log("b1", "failed", "2026-01-01T09:50:00Z")], submitted),
+            idle
+        );
+        assert_eq!(
+            error_state("b1", &[log("b1", "running", "2026-01-01T10:00:05Z")], submitted),
+            idle
+        );
         // Within the clock skew it counts; the newest task decides (a retry that succeeded).
         assert!(matches!(
             error_state("b1", &[log("b1", "failed", "2026-01-01T09:59:30Z")], submitted),
             TargetState::Failed(_)
         ));
-        let retried = [log("b1", "failed", "2026-01-01T10:00:05Z"), log("b1", "success", "2026-01-01T10:01:00")];
+        let retried = [
+            log("b1", "failed", "2026-01-01T10:00:05Z"),
+            log("b1", "success", "2026-01-01T10:01:00"),
+        ];
         assert_eq!(error_state("b1", &retried, submitted), idle);
         // A task without a readable time cannot be placed after the submission.
         assert_eq!(error_state("b1", &[log("b1", "failed", "soon")], submitted), idle);

@@ -292,8 +292,18 @@ impl CsbsClient {
         deadline: Instant,
     ) -> Result<bytes::Bytes, CsbsError> {
         let base = match service {
-            Service::Csbs => self.inner.config.csbs_endpoint.as_ref().ok_or(CsbsError::NotConfigured("CSBS_ENDPOINT")),
-            Service::Cbr => self.inner.config.cbr_endpoint.as_ref().ok_or(CsbsError::NotConfigured("CBR_ENDPOINT")),
+            Service::Csbs => self
+                .inner
+                .config
+                .csbs_endpoint
+                .as_ref()
+                .ok_or(CsbsError::NotConfigured("CSBS_ENDPOINT")),
+            Service::Cbr => self
+                .inner
+                .config
+                .cbr_endpoint
+                .as_ref()
+                .ok_or(CsbsError::NotConfigured("CBR_ENDPOINT")),
         }?;
         self.call_at(base, project_id, method, path, query, deadline)
             .await
@@ -361,7 +371,8 @@ impl CsbsClient {
         match (&first, &self.inner.config.credentials) {
             (Err(CsbsError::Api { status: 401, .. }), Credentials::Password { .. }) => {
                 tracing::info!(project_id, "CSBS refused the token; logging in again");
-                self.call_once(base, project_id, method, path, query, deadline, true).await
+                self.call_once(base, project_id, method, path, query, deadline, true)
+                    .await
             }
             _ => first,
         }

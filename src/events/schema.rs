@@ -195,7 +195,14 @@ mod tests {
         )
         .unwrap();
         let task = PendingTask::new(&req, Utc::now(), 60);
-        let v = serde_json::to_value(OutcomeEvent::for_task(&task, Outcome::Completed, Utc::now(), None, None)).unwrap();
+        let v = serde_json::to_value(OutcomeEvent::for_task(
+            &task,
+            Outcome::Completed,
+            Utc::now(),
+            None,
+            None,
+        ))
+        .unwrap();
         assert_eq!(v["service"], "cbr");
         assert_eq!(v["backup_ids"], serde_json::json!(["b1", "b2"]));
         for k in ["provider_id", "checkpoint_id", "checkpoint_items"] {

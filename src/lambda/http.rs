@@ -206,7 +206,7 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
 }
 
 async fn submit(app: &SubmitApp, req: &DeletionRequest, deadline: Instant) -> Response<Body> {
-    let span = tracing::info_span!("http_request", task_id = %crate::task::task_id(req), project_id = %req.project_id, target = %req.target_label());
+    let span = tracing::info_span!("http_request", task_id = %crate::task::task_id(req), project_id = %req.project_id, checkpoint_id = %req.checkpoint_id.as_deref().unwrap_or(""), target = %req.target_label());
     let _enter = span.enter();
     match app.submitter.submit(req, deadline).await {
         Ok(accepted) => {
@@ -258,10 +258,18 @@ async fn status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> Respo
         None | Some("csbs") => {}
         Some("cbr") => return cbr_status_of(app, raw_query, deadline).await,
         Some(_) => {
-            return error(StatusCode::BAD_REQUEST, "invalid_request", "service: must be csbs or cbr");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "service: must be csbs or cbr",
+            );
         }
     }
-    let (q, items) = match parse_query(raw_query, "checkpoint_items", &["service", "project_id", "checkpoint_id"]) {
+    let (q, items) = match parse_query(
+        raw_query,
+        "checkpoint_items",
+        &["service", "project_id", "checkpoint_id"],
+    ) {
         Ok(q) => q,
         Err(e) => return request_error(&e),
     };
@@ -331,7 +339,11 @@ async fn cbr_status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> R
         Ok(q) => q,
         Err(e) => return request_error(&e),
     };
-    let project_id = q.get("project_id").and_then(Value::as_str).unwrap_or_default().to_string();
+    let project_id = q
+        .get("project_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if let Err(e) = validate_id("project_id", &project_id) {
         return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
     }
@@ -371,7 +383,10 @@ async fn cbr_status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> R
         };
         let state = match &backup {
             Some(x) if x.status() == crate::cbr::models::status::ERROR => {
-                match cbr.delete_logs(&project_id, x.resource_id.as_deref(), since, deadline).await {
+                match cbr
+                    .delete_logs(&project_id, x.resource_id.as_deref(), since, deadline)
+                    .await
+                {
                     Ok(logs) => crate::cbr::state::error_state(b, &logs, since + crate::cbr::state::CLOCK_SKEW),
                     Err(e) => return csbs_error(&e),
                 }

@@ -50,8 +50,7 @@ pub fn csbs_client(config: &Config, secrets: &ResolvedSecrets) -> Result<CsbsCli
         cbr_endpoint: config.cbr_endpoint.clone(),
         ..ClientConfig::new(iam.clone(), iam, secrets.credentials.clone())
     };
-    CsbsClient::new(client)
-    .map_err(|e| ConfigError {
+    CsbsClient::new(client).map_err(|e| ConfigError {
         variable: "CSBS_ENDPOINT",
         message: e.to_string(),
     })

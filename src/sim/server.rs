@@ -374,16 +374,17 @@ fn cbr(
 ) -> Response {
     let project_id = segs[1];
     let param = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let page = |default: usize| -> Result<(usize, usize), Response> {
+    // The refusal is a message; the caller turns it into the 400 answer.
+    let page = |default: usize| -> Result<(usize, usize), &'static str> {
         let limit = match param("limit").map(|l| l.parse::<usize>()) {
             None => default,
             Some(Ok(l)) if (1..=1000).contains(&l) => l,
-            _ => return Err(error(400, "BackupService.9900", "limit must be from 1 to 1000")),
+            _ => return Err("limit must be from 1 to 1000"),
         };
         let offset = match param("offset").map(|o| o.parse::<usize>()) {
             None => 0,
             Some(Ok(o)) => o,
-            _ => return Err(error(400, "BackupService.9900", "offset must be an integer")),
+            _ => return Err("offset must be an integer"),
         };
         Ok((limit, offset))
     };
@@ -403,7 +404,7 @@ fn cbr(
         Route::CbrList => {
             let (limit, offset) = match page(1000) {
                 Ok(p) => p,
-                Err(r) => return r,
+                Err(m) => return error(400, "BackupService.9900", m),
             };
             let mut all = Vec::new();
             for (item, with_child, seq) in backend.list_backups(project_id, param("checkpoint_id").as_deref(), now) {
@@ -419,7 +420,7 @@ fn cbr(
         Route::CbrOperationLogs => {
             let (limit, offset) = match page(1000) {
                 Ok(p) => p,
-                Err(r) => return r,
+                Err(m) => return error(400, "BackupService.9900", m),
             };
             let since = param("start_time").and_then(|t| crate::cbr::models::parse_time(&t));
             let mut logs: Vec<Value> = backend
@@ -456,7 +457,8 @@ fn cbr(
                 .collect();
             let count = logs.len();
             logs = logs.into_iter().skip(offset).take(limit).collect();
-            axum::Json(json!({"operation_logs": logs, "count": count, "limit": limit, "offset": offset})).into_response()
+            axum::Json(json!({"operation_logs": logs, "count": count, "limit": limit, "offset": offset}))
+                .into_response()
         }
         Route::CbrCheckpoint => match backend.restore_point(project_id, segs[3], now) {
             Some(status) => axum::Json(json!({"checkpoint": {
@@ -473,8 +475,12 @@ fn cbr(
 
 /// A CBR backup as `BackupResp` (docs/cbr-api.md §9); `parent` makes it the per-disk child.
 fn cbr_backup(project_id: &str, item: &crate::csbs::models::CheckpointItem, seq: u64, parent: Option<&str>) -> Value {
-    let even = seq % 2 == 0;
-    let time = if even { "2019-05-10T07:59:12.084695" } else { "2019-05-10T07:59:12.085+00:00" };
+    let even = seq.is_multiple_of(2);
+    let time = if even {
+        "2019-05-10T07:59:12.084695"
+    } else {
+        "2019-05-10T07:59:12.085+00:00"
+    };
     let id = match parent {
         Some(p) => format!("{}-disk", &p[..p.len().min(59)]),
         None => item.id.clone(),

@@ -307,7 +307,13 @@ impl Backend {
     }
 
     /// An item of `service` (CSBS items and CBR backups live apart).
-    pub fn get_for(&mut self, service: Service, project_id: &str, item_id: &str, now: Instant) -> Option<CheckpointItem> {
+    pub fn get_for(
+        &mut self,
+        service: Service,
+        project_id: &str,
+        item_id: &str,
+        now: Instant,
+    ) -> Option<CheckpointItem> {
         self.advance(now);
         self.items
             .get(item_id)
@@ -387,7 +393,9 @@ impl Backend {
     pub fn restore_point(&mut self, project_id: &str, checkpoint_id: &str, now: Instant) -> Option<&'static str> {
         self.advance(now);
         let holds = self.items.values().any(|i| {
-            i.project_id == project_id && i.service == Service::Cbr && i.item.checkpoint_id.as_deref() == Some(checkpoint_id)
+            i.project_id == project_id
+                && i.service == Service::Cbr
+                && i.item.checkpoint_id.as_deref() == Some(checkpoint_id)
         });
         let empty = self
             .empty_restore_points
