@@ -116,6 +116,7 @@ impl Infra {
         let base = sim.base_url().to_string();
         let mut env: Vec<(String, String)> = vec![
             ("CSBS_ENDPOINT".into(), base.clone()),
+            ("CBR_ENDPOINT".into(), base.clone()),
             ("IAM_ENDPOINT".into(), base),
             ("CSBS_CREDENTIALS_SECRET_ARN".into(), self.credentials_arn.clone()),
             ("PENDING_QUEUE_URL".into(), self.pending_url.clone()),
