@@ -45,7 +45,10 @@ fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
             let c = format!("soak-{i}");
             let mut gone = Vec::new();
             let mut kept = Vec::new();
+            // Every other ten requests are CBR ones of the same kinds.
+            let cbr = (i / 10) % 2 == 1;
             let (body, expected) = match i % 10 {
+                _ if cbr => cbr_case(i, &c, sim, &mut gone, &mut kept),
                 0..=5 => {
                     sim.seed(P, &c, &[ItemSeed::ok(format!("{c}-a"))]);
                     gone.push(format!("{c}-a"));
@@ -127,6 +130,86 @@ fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
         .collect()
 }
 
+/// The CBR request of kind `i % 10`: completed (one backup, or a restore point of two with
+/// per-disk children), failed (a failing backup among others), timed out (a backup busy
+/// being protected), rejected (a CSBS field), a restore point that never existed, and a
+/// backup refused for good beside an accepted one.
+fn cbr_case(
+    i: usize,
+    c: &str,
+    sim: &Simulator,
+    gone: &mut Vec<String>,
+    kept: &mut Vec<(String, &'static str)>,
+) -> (serde_json::Value, Outcome) {
+    let b = |k: &str| format!("{c}-{k}");
+    match i % 10 {
+        0..=5 if i % 2 == 0 => {
+            sim.seed_cbr(P, c, &[ItemSeed::ok(b("a"))]);
+            gone.push(b("a"));
+            (
+                json!({"service": "cbr", "project_id": P, "backup_id": b("a"), "request_id": format!("r{i}")}),
+                Outcome::Completed,
+            )
+        }
+        0..=5 => {
+            let server = |id: String| ItemSeed {
+                with_child: true,
+                ..ItemSeed::ok(id)
+            };
+            sim.seed_cbr(P, c, &[server(b("s0")), server(b("s1"))]);
+            gone.extend([b("s0"), b("s1")]);
+            (
+                json!({"service": "cbr", "project_id": P, "checkpoint_id": c}),
+                Outcome::Completed,
+            )
+        }
+        6 => {
+            sim.seed_cbr(P, c, &[ItemSeed::ok(b("0")), ItemSeed::failing(b("1")), ItemSeed::ok(b("2"))]);
+            gone.extend([b("0"), b("2")]);
+            kept.push((b("1"), "error"));
+            (
+                json!({"service": "cbr", "project_id": P, "backup_ids": [b("0"), b("1"), b("2")]}),
+                Outcome::Failed,
+            )
+        }
+        7 => {
+            let stuck = ItemSeed {
+                status: Some("protecting".into()),
+                ..ItemSeed::ok(b("stuck"))
+            };
+            sim.seed_cbr(P, c, &[stuck]);
+            kept.push((b("stuck"), "protecting"));
+            (
+                json!({"service": "cbr", "project_id": P, "backup_id": b("stuck"), "timeout_seconds": 3}),
+                Outcome::TimedOut,
+            )
+        }
+        8 => (
+            json!({"service": "cbr", "project_id": P, "backup_id": b("x"), "checkpoint_items": ["i"]}),
+            Outcome::Rejected,
+        ),
+        _ if i % 20 == 19 => (
+            json!({"service": "cbr", "project_id": P, "checkpoint_id": format!("{c}-never-existed")}),
+            Outcome::Completed,
+        ),
+        _ => {
+            let (ok, refused) = (b("ok"), b("refused"));
+            sim.seed_cbr(P, c, &[ItemSeed::ok(&ok), ItemSeed::ok(&refused)]);
+            sim.add_fault(
+                Fault::status(Route::CbrDelete, 400)
+                    .with_code("BackupService.6204")
+                    .on_path(format!("/backups/{refused}?")),
+            );
+            gone.push(ok.clone());
+            kept.push((refused.clone(), "available"));
+            (
+                json!({"service": "cbr", "project_id": P, "backup_ids": [ok, refused]}),
+                Outcome::Failed,
+            )
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_ends_in_exactly_one_terminal_event() {
     let n: usize = std::env::var("SOAK_REQUESTS")
@@ -159,7 +242,7 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
     let mut rng = StdRng::seed_from_u64(seed);
 
     let creds = sim::demo_password();
-    let mut cc = ClientConfig::new(sim.base_url(), sim.base_url(), creds);
+    let mut cc = ClientConfig::new(sim.base_url(), sim.base_url(), creds).with_cbr(sim.base_url());
     cc.retry = RetryPolicy {
         min_delay: Duration::from_millis(20),
         max_delay: Duration::from_millis(300),
@@ -305,10 +388,11 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
     let stats = sim.sim.stats();
     let distinct: usize = by_outcome.values().sum();
     println!(
-        "soak: {n} requests, {deliveries} deliveries, {deliveries_of_terminal} terminal deliveries ({} repeated), {polls_killed} poll invocations killed, {:?}, {} CSBS calls, {} token logins, {:.1} s",
+        "soak: {n} requests, {deliveries} deliveries, {deliveries_of_terminal} terminal deliveries ({} repeated), {polls_killed} poll invocations killed, {:?}, {} CSBS calls, {} CBR calls, {} token logins, {:.1} s",
         deliveries_of_terminal - distinct,
         by_outcome,
         stats.csbs_calls(),
+        stats.cbr_calls(),
         stats.token,
         started.elapsed().as_secs_f64()
     );
