@@ -204,7 +204,11 @@ impl DeletionRequest {
         };
         let checkpoint_items = match obj.get("checkpoint_items") {
             // A single string is a list of one, validated like any list.
-            Some(Value::String(s)) => id_list(Some(&Value::Array(vec![Value::String(s.clone())])), "checkpoint_items", 1)?,
+            Some(Value::String(s)) => id_list(
+                Some(&Value::Array(vec![Value::String(s.clone())])),
+                "checkpoint_items",
+                1,
+            )?,
             Some(Value::Array(a)) if a.is_empty() => {
                 return Err(RequestError::field(
                     "checkpoint_items",

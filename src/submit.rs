@@ -507,7 +507,14 @@ impl Submitter {
             let key = match DeletionRequest::from_sqs_body(&r.body) {
                 Ok(req) => {
                     let key = task_id(&req);
-                    labels.insert(key.clone(), (req.project_id.clone(), req.checkpoint_id.clone().unwrap_or_default(), req.target_label()));
+                    labels.insert(
+                        key.clone(),
+                        (
+                            req.project_id.clone(),
+                            req.checkpoint_id.clone().unwrap_or_default(),
+                            req.target_label(),
+                        ),
+                    );
                     key
                 }
                 Err(_) => task_id_of_raw(r.body.as_bytes()),

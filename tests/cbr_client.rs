@@ -59,14 +59,30 @@ async fn delete_is_accepted_then_busy_then_gone_with_either_credential() {
     for creds in [sim::demo_password(), sim::demo_aksk()] {
         let s = sim_with("rp-1", &[ItemSeed::ok("bk-1")]).await;
         let c = client(&s, creds);
-        assert_eq!(c.delete_backup(P, "bk-1", soon()).await.unwrap(), DeleteOutcome::Accepted);
+        assert_eq!(
+            c.delete_backup(P, "bk-1", soon()).await.unwrap(),
+            DeleteOutcome::Accepted
+        );
         // While it is queued or running, a second DELETE is "busy" (CSBS.2003), not an error.
-        assert_eq!(c.delete_backup(P, "bk-1", soon()).await.unwrap(), DeleteOutcome::AlreadyDeleting);
+        assert_eq!(
+            c.delete_backup(P, "bk-1", soon()).await.unwrap(),
+            DeleteOutcome::AlreadyDeleting
+        );
         let b = c.get_backup(P, "bk-1", soon()).await.unwrap().expect("still there");
-        assert!([status::DELETING, status::WAITING_DELETE].contains(&b.status()), "{b:?}");
+        assert!(
+            [status::DELETING, status::WAITING_DELETE].contains(&b.status()),
+            "{b:?}"
+        );
         settled(&s, "bk-1").await;
-        assert_eq!(c.get_backup(P, "bk-1", soon()).await.unwrap(), None, "404 BackupService.6200 = gone");
-        assert_eq!(c.delete_backup(P, "bk-1", soon()).await.unwrap(), DeleteOutcome::AlreadyGone);
+        assert_eq!(
+            c.get_backup(P, "bk-1", soon()).await.unwrap(),
+            None,
+            "404 BackupService.6200 = gone"
+        );
+        assert_eq!(
+            c.delete_backup(P, "bk-1", soon()).await.unwrap(),
+            DeleteOutcome::AlreadyGone
+        );
         assert_eq!(s.sim.stats().rejected_auth, 0);
     }
 }
@@ -101,11 +117,19 @@ async fn models_read_both_time_formats_and_string_numbers_from_the_wire() {
     let seeds: Vec<ItemSeed> = ids.iter().map(ItemSeed::ok).collect();
     let s = sim_with("rp-1", &seeds).await;
     let c = client(&s, sim::demo_aksk());
-    let listed = c.list_backups(P, &BackupFilter::for_restore_point("rp-1"), soon()).await.unwrap();
+    let listed = c
+        .list_backups(P, &BackupFilter::for_restore_point("rp-1"), soon())
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 6);
     for b in &listed {
         assert_eq!(b.resource_size_gb(), Some(40.0), "{:?}", b.resource_size);
-        assert_eq!(b.created().map(|t| t.timestamp()), Some(1557475152), "{:?}", b.created_at);
+        assert_eq!(
+            b.created().map(|t| t.timestamp()),
+            Some(1557475152),
+            "{:?}",
+            b.created_at
+        );
         assert_eq!(b.checkpoint_id.as_deref(), Some("rp-1"));
     }
     let formats: std::collections::HashSet<bool> = listed
@@ -129,9 +153,18 @@ async fn listing_pages_by_offset_until_a_short_page() {
     let mut ids: Vec<String> = got.into_iter().map(|b| b.id).collect();
     ids.sort();
     assert_eq!(ids, (0..7).map(|i| format!("bk-{i}")).collect::<Vec<_>>());
-    let lists: Vec<String> = s.sim.calls().into_iter().filter(|c| c.route == Route::CbrList).map(|c| c.target).collect();
+    let lists: Vec<String> = s
+        .sim
+        .calls()
+        .into_iter()
+        .filter(|c| c.route == Route::CbrList)
+        .map(|c| c.target)
+        .collect();
     assert_eq!(lists.len(), 3, "3 + 3 + 1: {lists:?}");
-    assert!(lists[1].contains("offset=3") && lists[2].contains("offset=6"), "{lists:?}");
+    assert!(
+        lists[1].contains("offset=3") && lists[2].contains("offset=6"),
+        "{lists:?}"
+    );
     // A full last page costs one more (empty) call, and nothing is listed twice.
     let six = BackupFilter {
         limit: Some(7),
@@ -147,7 +180,10 @@ async fn listing_pages_by_offset_until_a_short_page() {
             ..ItemSeed::ok("srv-1")
         }],
     );
-    let got = c.list_backups(P, &BackupFilter::for_restore_point("rp-server"), soon()).await.unwrap();
+    let got = c
+        .list_backups(P, &BackupFilter::for_restore_point("rp-server"), soon())
+        .await
+        .unwrap();
     assert_eq!(got.len(), 2);
     assert_eq!(got.iter().filter(|b| b.is_top_level()).count(), 1);
 }
@@ -185,17 +221,32 @@ async fn a_failed_deletion_leaves_error_and_a_failed_delete_task() {
     settled(&s, "bk-ok").await;
     let b = c.get_backup(P, "bk-bad", soon()).await.unwrap().unwrap();
     assert_eq!(b.status(), status::ERROR);
-    let logs = c.delete_logs(P, b.resource_id.as_deref(), submitted - CLOCK_SKEW, soon()).await.unwrap();
-    let mine: Vec<_> = logs.iter().filter(|l| l.deleted_backup_id().as_deref() == Some("bk-bad")).collect();
+    let logs = c
+        .delete_logs(P, b.resource_id.as_deref(), submitted - CLOCK_SKEW, soon())
+        .await
+        .unwrap();
+    let mine: Vec<_> = logs
+        .iter()
+        .filter(|l| l.deleted_backup_id().as_deref() == Some("bk-bad"))
+        .collect();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].status.as_deref(), Some("failed"));
     assert!(mine[0].reason().unwrap().contains("BackupService.9910"));
-    assert!(logs.iter().any(|l| l.deleted_backup_id().as_deref() == Some("bk-ok") && l.status.as_deref() == Some("success")));
+    assert!(
+        logs.iter()
+            .any(|l| l.deleted_backup_id().as_deref() == Some("bk-ok") && l.status.as_deref() == Some("success"))
+    );
     // What the poller reads: Failed with the task's reason (two calls), gone (one call).
     let (state, calls) = read_backup(&c, P, "bk-bad", submitted, soon()).await.unwrap();
-    assert!(matches!(&state, TargetState::Failed(r) if r.contains("could not be removed")), "{state:?}");
+    assert!(
+        matches!(&state, TargetState::Failed(r) if r.contains("could not be removed")),
+        "{state:?}"
+    );
     assert_eq!(calls, 2);
-    assert_eq!(read_backup(&c, P, "bk-ok", submitted, soon()).await.unwrap(), (TargetState::Gone, 1));
+    assert_eq!(
+        read_backup(&c, P, "bk-ok", submitted, soon()).await.unwrap(),
+        (TargetState::Gone, 1)
+    );
     // Asked about a submission after that failure, the old task does not count: re-issue.
     let later = chrono::Utc::now() + chrono::Duration::minutes(5);
     assert_eq!(
@@ -216,13 +267,20 @@ async fn busy_backups_and_refusals() {
     .await;
     let c = client(&s, sim::demo_aksk());
     // 400 BackupService.6203 "Performing backups": busy, not refused.
-    assert_eq!(c.delete_backup(P, "bk-busy", soon()).await.unwrap(), DeleteOutcome::AlreadyDeleting);
     assert_eq!(
-        read_backup(&c, P, "bk-busy", chrono::Utc::now(), soon()).await.unwrap().0,
+        c.delete_backup(P, "bk-busy", soon()).await.unwrap(),
+        DeleteOutcome::AlreadyDeleting
+    );
+    assert_eq!(
+        read_backup(&c, P, "bk-busy", chrono::Utc::now(), soon())
+            .await
+            .unwrap()
+            .0,
         TargetState::Busy("protecting".into())
     );
     for code in ["BackupService.6204", "BackupService.6220", "BackupService.6201"] {
-        s.sim.add_fault(Fault::status(Route::CbrDelete, 400).with_code(code).times(1));
+        s.sim
+            .add_fault(Fault::status(Route::CbrDelete, 400).with_code(code).times(1));
         let e = c.delete_backup(P, "bk-busy", soon()).await.unwrap_err();
         assert_eq!((e.class(), e.code()), (ErrorClass::Permanent, code.to_string()));
     }
@@ -234,15 +292,25 @@ async fn bad_answers_are_errors_never_gone() {
     let c = client(&s, sim::demo_aksk());
     let cases: [(Fault, &str); 5] = [
         // A 200 without the `backup` wrapper.
-        (Fault::status(Route::CbrGet, 200).with_raw_body(r#"{"id":"bk-1","status":"available"}"#), "bad_response"),
+        (
+            Fault::status(Route::CbrGet, 200).with_raw_body(r#"{"id":"bk-1","status":"available"}"#),
+            "bad_response",
+        ),
         // Not JSON at all.
-        (Fault::status(Route::CbrGet, 200).with_raw_body("<html>ok</html>"), "bad_response"),
+        (
+            Fault::status(Route::CbrGet, 200).with_raw_body("<html>ok</html>"),
+            "bad_response",
+        ),
         // The gateway's "no such API" 404, and an HTML 404 from a proxy.
         (Fault::status(Route::CbrGet, 404).with_code("APIGW.0101"), "APIGW.0101"),
-        (Fault::status(Route::CbrGet, 404).with_raw_body("<html>Not Found</html>"), "HTTP.404"),
+        (
+            Fault::status(Route::CbrGet, 404).with_raw_body("<html>Not Found</html>"),
+            "HTTP.404",
+        ),
         // The 401 body a Terraform provider maps to "not found".
         (
-            Fault::status(Route::CbrGet, 401).with_raw_body(r#"{"unauthorized":{"code":"401","message":"Malformed request url"}}"#),
+            Fault::status(Route::CbrGet, 401)
+                .with_raw_body(r#"{"unauthorized":{"code":"401","message":"Malformed request url"}}"#),
             "HTTP.401",
         ),
     ];
@@ -257,9 +325,8 @@ async fn bad_answers_are_errors_never_gone() {
     }
     s.sim.clear_faults();
     // An unknown status is waited for, not taken as gone.
-    s.sim.add_fault(
-        Fault::status(Route::CbrGet, 200).with_raw_body(r#"{"backup":{"id":"bk-1","status":"frozen"}}"#),
-    );
+    s.sim
+        .add_fault(Fault::status(Route::CbrGet, 200).with_raw_body(r#"{"backup":{"id":"bk-1","status":"frozen"}}"#));
     assert_eq!(
         read_backup(&c, P, "bk-1", chrono::Utc::now(), soon()).await.unwrap().0,
         TargetState::Busy("frozen".into())
@@ -271,11 +338,17 @@ async fn transient_answers_are_retried_within_the_deadline() {
     let s = sim_with("rp-1", &[ItemSeed::ok("bk-1")]).await;
     let c = client(&s, sim::demo_aksk());
     s.sim.add_fault(Fault::status(Route::CbrDelete, 503).times(2));
-    assert_eq!(c.delete_backup(P, "bk-1", soon()).await.unwrap(), DeleteOutcome::Accepted);
+    assert_eq!(
+        c.delete_backup(P, "bk-1", soon()).await.unwrap(),
+        DeleteOutcome::Accepted
+    );
     assert_eq!(s.sim.stats().cbr_delete, 3);
     s.sim.add_fault(Fault::hang(Route::CbrGet));
     let started = Instant::now();
-    let e = c.get_backup(P, "bk-1", started + Duration::from_millis(500)).await.unwrap_err();
+    let e = c
+        .get_backup(P, "bk-1", started + Duration::from_millis(500))
+        .await
+        .unwrap_err();
     assert!(matches!(e, CsbsError::DeadlineExceeded | CsbsError::Timeout), "{e}");
 }
 
@@ -294,7 +367,8 @@ async fn restore_points_and_configuration() {
     assert!(c.delete_backup(P, "a?b", soon()).await.is_err());
     assert_eq!(s.sim.stats().cbr_calls(), before, "nothing was sent");
     // A deployment without CBR_ENDPOINT: a configuration error, never an event-worthy refusal.
-    let no_cbr = CbrClient::new(CsbsClient::new(ClientConfig::new(s.base_url(), s.base_url(), sim::demo_aksk())).unwrap());
+    let no_cbr =
+        CbrClient::new(CsbsClient::new(ClientConfig::new(s.base_url(), s.base_url(), sim::demo_aksk())).unwrap());
     let e = no_cbr.get_backup(P, "bk-1", soon()).await.unwrap_err();
     assert_eq!((e.class(), e.is_bad_gateway()), (ErrorClass::Misconfigured, true));
     assert!(e.to_string().contains("CBR_ENDPOINT"), "{e}");

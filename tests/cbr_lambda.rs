@@ -36,7 +36,8 @@ async fn a_cbr_batch_submits_polls_and_ends_in_one_event_each() {
     let sim = sim().await;
     sim.sim
         .set_delete_duration(Duration::from_millis(100), Duration::from_millis(300));
-    sim.sim.seed_cbr(P, "rp-a", &[ItemSeed::ok("bk-a1"), ItemSeed::ok("bk-a2")]);
+    sim.sim
+        .seed_cbr(P, "rp-a", &[ItemSeed::ok("bk-a1"), ItemSeed::ok("bk-a2")]);
     let server = |id: &str| ItemSeed {
         with_child: true,
         ..ItemSeed::ok(id)
@@ -65,7 +66,9 @@ async fn a_cbr_batch_submits_polls_and_ends_in_one_event_each() {
         // CSBS side by side in the same batch.
         json!({"project_id": P, "checkpoint_id": "csbs-ckpt", "request_id": "csbs"}),
     ];
-    let answer = dispatch::handle(&app, event(sqs_body_event(&bodies), 20)).await.unwrap();
+    let answer = dispatch::handle(&app, event(sqs_body_event(&bodies), 20))
+        .await
+        .unwrap();
     assert_eq!(answer["batchItemFailures"], json!([]));
     let first = infra.events(8, WAIT).await;
     let outcome = |r: &str| by(&first, r)["outcome"].as_str().unwrap().to_string();
@@ -99,29 +102,48 @@ async fn a_cbr_batch_submits_polls_and_ends_in_one_event_each() {
     assert!(by(&first, "ids")["provider_id"].is_null());
     // A restore point's targets are its top-level backups, listed at submit time.
     let rp = by(&first, "restore-point");
-    assert_eq!((rp["checkpoint_id"].as_str(), rp["backup_ids"].clone()), (Some("rp-srv"), json!(["bk-s1", "bk-s2"])));
+    assert_eq!(
+        (rp["checkpoint_id"].as_str(), rp["backup_ids"].clone()),
+        (Some("rp-srv"), json!(["bk-s1", "bk-s2"]))
+    );
     let pending = infra.pending_bodies().await;
     assert_eq!(pending.len(), 4);
     let csbs_task = pending.iter().find(|t| t["request_id"] == "csbs").unwrap();
-    assert!(csbs_task.get("service").is_none() && csbs_task.get("backup_ids").is_none(), "CSBS bodies as before");
+    assert!(
+        csbs_task.get("service").is_none() && csbs_task.get("backup_ids").is_none(),
+        "CSBS bodies as before"
+    );
     let cbr_task = pending.iter().find(|t| t["request_id"] == "ids").unwrap();
     assert_eq!(cbr_task["service"], "cbr");
 
     let before = sim.sim.stats();
     let poller = wiring::poller(&config, &infra.aws).await.unwrap();
-    let summary = poll::handle(&poller, event(fixture("schedule-v2.json"), 30)).await.unwrap();
+    let summary = poll::handle(&poller, event(fixture("schedule-v2.json"), 30))
+        .await
+        .unwrap();
     assert_eq!(
-        (summary["completed"].as_u64(), summary["failed"].as_u64(), summary["still_pending"].as_u64()),
+        (
+            summary["completed"].as_u64(),
+            summary["failed"].as_u64(),
+            summary["still_pending"].as_u64()
+        ),
         (Some(3), Some(1), Some(0)),
         "{summary}"
     );
     let last = infra.events(4, WAIT).await;
     for r in ["ids", "restore-point", "csbs"] {
         let e = by(&last, r);
-        assert_eq!((e["outcome"].as_str(), e["last_status"].as_str()), (Some("completed"), Some("absent")), "{r}");
+        assert_eq!(
+            (e["outcome"].as_str(), e["last_status"].as_str()),
+            (Some("completed"), Some("absent")),
+            "{r}"
+        );
     }
     let failed = by(&last, "fails");
-    assert_eq!((failed["outcome"].as_str(), failed["last_status"].as_str()), (Some("failed"), Some("error")));
+    assert_eq!(
+        (failed["outcome"].as_str(), failed["last_status"].as_str()),
+        (Some("failed"), Some("error"))
+    );
     let message = failed["error"]["message"].as_str().unwrap();
     assert!(
         message.starts_with("bk-fail: CBR delete task") && message.contains("BackupService.9910"),
@@ -152,14 +174,19 @@ async fn busy_and_available_backups_get_their_delete_again() {
     let app = wiring::submit_app(&config, &infra.aws).await.unwrap();
     // The DELETE is lost on the way (CBR answered 204, but the backup stays available): the
     // poller finds it available and issues the DELETE again.
-    sim.sim.add_fault(Fault::status(Route::CbrDelete, 204).with_raw_body("").times(1));
+    sim.sim
+        .add_fault(Fault::status(Route::CbrDelete, 204).with_raw_body("").times(1));
     let body = json!({"service": "cbr", "project_id": P, "backup_id": "bk-1", "request_id": "lost"});
-    let answer = dispatch::handle(&app, event(sqs_body_event(&[body]), 20)).await.unwrap();
+    let answer = dispatch::handle(&app, event(sqs_body_event(&[body]), 20))
+        .await
+        .unwrap();
     assert_eq!(answer["batchItemFailures"], json!([]));
     assert_eq!(infra.events(1, WAIT).await[0]["outcome"], "submitted");
     assert_eq!(sim.sim.item_status(P, "bk-1").as_deref(), Some("available"));
     let poller = wiring::poller(&config, &infra.aws).await.unwrap();
-    let summary = poll::handle(&poller, event(fixture("schedule-v2.json"), 20)).await.unwrap();
+    let summary = poll::handle(&poller, event(fixture("schedule-v2.json"), 20))
+        .await
+        .unwrap();
     assert_eq!(summary["completed"], 1, "{summary}");
     assert_eq!(sim.sim.stats().cbr_delete, 2, "submitted once, re-issued once");
     assert_eq!(infra.events(1, WAIT).await[0]["outcome"], "completed");
@@ -178,7 +205,11 @@ async fn cbr_over_http_post_mirror_and_status() {
     // POST /deletions with a CBR body.
     let body = json!({"service": "cbr", "project_id": P, "backup_id": "bk-1"});
     let (status, answer) = send(http_v2("POST", "/deletions", "", Some(&body))).await;
-    assert_eq!((status, answer["status"].as_str()), (202, Some("submitted")), "{answer}");
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (202, Some("submitted")),
+        "{answer}"
+    );
     // The CBR-mirroring DELETE: the same request, the same task.
     let (status, again) = send(http_v2("DELETE", &format!("/v3/{P}/backups/bk-1"), "", None)).await;
     assert_eq!((status, &again["task_id"]), (202, &answer["task_id"]), "{again}");
@@ -186,7 +217,11 @@ async fn cbr_over_http_post_mirror_and_status() {
     let (status, _) = send(http_v2("DELETE", &format!("/prod/v3/{P}/backups/bk-2"), "", None)).await;
     assert_eq!(status, 202);
     let (status, refused) = send(http_v2("DELETE", &format!("/v3/{P}/backups/bk-2"), "force=1", None)).await;
-    assert_eq!((status, refused["error"]["field"].as_str()), (400, Some("force")), "{refused}");
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (400, Some("force")),
+        "{refused}"
+    );
     let (status, _) = send(http_v2("GET", &format!("/v3/{P}/backups/bk-2"), "", None)).await;
     assert_eq!(status, 405);
     let (status, bad) = send(http_v2("DELETE", &format!("/v3/{P}/backups/a%2Fb"), "", None)).await;
@@ -199,7 +234,10 @@ async fn cbr_over_http_post_mirror_and_status() {
     let items = st["items"].as_array().unwrap();
     assert_eq!(items.len(), 3);
     let state = |id: &str| items.iter().find(|i| i["backup_id"] == id).unwrap()["state"].clone();
-    assert!(["queued", "deleting"].contains(&state("bk-1").as_str().unwrap()), "{st}");
+    assert!(
+        ["queued", "deleting"].contains(&state("bk-1").as_str().unwrap()),
+        "{st}"
+    );
     assert_eq!(state("bk-none"), "gone");
     assert!(["queued", "deleting"].contains(&st["state"].as_str().unwrap()));
     for bad_q in [
@@ -232,8 +270,13 @@ async fn cbr_failing_over_http_is_503_and_a_gateway_404_is_502() {
     let (status, _) = http_answer(&out);
     assert_eq!(status, 503, "{out}");
     sim.sim.clear_faults();
-    sim.sim.add_fault(Fault::status(Route::CbrDelete, 404).with_code("APIGW.0101"));
-    let (status, _) = http_answer(&dispatch::handle(&app, event(http_v2("POST", "/deletions", "", Some(&body)), 5)).await.unwrap());
+    sim.sim
+        .add_fault(Fault::status(Route::CbrDelete, 404).with_code("APIGW.0101"));
+    let (status, _) = http_answer(
+        &dispatch::handle(&app, event(http_v2("POST", "/deletions", "", Some(&body)), 5))
+            .await
+            .unwrap(),
+    );
     assert_eq!(status, 502);
     infra.no_more_events().await;
     // The same over SQS: handed back for redelivery, no event.

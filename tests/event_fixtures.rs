@@ -28,6 +28,12 @@ fn raw(name: &str) -> String {
     std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
+/// MD5, as SQS computes `md5OfBody`.
+fn md5_of(body: &str) -> Vec<u8> {
+    use md5::Digest;
+    md5::Md5::digest(body.as_bytes()).to_vec()
+}
+
 fn context() -> lambda_runtime::Context {
     let mut c = lambda_runtime::Context::default();
     c.deadline = (std::time::SystemTime::now() + Duration::from_secs(20))
@@ -42,6 +48,17 @@ fn samples_deserialise_into_their_aws_lambda_events_types() {
     let sqs: SqsEvent = serde_json::from_str(&raw("sqs.json")).unwrap();
     assert_eq!(sqs.records.len(), 2);
     assert_eq!(sqs.records[0].event_source.as_deref(), Some("aws:sqs"));
+    let cbr: SqsEvent = serde_json::from_str(&raw("sqs-cbr.json")).unwrap();
+    for r in &cbr.records {
+        let body = r.body.as_deref().unwrap();
+        assert_eq!(
+            r.md5_of_body.as_deref(),
+            Some(hex::encode(md5_of(body)).as_str()),
+            "md5OfBody matches"
+        );
+        let req = csbs_deleter::request::DeletionRequest::from_sqs_body(body).unwrap();
+        assert_eq!(req.service, csbs_deleter::service::Service::Cbr);
+    }
     let rest: ApiGatewayProxyRequest = serde_json::from_str(&raw("apigw-rest.json")).unwrap();
     assert_eq!(
         (rest.http_method.as_str(), rest.request_context.stage.as_deref()),
@@ -73,7 +90,7 @@ async fn samples_run_through_the_handlers() {
     let s = Simulator::start(SimConfig::default()).await.unwrap();
     s.sim.seed_demo();
     let creds = sim::demo_aksk();
-    let csbs = CsbsClient::new(ClientConfig::new(s.base_url(), s.base_url(), creds)).unwrap();
+    let csbs = CsbsClient::new(ClientConfig::new(s.base_url(), s.base_url(), creds).with_cbr(s.base_url())).unwrap();
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
     let sink = Arc::new(MemorySink::new());
     let secret = Secret::new(csbs_deleter::local::LOCAL_WEBHOOK_SECRET);
@@ -89,6 +106,13 @@ async fn samples_run_through_the_handlers() {
     let answer = dispatch::handle(
         &app,
         lambda_runtime::LambdaEvent::new(serde_json::from_str(&raw("sqs.json")).unwrap(), context()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer["batchItemFailures"], serde_json::json!([]));
+    let answer = dispatch::handle(
+        &app,
+        lambda_runtime::LambdaEvent::new(serde_json::from_str(&raw("sqs-cbr.json")).unwrap(), context()),
     )
     .await
     .unwrap();
@@ -129,7 +153,7 @@ async fn samples_run_through_the_handlers() {
         assert_eq!(answer["statusCode"], status, "{name}: {answer}");
     }
     let submitted = sink.events().len();
-    assert_eq!(submitted, 6, "two SQS records and four HTTP submissions");
+    assert_eq!(submitted, 8, "two SQS records, two CBR ones and four HTTP submissions");
     let poller = Poller::new(
         csbs,
         queue.clone(),

@@ -164,7 +164,11 @@ fn cbr_case(
             )
         }
         6 => {
-            sim.seed_cbr(P, c, &[ItemSeed::ok(b("0")), ItemSeed::failing(b("1")), ItemSeed::ok(b("2"))]);
+            sim.seed_cbr(
+                P,
+                c,
+                &[ItemSeed::ok(b("0")), ItemSeed::failing(b("1")), ItemSeed::ok(b("2"))],
+            );
             gone.extend([b("0"), b("2")]);
             kept.push((b("1"), "error"));
             (

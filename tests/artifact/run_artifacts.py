@@ -192,7 +192,7 @@ def main():
     env = {
         "AWS_ENDPOINT_URL": moto, "AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-central-1",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "CSBS_ENDPOINT": sim_url, "CSBS_CREDENTIALS_SECRET_ARN": creds, "WEBHOOK_SECRET_ARN": webhook,
+        "CSBS_ENDPOINT": sim_url, "CBR_ENDPOINT": sim_url, "CSBS_CREDENTIALS_SECRET_ARN": creds, "WEBHOOK_SECRET_ARN": webhook,
         "PENDING_QUEUE_URL": pending, "EVENT_BUS_NAME": bus, "PENDING_RECEIVE_WAIT_SECONDS": "0",
         "POLL_WINDOW_SECONDS": "0", "AWS_LAMBDA_FUNCTION_NAME": "artifact", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_FORMAT": "JSON",
@@ -209,6 +209,15 @@ def main():
 
         kind, answer = api.invoke(fixture("sqs.json"))
         check(kind == "response" and answer.get("batchItemFailures") == [], f"submit: SQS batch answered, no failures: {kind} {answer}")
+        kind, answer = api.invoke(fixture("sqs-cbr.json"))
+        check(kind == "response" and answer.get("batchItemFailures") == [], f"submit: CBR SQS batch answered, no failures: {kind} {answer}")
+        # The CBR-mirroring DELETE, from the HTTP API v2 sample.
+        mirror = fixture("http-api-v2.json")
+        path = "/v3/0123456789abcdef0123456789abcdef/backups/cbb00000-0000-4000-8000-000000000001"
+        mirror["rawPath"], mirror["rawQueryString"], mirror["body"] = path, "", None
+        mirror["requestContext"]["http"].update(method="DELETE", path=path)
+        kind, answer = api.invoke(signed(mirror, ""))
+        check(kind == "response" and http_status(answer) == 202, f"submit: the CBR mirror DELETE answered 202: {answer}")
 
         for name, status in [("apigw-rest.json", 202), ("http-api-v2.json", 202), ("function-url.json", 202), ("alb.json", 202), ("http-api-v2-status.json", 200)]:
             ev = signed(fixture(name), ALB_QUERY if name == "alb.json" else None)
@@ -258,8 +267,8 @@ def main():
         threading.Thread(target=drain, args=(proc, logs), daemon=True).start()
         check(api.wait_ready(proc), f"poll ({arch}) started and asked for its first event")
         kind, answer = api.invoke(fixture("schedule-v2.json"))
-        check(kind == "response" and isinstance(answer, dict) and answer.get("checked", 0) >= 6,
-              f"poll: a tick checked the six recorded tasks: {answer}")
+        check(kind == "response" and isinstance(answer, dict) and answer.get("checked", 0) >= 8,
+              f"poll: a tick checked the eight recorded tasks (six CSBS, two CBR): {answer}")
         kind, answer = api.invoke(fixture("scheduled-event.json"))
         check(kind == "response" and isinstance(answer, dict) and "checked" in answer, "poll: the classic scheduled event is served too")
         check(proc.poll() is None, "poll: the process is still serving")

@@ -15,6 +15,8 @@ AK, SK = "DEMOACCESSKEY0000000", "DEMOsecretkeyDEMOsecretkeyDEMOsecretkey0"
 PROJECT = "0123456789abcdef0123456789abcdef"
 PROVIDER = "fc4d5750-22e7-4798-8a46-f48f62c4c1da"
 CKPT, ITEM = "c0ffee00-0000-4000-8000-000000000001", "be1a0000-0001-4000-8000-000000000000"
+# CBR demo data of the simulator (Simulator::seed_demo_cbr).
+RESTORE_POINT, BACKUP = "cb400000-0000-4000-8000-000000000001", "cbb00000-0001-4000-8000-000000000000"
 
 
 def signed(base, method, path, query, sk=SK, date=None):
@@ -63,6 +65,20 @@ def main(base):
     check("tampered DELETE target", send(base, signed(base, "DELETE", delete_path, [("checkpoint_items", ITEM)]), delete_path, "checkpoint_items=other"), 401)
     check("DELETE signed by the SDK", send(base, signed(base, "DELETE", delete_path, [("checkpoint_items", ITEM)])), 200)
     check("repeated DELETE is CSBS.2003", send(base, signed(base, "DELETE", delete_path, [("checkpoint_items", ITEM)])), 400)
+    # CBR v3: the same gateway and signing (docs/cbr-api.md §4).
+    backups = f"/v3/{PROJECT}/backups"
+    cq = [("checkpoint_id", RESTORE_POINT), ("limit", 1000), ("offset", 0)]
+    check("CBR list backups signed by the SDK", send(base, signed(base, "GET", backups, cq)), 200)
+    check("CBR get backup signed by the SDK", send(base, signed(base, "GET", f"{backups}/{BACKUP}", [])), 200)
+    logs = f"/v3/{PROJECT}/operation-logs"
+    check("CBR operation logs signed by the SDK", send(base, signed(base, "GET", logs, [("operation_type", "delete"), ("start_time", "2026-01-01T00:00:00Z")])), 200)
+    r = signed(base, "GET", backups, cq)
+    check("CBR tampered query", send(base, r, backups, f"checkpoint_id={RESTORE_POINT}&limit=1000&offset=1"), 401)
+    check("CBR wrong secret key", send(base, signed(base, "GET", f"{backups}/{BACKUP}", [], sk="not-the-secret")), 401)
+    r = signed(base, "DELETE", f"{backups}/{BACKUP}", [])
+    check("CBR tampered DELETE target", send(base, r, f"{backups}/cbb00000-0000-4000-8000-000000000000"), 401)
+    check("CBR DELETE signed by the SDK", send(base, signed(base, "DELETE", f"{backups}/{BACKUP}", [])), 204)
+    check("CBR repeated DELETE is busy", send(base, signed(base, "DELETE", f"{backups}/{BACKUP}", [])), 400)
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed")
     return 0 if passed == len(results) else 1

@@ -65,7 +65,7 @@ def main(path):
     # The transform resolves pseudo parameters from the region; nothing is called.
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-central-1")
     raw = yaml.load(open(path), Loader=cfn_loader())
-    params = {"CsbsEndpoint": "https://csbs.eu-de.otc.t-systems.com", "EnableFunctionUrl": "true"}
+    params = {"CsbsEndpoint": "https://csbs.eu-de.otc.t-systems.com", "CbrEndpoint": "https://cbr.eu-de.otc.t-systems.com", "EnableFunctionUrl": "true"}
     # As `sam package` does before CloudFormation's transform: the code is an S3 object.
     packaged = copy.deepcopy(raw)
     for r in packaged["Resources"].values():
@@ -145,6 +145,14 @@ def main(path):
                  "CredentialsSecretArn", "WebhookSecretArn", "FunctionUrl"]:
         check(name in outputs, f"output {name}")
     check(outputs.get("EventArchiveArn", {}).get("Value") == {"Fn::GetAtt": ["EventArchive", "Arn"]}, "the archive ARN is the archive's, not the bus's")
+
+    # 8. Both services: either endpoint may be left empty, not both; both reach the functions.
+    for name in ["CsbsEndpoint", "CbrEndpoint"]:
+        check(param(name).get("Default") == "", f"{name} optional")
+    assertions = [a for r in raw.get("Rules", {}).values() for a in r.get("Assertions", [])]
+    check(any("CsbsEndpoint" in str(a) and "CbrEndpoint" in str(a) for a in assertions), "a rule requires CsbsEndpoint or CbrEndpoint")
+    env = raw["Globals"]["Function"]["Environment"]["Variables"]
+    check(env.get("CBR_ENDPOINT") == {"Ref": "CbrEndpoint"} and env.get("CSBS_ENDPOINT") == {"Ref": "CsbsEndpoint"}, "CSBS_ENDPOINT and CBR_ENDPOINT from the parameters")
 
     # The functions' permissions and triggers.
     check(any(v["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"] for v in of_type("AWS::Lambda::EventSourceMapping").values()),
