@@ -1,7 +1,7 @@
 //! In-process benchmarks of the workflows against the CSBS simulator over loopback, with the
 //! in-memory queue and bus adapters (moto is for correctness, not speed: one ReceiveMessage on
 //! a queue of 1,000 messages takes about 0.4 s there). Run by `scripts/bench.sh`, which writes
-//! BENCHMARKS.md; by hand: `cargo bench --bench workflow -- submit|poll1k|poll10k|throughput|delay`.
+//! BENCHMARKS.md; by hand: `cargo bench --bench workflow -- submit|poll1k|poll10k|cbr|throughput|delay`.
 //! Each part prints one JSON line (`throughput` one per case), stating its queue, bus,
 //! credentials and injected latencies.
 
@@ -36,7 +36,8 @@ async fn world(delete: (Duration, Duration)) -> World {
     .await
     .unwrap();
     let creds = sim::demo_aksk();
-    let csbs = CsbsClient::new(ClientConfig::new(sim.base_url(), sim.base_url(), creds)).unwrap();
+    let csbs =
+        CsbsClient::new(ClientConfig::new(sim.base_url(), sim.base_url(), creds).with_cbr(sim.base_url())).unwrap();
     World {
         sim,
         queue: Arc::new(MemoryQueue::new(Duration::from_secs(300))),
@@ -213,6 +214,75 @@ async fn poll_bench(n: usize) -> serde_json::Value {
            "conditions": "in-memory queue (no receive latency) and bus, AK/SK, 20 ms injected on every list call"})
 }
 
+/// CBR (issue #11's targets): a poll tick over 1,000 pending CBR backups whose deletions are
+/// done, 20 ms on every CBR GET — CBR calls per backup per check, against the CSBS tick of
+/// `poll1k` under the same conditions; and a submit batch of 10 CBR requests at 200 ms per
+/// DELETE against one request.
+async fn cbr_bench() -> serde_json::Value {
+    let n = 1_000;
+    let w = world((Duration::ZERO, Duration::ZERO)).await;
+    let cbr = csbs_deleter::cbr::CbrClient::new(w.csbs.clone());
+    let now = chrono::Utc::now();
+    for i in 0..n {
+        let b = format!("cbr-{i}");
+        w.sim
+            .sim
+            .seed_cbr(sim::DEMO_PROJECT, &format!("rp-{i}"), &[ItemSeed::ok(&b)]);
+        cbr.delete_backup(sim::DEMO_PROJECT, &b, far()).await.unwrap();
+        let req =
+            DeletionRequest::from_value(&json!({"service": "cbr", "project_id": sim::DEMO_PROJECT, "backup_id": b}))
+                .unwrap();
+        w.queue.send(&PendingTask::new(&req, now, 1800), far()).await.unwrap();
+    }
+    while w.sim.sim.finished().len() < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    w.sim.sim.add_fault(Fault::latency(Route::CbrGet, 20));
+    w.sim.sim.reset_stats();
+    let p = poller(
+        &w,
+        PollSettings {
+            window: Duration::ZERO,
+            ..PollSettings::default()
+        },
+    );
+    let started = StdInstant::now();
+    let summary = p.run(Instant::now() + Duration::from_secs(600)).await;
+    let poll_secs = started.elapsed().as_secs_f64();
+    assert_eq!(summary.completed as usize, n);
+    assert!(w.queue.is_empty());
+    let stats = w.sim.sim.stats();
+    let calls = stats.cbr_calls();
+
+    // Submit: a batch of 10 CBR requests vs one, 200 ms on every DELETE.
+    let w = world((Duration::from_secs(600), Duration::from_secs(600))).await;
+    w.sim.sim.add_fault(Fault::latency(Route::CbrDelete, 200));
+    for i in 0..11 {
+        w.sim.sim.seed_cbr(
+            sim::DEMO_PROJECT,
+            &format!("rp-slow-{i}"),
+            &[ItemSeed::ok(format!("slow-{i}"))],
+        );
+    }
+    let s = submitter(&w);
+    let rec = |i: usize| Record {
+        message_id: format!("s{i}"),
+        body: json!({"service": "cbr", "project_id": sim::DEMO_PROJECT, "backup_id": format!("slow-{i}")}).to_string(),
+        sent_at: None,
+    };
+    let started = StdInstant::now();
+    assert!(s.submit_batch(&[rec(10)], far()).await.is_empty());
+    let one_ms = started.elapsed().as_secs_f64() * 1e3;
+    let batch: Vec<Record> = (0..10).map(rec).collect();
+    let started = StdInstant::now();
+    assert!(s.submit_batch(&batch, far()).await.is_empty());
+    let ten_ms = started.elapsed().as_secs_f64() * 1e3;
+    json!({"part": "cbr", "backups": n, "poll_seconds": poll_secs, "cbr_calls": calls,
+           "cbr_gets": stats.cbr_get, "calls_per_backup": calls as f64 / n as f64,
+           "submit_one_ms": one_ms, "submit_batch_of_10_ms": ten_ms, "submit_batch_ratio": ten_ms / one_ms,
+           "conditions": "in-memory queue (no receive latency) and bus, AK/SK, csbs-sim over loopback; poll: 1,000 one-backup CBR tasks already deleted, 20 ms injected on every CBR GET, one pass; submit: 200 ms injected on every CBR DELETE"})
+}
+
 /// Receive latency of the in-memory queue in the throughput cases: a ReceiveMessage on SQS
 /// takes some tens of milliseconds from Lambda (moto's 0.4 s for 1,000 messages is a property
 /// of moto, covered by tests/pipeline.rs).
@@ -345,6 +415,7 @@ fn main() {
                 "submit" => submit_bench().await,
                 "poll1k" => poll_bench(1_000).await,
                 "poll10k" => poll_bench(10_000).await,
+                "cbr" => cbr_bench().await,
                 "delay" => delay_bench().await,
                 "throughput" => {
                     let mut cases = Vec::new();
@@ -357,7 +428,7 @@ fn main() {
                     }
                     json!({"part": "throughput-done", "cases": cases.len()})
                 }
-                other => panic!("unknown part {other}: submit, poll1k, poll10k, throughput, delay"),
+                other => panic!("unknown part {other}: submit, poll1k, poll10k, cbr, throughput, delay"),
             }
         });
         println!("{result}");

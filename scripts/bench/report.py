@@ -31,7 +31,7 @@ def ok(cond):
 
 
 STEP_OF = {"artifacts.json": "artifacts", "cold-lean-submit.json": "coldstart", "submit.json": "workflow",
-           "poll1k.json": "workflow", "throughput.json": "workflow", "delay.json": "workflow",
+           "poll1k.json": "workflow", "cbr.json": "workflow", "throughput.json": "workflow", "delay.json": "workflow",
            "soak.txt": "soak", "fuzz.txt": "fuzz", "mutants.out/outcomes.json": "mutants"}
 
 
@@ -137,6 +137,21 @@ if p1 and p10:
     w("|---|---|---|---|")
     for n, r in [("1,000", p1), ("10,000", p10)]:
         w(f"| {n} | **{r['seconds']:.2f} s** | {r['calls_per_task']:.2f} | {r['peak_rss_mb']:.0f} MB |")
+    w("")
+else:
+    w("Not measured.\n")
+
+# --- CBR ---------------------------------------------------------------------------------------
+c = load("cbr.json")
+w(f"## CBR: poll tick and submit batch ({when('cbr.json')})\n")
+if c:
+    w(f"**Conditions:** {c['conditions']}. `cargo bench --bench workflow -- cbr`.\n")
+    w("| figure | target | measured | |")
+    w("|---|---|---|---|")
+    w(f"| CBR calls per backup per check (1,000 backups) | ≤ 1 | **{c['calls_per_backup']:.2f}** ({c['cbr_gets']} GETs) | {ok(c['calls_per_backup'] <= 1.0)} |")
+    if p1:
+        w(f"| poll tick of 1,000 CBR backups at 20 ms | no slower than CSBS ({p1['seconds']:.2f} s above) | **{c['poll_seconds']:.2f} s** | {ok(c['poll_seconds'] <= p1['seconds'] * 1.05)} (within 5 %: run-to-run noise of both) |")
+    w(f"| submit: batch of 10 CBR requests at 200 ms per DELETE | ≈ one round trip | **{c['submit_batch_of_10_ms']:.0f} ms** vs one request {c['submit_one_ms']:.0f} ms ({c['submit_batch_ratio']:.2f}×) | {ok(c['submit_batch_ratio'] < 1.5)} |")
     w("")
 else:
     w("Not measured.\n")
