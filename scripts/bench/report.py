@@ -31,7 +31,7 @@ def ok(cond):
 
 
 STEP_OF = {"artifacts.json": "artifacts", "cold-lean-submit.json": "coldstart", "submit.json": "workflow",
-           "poll1k.json": "workflow", "cbr.json": "workflow", "throughput.json": "workflow", "delay.json": "workflow",
+           "poll1k.json": "workflow", "cbr.json": "cbr", "throughput.json": "workflow", "delay.json": "workflow",
            "soak.txt": "soak", "fuzz.txt": "fuzz", "mutants.out/outcomes.json": "mutants"}
 
 
