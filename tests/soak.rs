@@ -143,7 +143,7 @@ fn cbr_case(
 ) -> (serde_json::Value, Outcome) {
     let b = |k: &str| format!("{c}-{k}");
     match i % 10 {
-        0..=5 if i % 2 == 0 => {
+        0..=5 if i.is_multiple_of(2) => {
             sim.seed_cbr(P, c, &[ItemSeed::ok(b("a"))]);
             gone.push(b("a"));
             (
