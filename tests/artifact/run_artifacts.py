@@ -217,7 +217,8 @@ def main():
         mirror["rawPath"], mirror["rawQueryString"], mirror["body"] = path, "", None
         mirror["requestContext"]["http"].update(method="DELETE", path=path)
         kind, answer = api.invoke(signed(mirror, ""))
-        check(kind == "response" and http_status(answer) == 202, f"submit: the CBR mirror DELETE answered 202: {answer}")
+        # 202 while the restore point's deletion of it runs, 200 if it already finished (qemu is slow).
+        check(kind == "response" and http_status(answer) in (200, 202), f"submit: the CBR mirror DELETE answered 202/200: {answer}")
 
         for name, status in [("apigw-rest.json", 202), ("http-api-v2.json", 202), ("function-url.json", 202), ("alb.json", 202), ("http-api-v2-status.json", 200)]:
             ev = signed(fixture(name), ALB_QUERY if name == "alb.json" else None)
