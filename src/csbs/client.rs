@@ -291,20 +291,7 @@ impl CsbsClient {
         query: &[(String, String)],
         deadline: Instant,
     ) -> Result<bytes::Bytes, CsbsError> {
-        let base = match service {
-            Service::Csbs => self
-                .inner
-                .config
-                .csbs_endpoint
-                .as_ref()
-                .ok_or(CsbsError::NotConfigured("CSBS_ENDPOINT")),
-            Service::Cbr => self
-                .inner
-                .config
-                .cbr_endpoint
-                .as_ref()
-                .ok_or(CsbsError::NotConfigured("CBR_ENDPOINT")),
-        }?;
+        let base = self.endpoint(service)?;
         self.call_at(base, project_id, method, path, query, deadline)
             .await
             .map(|a| a.body)
@@ -319,13 +306,23 @@ impl CsbsClient {
         query: &[(String, String)],
         deadline: Instant,
     ) -> Result<Answer, CsbsError> {
-        let base = self
-            .inner
-            .config
-            .csbs_endpoint
-            .as_ref()
-            .ok_or(CsbsError::NotConfigured("CSBS_ENDPOINT"))?;
+        let base = self.endpoint(Service::Csbs)?;
         self.call_at(base, project_id, method, path, query, deadline).await
+    }
+
+    /// The configured endpoint of `service`, or the error naming its variable.
+    fn endpoint(&self, service: Service) -> Result<&Url, CsbsError> {
+        let config = &self.inner.config;
+        match service {
+            Service::Csbs => config
+                .csbs_endpoint
+                .as_ref()
+                .ok_or(CsbsError::NotConfigured("CSBS_ENDPOINT")),
+            Service::Cbr => config
+                .cbr_endpoint
+                .as_ref()
+                .ok_or(CsbsError::NotConfigured("CBR_ENDPOINT")),
+        }
     }
 
     async fn call_at(

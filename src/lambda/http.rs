@@ -222,11 +222,7 @@ async fn submit(app: &SubmitApp, req: &DeletionRequest, deadline: Instant) -> Re
             }
             json_response(code, body)
         }
-        Err(SubmitError::NotAllowed { project_id }) => error(
-            StatusCode::FORBIDDEN,
-            "project_not_allowed",
-            &format!("project {project_id} is not in ALLOWED_PROJECT_IDS"),
-        ),
+        Err(SubmitError::NotAllowed { project_id }) => not_allowed(&project_id),
         Err(SubmitError::Rejected { event }) => {
             let e = event.error.clone().expect("a Rejected event has an error");
             let code = if e.http_status == Some(403) {
@@ -288,11 +284,7 @@ async fn status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> Respo
         }
     }
     if !app.submitter.is_allowed(&project_id) {
-        return error(
-            StatusCode::FORBIDDEN,
-            "project_not_allowed",
-            &format!("project {project_id} is not in ALLOWED_PROJECT_IDS"),
-        );
+        return not_allowed(&project_id);
     }
     let listed = app
         .submitter
@@ -360,11 +352,7 @@ async fn cbr_status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> R
         }
     }
     if !app.submitter.is_allowed(&project_id) {
-        return error(
-            StatusCode::FORBIDDEN,
-            "project_not_allowed",
-            &format!("project {project_id} is not in ALLOWED_PROJECT_IDS"),
-        );
+        return not_allowed(&project_id);
     }
     // No task here: a failed delete task of the last day (the longest deadline) counts.
     let since = chrono::Utc::now() - chrono::Duration::days(1);
@@ -421,6 +409,14 @@ fn state_of(item: Option<&CheckpointItem>) -> &'static str {
             _ => "present",
         },
     }
+}
+
+fn not_allowed(project_id: &str) -> Response<Body> {
+    error(
+        StatusCode::FORBIDDEN,
+        "project_not_allowed",
+        &format!("project {project_id} is not in ALLOWED_PROJECT_IDS"),
+    )
 }
 
 fn csbs_error(e: &CsbsError) -> Response<Body> {
