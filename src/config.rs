@@ -58,6 +58,11 @@ pub struct Config {
     pub csbs_concurrency: usize,
     /// ReceiveMessage wait on the pending queue (`PENDING_RECEIVE_WAIT_SECONDS`, default 1).
     pub pending_receive_wait_seconds: i32,
+    /// Where a selection sends its targets and follow-up steps (`INTAKE_QUEUE_URL`); without
+    /// it only dry runs are possible.
+    pub intake_queue_url: Option<String>,
+    /// The delay between fan-out steps (`FANOUT_STEP_SECONDS`, default 30, at most 900).
+    pub fanout_step_seconds: u32,
 }
 
 /// `scheme://host[:port]`, a trailing `/` tolerated.
@@ -240,6 +245,8 @@ impl Config {
                 0,
                 20,
             )?,
+            intake_queue_url: get("INTAKE_QUEUE_URL").filter(|u| !u.trim().is_empty()),
+            fanout_step_seconds: parse_num("FANOUT_STEP_SECONDS", get("FANOUT_STEP_SECONDS"), 30, 0, 900)?,
         })
     }
 

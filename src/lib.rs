@@ -11,6 +11,7 @@ pub mod config;
 pub mod csbs;
 pub mod events;
 pub mod ids;
+pub mod intake;
 pub mod lambda;
 #[cfg(feature = "dev")]
 pub mod local;
@@ -19,6 +20,7 @@ pub mod poll;
 pub mod request;
 pub mod secret;
 pub mod secrets;
+pub mod selection;
 pub mod service;
 #[cfg(feature = "dev")]
 pub mod sim;

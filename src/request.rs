@@ -15,7 +15,7 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 /// Most backups one CBR request may name in `backup_ids`.
 pub const MAX_BACKUP_IDS: usize = 100;
 
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 11] = [
     "service",
     "project_id",
     "checkpoint_id",
@@ -26,6 +26,7 @@ const FIELDS: [&str; 10] = [
     "request_id",
     "timeout_seconds",
     "context",
+    "selection_id",
 ];
 
 /// Fields that only one service takes: given with the other, they are refused, never ignored
@@ -52,6 +53,9 @@ pub struct DeletionRequest {
     pub request_id: Option<String>,
     pub timeout_seconds: Option<u64>,
     pub context: Option<Map<String, Value>>,
+    /// Set on the targets a selection fans out (src/selection/fanout.rs), echoed in their
+    /// events; not part of the task id (the request id already is).
+    pub selection_id: Option<String>,
 }
 
 /// Why a request was refused.
@@ -65,7 +69,7 @@ pub struct RequestError {
 }
 
 impl RequestError {
-    fn field(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
         RequestError {
             code: "invalid_request",
             field: Some(field.into()),
@@ -255,6 +259,7 @@ impl DeletionRequest {
             }
             Some(_) => return Err(RequestError::field("context", "must be a JSON object")),
         };
+        let selection_id = id("selection_id", false)?;
         Ok(DeletionRequest {
             service,
             project_id,
@@ -265,12 +270,17 @@ impl DeletionRequest {
             request_id,
             timeout_seconds,
             context,
+            selection_id,
         })
     }
 }
 
 /// A list of IDs (`max` at most), sorted and de-duplicated; `None` when absent.
-fn id_list(value: Option<&Value>, field: &'static str, max: usize) -> Result<Option<Vec<String>>, RequestError> {
+pub(crate) fn id_list(
+    value: Option<&Value>,
+    field: &'static str,
+    max: usize,
+) -> Result<Option<Vec<String>>, RequestError> {
     let list = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(a)) if a.is_empty() || a.len() > max => {
@@ -305,7 +315,7 @@ impl DeletionRequest {
     }
 }
 
-fn strip_field(msg: &str, field: &str) -> String {
+pub(crate) fn strip_field(msg: &str, field: &str) -> String {
     msg.strip_prefix(field)
         .map(|s| s.trim_start().to_string())
         .unwrap_or_else(|| msg.to_string())
@@ -316,14 +326,14 @@ fn valid_request_id(s: &str) -> bool {
 }
 
 /// Same letters but one, or one letter more or less: enough to catch `checkpoint_item`.
-fn similar(a: &str, b: &str) -> bool {
+pub(crate) fn similar(a: &str, b: &str) -> bool {
     let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
     a != b && (a.starts_with(&b) || b.starts_with(&a) || a.replace('_', "") == b.replace(['_', '-'], ""))
 }
 
 /// Unwraps an EventBridge event (`detail`) or an SNS notification (`Message`), at most twice
 /// (SNS carrying an EventBridge event).
-fn unwrap_envelopes(mut value: Value) -> Result<Value, RequestError> {
+pub(crate) fn unwrap_envelopes(mut value: Value) -> Result<Value, RequestError> {
     for _ in 0..2 {
         let Some(obj) = value.as_object() else { break };
         if obj.contains_key("detail-type") && obj.contains_key("source") {

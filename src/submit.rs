@@ -15,8 +15,10 @@ use tracing::Instrument;
 use crate::cbr::{BackupFilter, CbrClient};
 use crate::csbs::{CsbsClient, CsbsError, DeleteOutcome, ErrorClass};
 use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all};
+use crate::intake::{Intake, IntakeQueue, Refusal};
 use crate::pending::{MAX_BATCH, PendingQueue};
 use crate::request::{DeletionRequest, RequestError, echo_fields, task_id_of_raw};
+use crate::selection::{ExpandSettings, Expander};
 use crate::service::Service;
 use crate::task::{PendingTask, RefusedItem, task_id};
 
@@ -29,6 +31,10 @@ pub struct SubmitSettings {
     pub csbs_concurrency: usize,
     /// Tries per event before the record is handed back for redelivery.
     pub event_attempts: u32,
+    /// This stack's `EVENT_SOURCE`: intake messages that are its own events are dropped.
+    pub event_source: String,
+    /// Selections' fan-out (src/selection/).
+    pub expand: ExpandSettings,
 }
 
 impl Default for SubmitSettings {
@@ -38,6 +44,8 @@ impl Default for SubmitSettings {
             default_timeout_seconds: 1800,
             csbs_concurrency: 16,
             event_attempts: 4,
+            event_source: "csbs.checkpoint-deletion".into(),
+            expand: ExpandSettings::default(),
         }
     }
 }
@@ -167,6 +175,7 @@ pub struct Submitter {
     sink: Arc<dyn EventSink>,
     settings: SubmitSettings,
     csbs_slots: Arc<Semaphore>,
+    expander: Expander,
 }
 
 impl Submitter {
@@ -177,14 +186,34 @@ impl Submitter {
         settings: SubmitSettings,
     ) -> Self {
         let csbs_slots = Arc::new(Semaphore::new(settings.csbs_concurrency.max(1)));
+        let cbr = CbrClient::new(csbs.clone());
+        let expander = Expander::new(csbs.clone(), cbr.clone(), None, sink.clone(), settings.expand.clone());
         Submitter {
-            cbr: CbrClient::new(csbs.clone()),
+            cbr,
             csbs,
             queue,
             sink,
             settings,
             csbs_slots,
+            expander,
         }
+    }
+
+    /// Selections may fan out to `intake` (without it, only dry runs).
+    pub fn with_intake(mut self, intake: Arc<dyn IntakeQueue>) -> Self {
+        self.expander = Expander::new(
+            self.csbs.clone(),
+            self.cbr.clone(),
+            Some(intake),
+            self.sink.clone(),
+            self.settings.expand.clone(),
+        );
+        self
+    }
+
+    /// The selection workflow (the HTTP edge calls it directly).
+    pub fn expander(&self) -> &Expander {
+        &self.expander
     }
 
     pub fn csbs(&self) -> &CsbsClient {
@@ -466,10 +495,15 @@ impl Submitter {
         }
     }
 
-    /// The first phase of one SQS record.
-    async fn prepare_record(&self, record: &Record, deadline: Instant) -> Step {
+    /// The first phase of one SQS record, parsed as a deletion request (or refused).
+    async fn prepare_record(
+        &self,
+        record: &Record,
+        parsed: Result<DeletionRequest, RequestError>,
+        deadline: Instant,
+    ) -> Step {
         let origin = format!("SQS message {}", record.message_id);
-        let req = match DeletionRequest::from_sqs_body(&record.body) {
+        let req = match parsed {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "refused an invalid message");
@@ -480,15 +514,54 @@ impl Submitter {
             .prepare(&req, received_at(record.sent_at, Utc::now()), deadline)
             .await
         {
-            Step::Done(Err(SubmitError::NotAllowed { project_id })) => {
-                let err = RequestError {
-                    code: "project_not_allowed",
-                    field: Some("project_id".into()),
-                    message: format!("project_id: {project_id} is not in ALLOWED_PROJECT_IDS"),
-                };
-                Self::rejected_raw(record.body.as_bytes(), &err, &origin)
-            }
+            Step::Done(Err(SubmitError::NotAllowed { project_id })) => Self::not_allowed_raw(record, &project_id),
             step => step,
+        }
+    }
+
+    fn not_allowed_raw(record: &Record, project_id: &str) -> Step {
+        let err = RequestError {
+            code: "project_not_allowed",
+            field: Some("project_id".into()),
+            message: format!("project_id: {project_id} is not in ALLOWED_PROJECT_IDS"),
+        };
+        Self::rejected_raw(
+            record.body.as_bytes(),
+            &err,
+            &format!("SQS message {}", record.message_id),
+        )
+    }
+
+    /// A selection or a fan-out step from the queue; `true` when the record must be
+    /// redelivered.
+    async fn run_selection(&self, record: &Record, intake: Intake, deadline: Instant) -> bool {
+        let project = match &intake {
+            Intake::Select(s) => s.select.project_id.clone(),
+            Intake::Step(f) => f.project_id.clone(),
+            Intake::Delete(d) => d.project_id.clone(),
+        };
+        if !self.is_allowed(&project) {
+            let span = tracing::Span::current();
+            let step = Self::not_allowed_raw(record, &project);
+            let result = self.finish(vec![(span, step)], deadline).await;
+            return result.iter().any(|r| matches!(r, Err(SubmitError::Transient { .. })));
+        }
+        let result = match &intake {
+            Intake::Select(req) => {
+                // A selection's reference time: its own, else when the message was first sent
+                // (the same on every redelivery, so a redelivery plans the same targets).
+                let reference = req.reference_time.or(record.sent_at).unwrap_or_else(Utc::now);
+                self.expander.expand(req, reference, deadline).await.map(|_| ())
+            }
+            Intake::Step(fan) => self.expander.step(fan, deadline).await.map(|_| ()),
+            Intake::Delete(_) => Ok(()),
+        };
+        match result {
+            Ok(()) | Err(SubmitError::Rejected { .. }) | Err(SubmitError::NotAllowed { .. }) => false,
+            Err(e) => {
+                tracing::warn!(error = ?e, "transient failure of a selection; SQS will redeliver");
+                true
+            }
         }
     }
 
@@ -498,15 +571,52 @@ impl Submitter {
     /// events in one `PutEvents` (per ten). A record still running when the time for DELETEs
     /// is up, or whose entry a batch call refused, is reported as a failure.
     pub async fn submit_batch(&self, records: &[Record], deadline: Instant) -> Vec<String> {
+        let mut deletions: Vec<(&Record, Result<DeletionRequest, RequestError>)> = Vec::new();
+        let mut selections: Vec<(Record, Intake)> = Vec::new();
+        for r in records {
+            match crate::intake::parse_sqs_body(&r.body, &self.settings.event_source) {
+                Ok(Intake::Delete(req)) => deletions.push((r, Ok(req))),
+                Ok(other) => selections.push((r.clone(), other)),
+                Err(Refusal::Invalid(e)) => deletions.push((r, Err(e))),
+                Err(Refusal::OwnEvent) => tracing::warn!(
+                    message_id = %r.message_id,
+                    "dropped an event of this stack's own EVENT_SOURCE: a rule forwards outcome events to the intake queue, which would loop"
+                ),
+            }
+        }
+        let selections_failed = futures::stream::iter(selections)
+            .map(|(r, intake)| async move {
+                let span = tracing::info_span!("selection", message_id = %r.message_id);
+                self.run_selection(&r, intake, deadline)
+                    .instrument(span)
+                    .await
+                    .then(|| r.message_id.clone())
+            })
+            .buffer_unordered(4)
+            .filter_map(|failed| async move { failed })
+            .collect::<Vec<String>>();
+        let (mut failed, selections_failed) =
+            futures::join!(self.submit_deletions(deletions, deadline), selections_failed);
+        failed.extend(selections_failed);
+        failed.sort();
+        failed
+    }
+
+    async fn submit_deletions(
+        &self,
+        records: Vec<(&Record, Result<DeletionRequest, RequestError>)>,
+        deadline: Instant,
+    ) -> Vec<String> {
         let mut groups: HashMap<String, Vec<&Record>> = HashMap::new();
+        let mut parsed: HashMap<String, Result<DeletionRequest, RequestError>> = HashMap::new();
         // Per task: (project, checkpoint, target) for the log span, from the body when it is
         // readable.
         let mut labels: HashMap<String, (String, String, String)> = HashMap::new();
         let mut order = Vec::new();
-        for r in records {
-            let key = match DeletionRequest::from_sqs_body(&r.body) {
+        for (r, request) in records {
+            let key = match &request {
                 Ok(req) => {
-                    let key = task_id(&req);
+                    let key = task_id(req);
                     labels.insert(
                         key.clone(),
                         (
@@ -521,6 +631,7 @@ impl Submitter {
             };
             if !groups.contains_key(&key) {
                 order.push(key.clone());
+                parsed.insert(key.clone(), request);
             }
             groups.entry(key).or_default().push(r);
         }
@@ -528,6 +639,7 @@ impl Submitter {
         let prepared: Vec<(String, (tracing::Span, Step))> = futures::stream::iter(order)
             .map(|key| {
                 let first = groups[&key][0];
+                let request = parsed.remove(&key).expect("one parse per group");
                 let (project, checkpoint, target) = labels.get(&key).cloned().unwrap_or_default();
                 let span = tracing::info_span!(
                     "record",
@@ -539,7 +651,7 @@ impl Submitter {
                 );
                 let record_span = span.clone();
                 async move {
-                    let step = tokio::time::timeout_at(prepare_by, self.prepare_record(first, prepare_by))
+                    let step = tokio::time::timeout_at(prepare_by, self.prepare_record(first, request, prepare_by))
                         .await
                         .unwrap_or_else(|_| {
                             Step::Done(Err(SubmitError::Transient {
@@ -570,7 +682,6 @@ impl Submitter {
                 }
             }
         }
-        failed.sort();
         failed
     }
 }

@@ -66,6 +66,9 @@ pub struct PendingTask {
     /// Absent when empty, so every other task's body is as before.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refused_items: Vec<RefusedItem>,
+    /// The selection that fanned this target out (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection_id: Option<String>,
 }
 
 /// An item of a task whose DELETE was refused for good, with CSBS's answer.
@@ -93,6 +96,7 @@ impl PendingTask {
             submitted_at: now,
             deadline: now + chrono::Duration::seconds(timeout),
             refused_items: Vec::new(),
+            selection_id: req.selection_id.clone(),
         }
     }
 

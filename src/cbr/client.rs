@@ -26,6 +26,7 @@ pub struct BackupFilter {
     pub checkpoint_id: Option<String>,
     pub vault_id: Option<String>,
     pub resource_id: Option<String>,
+    pub status: Option<String>,
     /// Page size (default [`PAGE_LIMIT`]).
     pub limit: Option<u32>,
 }
@@ -44,6 +45,7 @@ impl BackupFilter {
             ("checkpoint_id", &self.checkpoint_id),
             ("vault_id", &self.vault_id),
             ("resource_id", &self.resource_id),
+            ("status", &self.status),
         ] {
             if let Some(v) = v {
                 validate_id(name, v)?;

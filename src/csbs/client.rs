@@ -87,6 +87,8 @@ pub enum DeleteOutcome {
 pub struct ListFilter {
     pub checkpoint_id: Option<String>,
     pub status: Option<String>,
+    /// The protected server (a selection's `resource_id`).
+    pub resource_id: Option<String>,
     /// Page size; CSBS defaults to 1000.
     pub limit: Option<u32>,
     pub marker: Option<String>,
@@ -109,6 +111,10 @@ impl ListFilter {
         if let Some(s) = &self.status {
             validate_id("status", s)?;
             q.push(("status".into(), s.clone()));
+        }
+        if let Some(r) = &self.resource_id {
+            validate_id("resource_id", r)?;
+            q.push(("resource_id".into(), r.clone()));
         }
         if paging {
             if let Some(l) = self.limit {

@@ -18,6 +18,8 @@ pub enum Outcome {
     Failed,
     TimedOut,
     Rejected,
+    /// A selection's plan (docs/DESIGN.md, "Selection requests"): its own terminal event.
+    Planned,
 }
 
 impl Outcome {
@@ -28,6 +30,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::TimedOut => "timed_out",
             Outcome::Rejected => "rejected",
+            Outcome::Planned => "planned",
         }
     }
 
@@ -39,6 +42,7 @@ impl Outcome {
             Outcome::Failed => "Checkpoint Deletion Failed",
             Outcome::TimedOut => "Checkpoint Deletion Timed Out",
             Outcome::Rejected => "Checkpoint Deletion Rejected",
+            Outcome::Planned => "Checkpoint Deletion Planned",
         }
     }
 
@@ -76,6 +80,23 @@ pub struct OutcomeEvent {
     pub elapsed_seconds: Option<f64>,
     pub last_status: Option<String>,
     pub error: Option<EventError>,
+    /// The selection a target was fanned out from, or the selection itself; null otherwise.
+    #[serde(default)]
+    pub selection_id: Option<String>,
+    /// Planned events only.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlannedDetail>,
+}
+
+/// The keys only a Planned event has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedDetail {
+    pub dry_run: bool,
+    pub counts: crate::selection::Counts,
+    /// The targets' ids in plan order, cut short to keep the detail under EventBridge's
+    /// limits (`truncated`).
+    pub target_ids: Vec<String>,
+    pub truncated: bool,
 }
 
 /// Event id: stable for a task and an outcome.
@@ -116,6 +137,8 @@ impl OutcomeEvent {
                 last_status
             },
             error,
+            selection_id: task.selection_id.clone(),
+            plan: None,
         }
     }
 
@@ -139,6 +162,8 @@ impl OutcomeEvent {
             elapsed_seconds: None,
             last_status: None,
             error: Some(error),
+            selection_id: None,
+            plan: None,
         }
     }
 }

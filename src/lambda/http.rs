@@ -12,7 +12,9 @@ use super::wiring::SubmitApp;
 use crate::csbs::models::{CheckpointItem, status};
 use crate::csbs::{CsbsError, ListFilter};
 use crate::ids::validate_id;
+use crate::intake::Intake;
 use crate::request::{DeletionRequest, RequestError};
+use crate::selection::SelectionRequest;
 use crate::submit::{Accepted, SubmitError};
 use crate::task::rfc3339;
 use crate::webhook;
@@ -168,9 +170,21 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
         return error(StatusCode::UNAUTHORIZED, e.code(), &e.to_string());
     }
     match route {
-        Route::Create => match DeletionRequest::from_json(body) {
-            Ok(r) => submit(app, &r, deadline).await,
-            Err(e) => request_error(&e),
+        Route::Create => match serde_json::from_slice::<Value>(body) {
+            Err(_) => match DeletionRequest::from_json(body) {
+                Ok(r) => submit(app, &r, deadline).await,
+                Err(e) => request_error(&e),
+            },
+            Ok(v) => match crate::intake::parse_value(&v) {
+                Ok(Intake::Delete(r)) => submit(app, &r, deadline).await,
+                Ok(Intake::Select(s)) => select(app, &s, deadline).await,
+                Ok(Intake::Step(_)) => error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "fan_out: fan-out steps are sent by the selection workflow to the intake queue, never over HTTP",
+                ),
+                Err(e) => request_error(&e),
+            },
         },
         Route::Mirror {
             project_id,
@@ -202,6 +216,50 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
             }
         }
         Route::Status => status_of(app, raw_query, deadline).await,
+    }
+}
+
+/// Most plan rows a dry run answers with (the counts are always whole).
+pub const MAX_PLAN_ROWS: usize = 1000;
+
+/// A selection: a dry run answers `200` with the plan, a real run `202` with the counts and
+/// the selection id (docs/DESIGN.md, "Selection requests").
+async fn select(app: &SubmitApp, req: &SelectionRequest, deadline: Instant) -> Response<Body> {
+    let span = tracing::info_span!("http_selection", project_id = %req.select.project_id, dry_run = req.dry_run);
+    let _enter = span.enter();
+    if !app.submitter.is_allowed(&req.select.project_id) {
+        return not_allowed(&req.select.project_id);
+    }
+    match app.submitter.expander().expand(req, chrono::Utc::now(), deadline).await {
+        Ok(exp) => {
+            let mut body = json!({
+                "selection_id": exp.selection_id,
+                "status": "planned",
+                "dry_run": req.dry_run,
+                "counts": exp.plan.counts,
+            });
+            if req.dry_run {
+                body["plan"] = json!(exp.plan.rows.iter().take(MAX_PLAN_ROWS).collect::<Vec<_>>());
+                body["truncated"] = json!(exp.plan.rows.len() > MAX_PLAN_ROWS);
+                json_response(StatusCode::OK, body)
+            } else {
+                body["sent"] = json!(exp.sent);
+                json_response(StatusCode::ACCEPTED, body)
+            }
+        }
+        Err(SubmitError::NotAllowed { project_id }) => not_allowed(&project_id),
+        Err(SubmitError::Rejected { event }) => {
+            let e = event.error.clone().expect("a Rejected event has an error");
+            json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"selection_id": event.task_id, "status": "rejected", "error": {"code": e.code, "message": e.message}}),
+            )
+        }
+        Err(SubmitError::Transient {
+            code,
+            message,
+            bad_gateway,
+        }) => csbs_failing(&code, &message, bad_gateway),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::events::eventbridge::EventBridgeSink;
 use crate::pending::sqs::SqsQueue;
 use crate::poll::{PollSettings, Poller};
 use crate::secrets::{ResolvedSecrets, resolve};
+use crate::selection::ExpandSettings;
 use crate::submit::{SubmitSettings, Submitter};
 use crate::webhook::WebhookPolicy;
 
@@ -91,14 +92,23 @@ pub async fn submit_app(config: &Config, aws: &SdkConfig) -> Result<SubmitApp, C
         allowed_project_ids: config.allowed_project_ids.clone(),
         default_timeout_seconds: config.deletion_timeout_seconds,
         csbs_concurrency: config.csbs_concurrency,
+        event_source: config.event_source.clone(),
+        expand: ExpandSettings {
+            step_delay_secs: config.fanout_step_seconds,
+            ..ExpandSettings::default()
+        },
         ..SubmitSettings::default()
     };
-    let submitter = Submitter::new(
+    let mut submitter = Submitter::new(
         csbs_client(config, &secrets)?,
         Arc::new(queue(config, aws)?),
         Arc::new(sink(config, aws)),
         settings,
     );
+    if let Some(url) = &config.intake_queue_url {
+        // The same adapter as the pending queue; its receive wait is never used here.
+        submitter = submitter.with_intake(Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url.clone(), 0)));
+    }
     Ok(SubmitApp {
         submitter,
         webhook: webhook_policy(config, &secrets),

@@ -99,14 +99,30 @@ impl MemoryQueue {
 
     /// Adds a raw body, as a producer that bypasses `send` would (e.g. a corrupt message).
     pub fn push_raw(&self, body: impl Into<String>) {
+        self.push_delayed(body, Duration::ZERO);
+    }
+
+    /// Adds a raw body that becomes visible after `delay` (SQS `DelaySeconds`).
+    pub fn push_delayed(&self, body: impl Into<String>, delay: Duration) {
         let id = self.next_id("msg");
         self.messages.lock().unwrap().push(Message {
             id,
             body: body.into(),
-            visible_at: Instant::now(),
+            visible_at: Instant::now() + delay,
             receipt: None,
             receive_count: 0,
         });
+    }
+
+    /// Whether a refused entry is due (a scripted refusal or chaos).
+    fn refuse_entry(&self) -> bool {
+        let refused = {
+            let mut n = self.refuse_next_sends.lock().unwrap();
+            let r = *n > 0;
+            *n = n.saturating_sub(1);
+            r
+        };
+        refused || self.chaos.as_ref().is_some_and(Chaos::refuse_entry)
     }
 
     /// Messages in the queue, visible or not.
@@ -137,19 +153,35 @@ impl MemoryQueue {
 }
 
 #[async_trait]
+impl crate::intake::IntakeQueue for MemoryQueue {
+    async fn send_messages(
+        &self,
+        messages: &[crate::intake::Outgoing],
+        _deadline: Instant,
+    ) -> Result<Vec<EntryResult>, QueueError> {
+        self.calls.lock().unwrap().send += 1;
+        self.chaos("SendMessageBatch").await?;
+        Ok(messages
+            .iter()
+            .map(|m| {
+                if self.refuse_entry() {
+                    return Err("InternalError: simulated entry refusal".into());
+                }
+                self.push_delayed(m.body.clone(), Duration::from_secs(m.delay_seconds.into()));
+                Ok(())
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
 impl PendingQueue for MemoryQueue {
     async fn send_batch(&self, tasks: &[PendingTask], _deadline: Instant) -> Result<Vec<EntryResult>, QueueError> {
         self.calls.lock().unwrap().send += 1;
         self.chaos("SendMessageBatch").await?;
         let mut out = Vec::with_capacity(tasks.len());
         for task in tasks {
-            let refused = {
-                let mut n = self.refuse_next_sends.lock().unwrap();
-                let r = *n > 0;
-                *n = n.saturating_sub(1);
-                r
-            };
-            if refused || self.chaos.as_ref().is_some_and(Chaos::refuse_entry) {
+            if self.refuse_entry() {
                 out.push(Err("InternalError: simulated entry refusal".into()));
                 continue;
             }

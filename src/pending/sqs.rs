@@ -44,20 +44,20 @@ async fn bounded<T, F: std::future::Future<Output = Result<T, QueueError>>>(
         .map_err(|_| QueueError::DeadlineExceeded)?
 }
 
-#[async_trait]
-impl PendingQueue for SqsQueue {
-    async fn send_batch(&self, tasks: &[PendingTask], deadline: Instant) -> Result<Vec<EntryResult>, QueueError> {
-        if tasks.is_empty() {
+impl SqsQueue {
+    /// One `SendMessageBatch` of raw bodies with their delays (seconds); one result per body.
+    async fn send_bodies(&self, bodies: &[(String, u32)], deadline: Instant) -> Result<Vec<EntryResult>, QueueError> {
+        if bodies.is_empty() {
             return Ok(Vec::new());
         }
-        let entries = tasks
+        let entries = bodies
             .iter()
             .enumerate()
-            .map(|(i, t)| {
-                let body = serde_json::to_string(t).map_err(|e| QueueError::Call(e.to_string()))?;
+            .map(|(i, (body, delay))| {
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(body)
+                    .set_delay_seconds((*delay > 0).then_some((*delay).min(MAX_DELAY_SECS) as i32))
                     .build()
                     .map_err(call_err)
             })
@@ -72,7 +72,7 @@ impl PendingQueue for SqsQueue {
                 .await
                 .map_err(call_err)?;
             let ok: Vec<usize> = out.successful().iter().filter_map(|e| e.id().parse().ok()).collect();
-            Ok((0..tasks.len())
+            Ok((0..bodies.len())
                 .map(|i| {
                     if ok.contains(&i) {
                         return Ok(());
@@ -87,6 +87,37 @@ impl PendingQueue for SqsQueue {
                 .collect())
         })
         .await
+    }
+}
+
+/// SQS's longest message delay: 15 minutes.
+const MAX_DELAY_SECS: u32 = 900;
+
+#[async_trait]
+impl crate::intake::IntakeQueue for SqsQueue {
+    async fn send_messages(
+        &self,
+        messages: &[crate::intake::Outgoing],
+        deadline: Instant,
+    ) -> Result<Vec<EntryResult>, QueueError> {
+        let bodies: Vec<(String, u32)> = messages.iter().map(|m| (m.body.clone(), m.delay_seconds)).collect();
+        self.send_bodies(&bodies, deadline).await
+    }
+}
+
+#[async_trait]
+impl PendingQueue for SqsQueue {
+    async fn send_batch(&self, tasks: &[PendingTask], deadline: Instant) -> Result<Vec<EntryResult>, QueueError> {
+        let bodies = tasks
+            .iter()
+            .map(|t| {
+                Ok((
+                    serde_json::to_string(t).map_err(|e| QueueError::Call(e.to_string()))?,
+                    0,
+                ))
+            })
+            .collect::<Result<Vec<_>, QueueError>>()?;
+        self.send_bodies(&bodies, deadline).await
     }
 
     async fn receive(

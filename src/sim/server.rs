@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
 use super::faults::{Fault, Route, decide};
-use super::state::{CbrDeleteResult, DeleteResult, ItemSeed};
+use super::state::{CbrDeleteResult, DeleteResult, ItemSeed, SimFilter};
 use super::{IssuedToken, Simulator};
 use crate::csbs::DEFAULT_PROVIDER_ID;
 use crate::csbs::signer::{DATE_FORMAT, SignInput, parse_authorization};
@@ -329,12 +329,13 @@ async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
             ),
         },
         Route::List | Route::Count => {
-            let items = backend.list(
-                project_id,
-                param("checkpoint_id").as_deref(),
-                param("status").as_deref(),
-                now,
-            );
+            let filter = SimFilter {
+                checkpoint_id: param("checkpoint_id"),
+                statuses: param("status").into_iter().collect(),
+                resource_id: param("resource_id"),
+                vault_id: None,
+            };
+            let items = backend.list(project_id, &filter, now);
             if route == Route::Count {
                 return axum::Json(json!({"count": items.len()})).into_response();
             }
@@ -397,7 +398,8 @@ fn cbr(
         Route::CbrGet => match backend.get_for(crate::service::Service::Cbr, project_id, segs[3], now) {
             Some(item) => {
                 let seq: u64 = item.id.bytes().map(u64::from).sum();
-                axum::Json(json!({"backup": cbr_backup(project_id, &item, seq, None)})).into_response()
+                let vault = backend.vault_of(project_id, segs[3]).unwrap_or_default();
+                axum::Json(json!({"backup": cbr_backup(project_id, &item, seq, None, &vault)})).into_response()
             }
             None => backup_not_found(),
         },
@@ -406,11 +408,22 @@ fn cbr(
                 Ok(p) => p,
                 Err(m) => return error(400, "BackupService.9900", m),
             };
+            let filter = SimFilter {
+                checkpoint_id: param("checkpoint_id"),
+                // `status` may repeat (docs/cbr-api.md §2b).
+                statuses: q
+                    .iter()
+                    .filter(|(k, _)| k == "status")
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+                resource_id: param("resource_id"),
+                vault_id: param("vault_id"),
+            };
             let mut all = Vec::new();
-            for (item, with_child, seq) in backend.list_backups(project_id, param("checkpoint_id").as_deref(), now) {
-                all.push(cbr_backup(project_id, &item, seq, None));
+            for (item, with_child, seq, vault) in backend.list_backups(project_id, &filter, now) {
+                all.push(cbr_backup(project_id, &item, seq, None, &vault));
                 if with_child {
-                    all.push(cbr_backup(project_id, &item, seq, Some(&item.id)));
+                    all.push(cbr_backup(project_id, &item, seq, Some(&item.id), &vault));
                 }
             }
             let count = all.len();
@@ -474,12 +487,25 @@ fn cbr(
 }
 
 /// A CBR backup as `BackupResp` (docs/cbr-api.md §9); `parent` makes it the per-disk child.
-fn cbr_backup(project_id: &str, item: &crate::csbs::models::CheckpointItem, seq: u64, parent: Option<&str>) -> Value {
+fn cbr_backup(
+    project_id: &str,
+    item: &crate::csbs::models::CheckpointItem,
+    seq: u64,
+    parent: Option<&str>,
+    vault_id: &str,
+) -> Value {
     let even = seq.is_multiple_of(2);
-    let time = if even {
-        "2019-05-10T07:59:12.084695"
-    } else {
-        "2019-05-10T07:59:12.085+00:00"
+    // A seeded creation time, in one of the two documented formats.
+    let seeded = item
+        .created_at
+        .as_deref()
+        .filter(|t| !t.starts_with("2018-08-14"))
+        .and_then(crate::cbr::models::parse_time);
+    let time = match (seeded, even) {
+        (Some(t), true) => t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+        (Some(t), false) => t.format("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string(),
+        (None, true) => "2019-05-10T07:59:12.084695".to_string(),
+        (None, false) => "2019-05-10T07:59:12.085+00:00".to_string(),
     };
     let id = match parent {
         Some(p) => format!("{}-disk", &p[..p.len().min(59)]),
@@ -493,7 +519,7 @@ fn cbr_backup(project_id: &str, item: &crate::csbs::models::CheckpointItem, seq:
         "description": null,
         "status": item.status,
         "project_id": project_id,
-        "vault_id": "3b5816b5-f29c-4172-9d9a-76c719a659ce",
+        "vault_id": vault_id,
         "provider_id": "0daac4c5-6707-4851-97ba-169e36266b66",
         "resource_id": item.resource_id,
         "resource_name": "ecs-sim",
@@ -531,6 +557,10 @@ struct SeedItem {
     /// CBR: listed with a per-disk child.
     #[serde(default)]
     with_child: bool,
+    resource_id: Option<String>,
+    created_at: Option<String>,
+    name: Option<String>,
+    vault_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -566,6 +596,10 @@ async fn seed(State(sim): State<Simulator>, axum::Json(s): axum::Json<SeedReques
             fail_delete: i.fail_delete,
             status: i.status,
             with_child: i.with_child,
+            resource_id: i.resource_id,
+            created_at: i.created_at,
+            name: i.name,
+            vault_id: i.vault_id,
         })
         .collect();
     match s.service {

@@ -31,6 +31,7 @@ struct SimItem {
     /// CBR: list it with a per-disk child (`parent_id` set), which is never a target.
     with_child: bool,
     item: CheckpointItem,
+    vault_id: String,
     /// The deletion of this item ends in `status: error`, `fail_op: delete`.
     fail_delete: bool,
     job: Option<DeleteJob>,
@@ -45,7 +46,18 @@ pub struct ItemSeed {
     pub status: Option<String>,
     /// CBR only: listed with a per-disk child backup.
     pub with_child: bool,
+    /// The protected server (default: one fixed server for every backup).
+    pub resource_id: Option<String>,
+    /// Creation time as the service writes it (default: a fixed time in 2018).
+    pub created_at: Option<String>,
+    /// Default `backup-<first 8 characters of the id>`.
+    pub name: Option<String>,
+    /// CBR only (default: one fixed vault).
+    pub vault_id: Option<String>,
 }
+
+/// The vault of a CBR backup seeded without one.
+pub const DEFAULT_VAULT_ID: &str = "3b5816b5-f29c-4172-9d9a-76c719a659ce";
 
 impl ItemSeed {
     pub fn ok(id: impl Into<String>) -> Self {
@@ -60,6 +72,25 @@ impl ItemSeed {
             fail_delete: true,
             ..Default::default()
         }
+    }
+}
+
+/// The query filters of the simulated list calls (each `None`/empty = no filter).
+#[derive(Debug, Clone, Default)]
+pub struct SimFilter {
+    pub checkpoint_id: Option<String>,
+    pub statuses: Vec<String>,
+    pub resource_id: Option<String>,
+    pub vault_id: Option<String>,
+}
+
+impl SimFilter {
+    fn matches(&self, i: &SimItem) -> bool {
+        let eq = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
+        eq(&self.checkpoint_id, i.item.checkpoint_id.as_deref())
+            && eq(&self.resource_id, i.item.resource_id.as_deref())
+            && eq(&self.vault_id, Some(&i.vault_id))
+            && (self.statuses.is_empty() || self.statuses.iter().any(|s| s == i.item.status()))
     }
 }
 
@@ -150,7 +181,16 @@ impl Backend {
     fn seed_for(&mut self, service: Service, project_id: &str, checkpoint_id: &str, seeds: &[ItemSeed]) {
         for s in seeds {
             self.next_seq += 1;
-            let item = sample_item(&s.id, checkpoint_id, s.status.as_deref().unwrap_or(status::AVAILABLE));
+            let mut item = sample_item(&s.id, checkpoint_id, s.status.as_deref().unwrap_or(status::AVAILABLE));
+            if let Some(r) = &s.resource_id {
+                item.resource_id = Some(r.clone());
+            }
+            if let Some(t) = &s.created_at {
+                item.created_at = Some(t.clone());
+            }
+            if let Some(n) = &s.name {
+                item.name = Some(n.clone());
+            }
             self.items.insert(
                 s.id.clone(),
                 SimItem {
@@ -159,6 +199,7 @@ impl Backend {
                     service,
                     with_child: s.with_child,
                     item,
+                    vault_id: s.vault_id.clone().unwrap_or_else(|| DEFAULT_VAULT_ID.into()),
                     fail_delete: s.fail_delete,
                     job: None,
                 },
@@ -321,6 +362,14 @@ impl Backend {
             .map(|i| i.item.clone())
     }
 
+    /// The vault of a CBR backup.
+    pub fn vault_of(&self, project_id: &str, backup_id: &str) -> Option<String> {
+        self.items
+            .get(backup_id)
+            .filter(|i| i.project_id == project_id)
+            .map(|i| i.vault_id.clone())
+    }
+
     /// Any item's status, whichever service holds it (for inspection).
     pub fn status_of(&mut self, project_id: &str, item_id: &str, now: Instant) -> Option<String> {
         self.advance(now);
@@ -372,21 +421,25 @@ impl Backend {
     }
 
     /// CBR backups of a project (oldest first), each with whether it lists a per-disk child.
+    /// CBR backups matching the filters (`statuses` empty = any; the query may repeat
+    /// `status`): `(backup, with_child, seq, vault_id)`.
     pub fn list_backups(
         &mut self,
         project_id: &str,
-        checkpoint_id: Option<&str>,
+        filter: &SimFilter,
         now: Instant,
-    ) -> Vec<(CheckpointItem, bool, u64)> {
+    ) -> Vec<(CheckpointItem, bool, u64, String)> {
         self.advance(now);
         let mut v: Vec<&SimItem> = self
             .items
             .values()
             .filter(|i| i.project_id == project_id && i.service == Service::Cbr)
-            .filter(|i| checkpoint_id.is_none_or(|c| i.item.checkpoint_id.as_deref() == Some(c)))
+            .filter(|i| filter.matches(i))
             .collect();
         v.sort_by_key(|i| i.seq);
-        v.into_iter().map(|i| (i.item.clone(), i.with_child, i.seq)).collect()
+        v.into_iter()
+            .map(|i| (i.item.clone(), i.with_child, i.seq, i.vault_id.clone()))
+            .collect()
     }
 
     /// A CBR restore point: `Some(status)` while it holds a backup or was seeded empty.
@@ -416,20 +469,13 @@ impl Backend {
     }
 
     /// Items of a project in list order (oldest first), filtered.
-    pub fn list(
-        &mut self,
-        project_id: &str,
-        checkpoint_id: Option<&str>,
-        status_filter: Option<&str>,
-        now: Instant,
-    ) -> Vec<CheckpointItem> {
+    pub fn list(&mut self, project_id: &str, filter: &SimFilter, now: Instant) -> Vec<CheckpointItem> {
         self.advance(now);
         let mut v: Vec<&SimItem> = self
             .items
             .values()
             .filter(|i| i.project_id == project_id && i.service == Service::Csbs)
-            .filter(|i| checkpoint_id.is_none_or(|c| i.item.checkpoint_id.as_deref() == Some(c)))
-            .filter(|i| status_filter.is_none_or(|s| i.item.status() == s))
+            .filter(|i| filter.matches(i))
             .collect();
         v.sort_by_key(|i| i.seq);
         v.into_iter().map(|i| i.item.clone()).collect()

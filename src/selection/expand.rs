@@ -1,0 +1,394 @@
+//! The selection workflow: list → plan → Planned event → fan-out steps. Like submit and poll it
+//! has no Lambda types; every step is safe to repeat (docs/DESIGN.md, "Selection requests").
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use super::fanout::{FanOut, pace};
+use super::listing::{list_candidates, waiting_deletions};
+use super::plan::{Plan, TooLarge, plan, target_key};
+use super::selector::SelectionRequest;
+use crate::cbr::CbrClient;
+use crate::csbs::{CsbsClient, CsbsError, ErrorClass};
+use crate::events::schema::PlannedDetail;
+use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all, event_id};
+use crate::intake::{IntakeQueue, Outgoing};
+use crate::submit::SubmitError;
+use crate::task::rfc3339;
+
+/// The target ids a Planned event lists, in bytes of JSON: with the common keys and a context
+/// of at most 4 KiB the detail stays under 200 KB (docs/DESIGN.md).
+pub const MAX_TARGET_ID_BYTES: usize = 150_000;
+
+#[derive(Debug, Clone)]
+pub struct ExpandSettings {
+    /// The delay of a follow-up step (SQS `DelaySeconds`, at most 900).
+    pub step_delay_secs: u32,
+    pub event_attempts: u32,
+}
+
+impl Default for ExpandSettings {
+    fn default() -> Self {
+        ExpandSettings {
+            step_delay_secs: 30,
+            event_attempts: 4,
+        }
+    }
+}
+
+/// A planned selection.
+#[derive(Debug, Clone)]
+pub struct Expansion {
+    pub selection_id: String,
+    pub plan: Plan,
+    pub event: OutcomeEvent,
+    /// Targets sent by the first step (the rest follow in delayed steps); 0 for a dry run.
+    pub sent: usize,
+}
+
+/// What one fan-out step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepReport {
+    pub waiting: u64,
+    pub sent: usize,
+    pub remaining: usize,
+}
+
+pub struct Expander {
+    csbs: CsbsClient,
+    cbr: CbrClient,
+    intake: Option<Arc<dyn IntakeQueue>>,
+    sink: Arc<dyn EventSink>,
+    settings: ExpandSettings,
+}
+
+fn transient(e: &CsbsError) -> SubmitError {
+    SubmitError::Transient {
+        code: e.code(),
+        message: e.to_string(),
+        bad_gateway: e.is_bad_gateway(),
+    }
+}
+
+fn queue_failing(reason: impl std::fmt::Display) -> SubmitError {
+    SubmitError::Transient {
+        code: "intake_queue_unavailable".into(),
+        message: format!("the intake queue did not take the fan-out: {reason}"),
+        bad_gateway: false,
+    }
+}
+
+impl Expander {
+    pub fn new(
+        csbs: CsbsClient,
+        cbr: CbrClient,
+        intake: Option<Arc<dyn IntakeQueue>>,
+        sink: Arc<dyn EventSink>,
+        settings: ExpandSettings,
+    ) -> Self {
+        Expander {
+            csbs,
+            cbr,
+            intake,
+            sink,
+            settings,
+        }
+    }
+
+    /// Lists and plans a selection without emitting or sending anything (the CLI's `plan`).
+    pub async fn plan_only(
+        &self,
+        req: &SelectionRequest,
+        reference: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<Result<Plan, TooLarge>, CsbsError> {
+        let listed = list_candidates(&self.csbs, &self.cbr, &req.select, deadline).await?;
+        Ok(plan(&req.select, listed, reference))
+    }
+
+    /// Expands a selection received at `reference` (its SQS `SentTimestamp`, its HTTP receipt,
+    /// or its own `reference_time`): the Planned event, then — unless a dry run — the first
+    /// fan-out step. A refusal for good (a listing the service refuses, a plan over
+    /// `max_backups`) is a Rejected event.
+    pub async fn expand(
+        &self,
+        req: &SelectionRequest,
+        reference: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<Expansion, SubmitError> {
+        let selection_id = req.selection_id(reference);
+        if !req.dry_run && self.intake.is_none() {
+            return Err(SubmitError::Transient {
+                code: "intake_queue_not_configured".into(),
+                message: "a selection that is not a dry run needs INTAKE_QUEUE_URL".into(),
+                bad_gateway: true,
+            });
+        }
+        let plan = match self.plan_only(req, reference, deadline).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(TooLarge { count, max })) => {
+                let error = EventError {
+                    code: "selection_too_large".into(),
+                    message: format!(
+                        "select.max_backups: the selection matches {count} backups, more than max_backups ({max}); narrow it or raise max_backups (at most {})",
+                        super::selector::MAX_MAX_BACKUPS
+                    ),
+                    http_status: None,
+                };
+                return self.reject(req, &selection_id, reference, error, deadline).await;
+            }
+            Err(e) if e.class() == ErrorClass::Permanent => {
+                let error = EventError {
+                    code: e.code(),
+                    message: e.to_string(),
+                    http_status: e.http_status(),
+                };
+                return self.reject(req, &selection_id, reference, error, deadline).await;
+            }
+            Err(e) => return Err(transient(&e)),
+        };
+        let event = planned_event(req, &selection_id, reference, &plan, Utc::now());
+        self.emit(&event, deadline).await?;
+        tracing::info!(
+            selection_id = %selection_id,
+            to_delete = plan.counts.to_delete,
+            kept = plan.counts.kept,
+            dry_run = req.dry_run,
+            "selection planned"
+        );
+        let targets: Vec<String> = plan.targets().map(|b| target_key(req.select.service, b)).collect();
+        let mut sent = 0;
+        if !req.dry_run && !targets.is_empty() {
+            let fan = FanOut {
+                selection_id: selection_id.clone(),
+                service: req.select.service,
+                project_id: req.select.project_id.clone(),
+                request_prefix: req.request_prefix(&selection_id),
+                timeout_seconds: req.timeout_seconds,
+                context: req.context.clone(),
+                targets,
+                step: 0,
+            };
+            sent = self.step(&fan, deadline).await?.sent;
+        }
+        Ok(Expansion {
+            selection_id,
+            plan,
+            event,
+            sent,
+        })
+    }
+
+    async fn reject(
+        &self,
+        req: &SelectionRequest,
+        selection_id: &str,
+        reference: DateTime<Utc>,
+        error: EventError,
+        deadline: Instant,
+    ) -> Result<Expansion, SubmitError> {
+        let mut event = selection_event(req, selection_id, reference, Outcome::Rejected, Utc::now());
+        event.error = Some(error);
+        self.emit(&event, deadline).await?;
+        Err(SubmitError::Rejected { event: Box::new(event) })
+    }
+
+    async fn emit(&self, event: &OutcomeEvent, deadline: Instant) -> Result<(), SubmitError> {
+        let accepted = emit_all(
+            self.sink.as_ref(),
+            std::slice::from_ref(event),
+            deadline,
+            self.settings.event_attempts,
+        )
+        .await;
+        if accepted.contains(&event.event_id) {
+            Ok(())
+        } else {
+            Err(SubmitError::Transient {
+                code: "event_bus_unavailable".into(),
+                message: "the event bus did not accept the event".into(),
+                bad_gateway: false,
+            })
+        }
+    }
+
+    /// One fan-out step: counts the project's backups waiting in the service's queue, sends
+    /// as many targets as [`pace`] allows (one `SendMessageBatch`), then the rest as one delayed
+    /// follow-up. A failure anywhere hands the step back for redelivery: the targets it sent
+    /// come again under the same request ids, so they are the same tasks (src/task.rs).
+    pub async fn step(&self, fan: &FanOut, deadline: Instant) -> Result<StepReport, SubmitError> {
+        let intake = self.intake.as_ref().ok_or_else(|| SubmitError::Transient {
+            code: "intake_queue_not_configured".into(),
+            message: "a fan-out step needs INTAKE_QUEUE_URL".into(),
+            bad_gateway: true,
+        })?;
+        let waiting = waiting_deletions(&self.csbs, &self.cbr, fan.service, &fan.project_id, deadline)
+            .await
+            .map_err(|e| transient(&e))?;
+        let n = pace(waiting, fan.targets.len());
+        if n > 0 {
+            let messages: Vec<Outgoing> = fan.targets[..n]
+                .iter()
+                .map(|t| Outgoing {
+                    body: fan.target_request(t).to_string(),
+                    delay_seconds: 0,
+                })
+                .collect();
+            send_all(intake.as_ref(), &messages, deadline).await?;
+        }
+        let rest = fan.rest(n);
+        let remaining = rest.as_ref().map_or(0, |r| r.targets.len());
+        if let Some(rest) = rest {
+            let follow_up = Outgoing {
+                body: rest.to_body(),
+                delay_seconds: self.settings.step_delay_secs.min(900),
+            };
+            send_all(intake.as_ref(), std::slice::from_ref(&follow_up), deadline).await?;
+        }
+        tracing::info!(
+            selection_id = %fan.selection_id,
+            step = fan.step,
+            waiting,
+            sent = n,
+            remaining,
+            "fan-out step"
+        );
+        Ok(StepReport {
+            waiting,
+            sent: n,
+            remaining,
+        })
+    }
+}
+
+async fn send_all(intake: &dyn IntakeQueue, messages: &[Outgoing], deadline: Instant) -> Result<(), SubmitError> {
+    for chunk in messages.chunks(crate::intake::MAX_BATCH) {
+        let results = intake.send_messages(chunk, deadline).await.map_err(queue_failing)?;
+        if let Some(Err(reason)) = results.into_iter().find(Result::is_err) {
+            return Err(queue_failing(reason));
+        }
+    }
+    Ok(())
+}
+
+/// An event about the selection itself (task id = selection id).
+fn selection_event(
+    req: &SelectionRequest,
+    selection_id: &str,
+    reference: DateTime<Utc>,
+    outcome: Outcome,
+    now: DateTime<Utc>,
+) -> OutcomeEvent {
+    OutcomeEvent {
+        event_id: event_id(selection_id, outcome),
+        task_id: selection_id.to_string(),
+        outcome,
+        service: req.select.service,
+        project_id: Some(req.select.project_id.clone()),
+        provider_id: None,
+        checkpoint_id: None,
+        checkpoint_items: None,
+        backup_ids: None,
+        request_id: req.request_id.clone(),
+        context: req.context.clone(),
+        submitted_at: Some(rfc3339(reference)),
+        deadline: None,
+        finished_at: Some(rfc3339(now)),
+        elapsed_seconds: Some((now - reference).num_milliseconds().max(0) as f64 / 1000.0),
+        last_status: None,
+        error: None,
+        selection_id: Some(selection_id.to_string()),
+        plan: None,
+    }
+}
+
+/// The Planned event: counts and the target ids, cut to [`MAX_TARGET_ID_BYTES`].
+pub fn planned_event(
+    req: &SelectionRequest,
+    selection_id: &str,
+    reference: DateTime<Utc>,
+    plan: &Plan,
+    now: DateTime<Utc>,
+) -> OutcomeEvent {
+    let mut budget = MAX_TARGET_ID_BYTES;
+    let mut target_ids = Vec::new();
+    let mut truncated = false;
+    for b in plan.targets() {
+        let cost = b.id.len() + 3;
+        if cost > budget {
+            truncated = true;
+            break;
+        }
+        budget -= cost;
+        target_ids.push(b.id.clone());
+    }
+    let mut event = selection_event(req, selection_id, reference, Outcome::Planned, now);
+    event.plan = Some(PlannedDetail {
+        dry_run: req.dry_run,
+        counts: plan.counts,
+        target_ids,
+        truncated,
+    });
+    event
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::selection::plan::{Action, Candidate, Counts, PlanRow};
+    use serde_json::json;
+
+    fn plan_of(n: usize) -> Plan {
+        let rows = (0..n)
+            .map(|i| PlanRow {
+                backup: Candidate::new(
+                    format!("{i:036}"),
+                    Some("cp".into()),
+                    Some("r".into()),
+                    None,
+                    None,
+                    "available".into(),
+                    None,
+                ),
+                action: Action::Delete,
+                reason: "matched",
+            })
+            .collect();
+        Plan {
+            rows,
+            counts: Counts {
+                listed: n,
+                considered: n,
+                kept: 0,
+                to_delete: n,
+            },
+        }
+    }
+
+    #[test]
+    fn planned_events_stay_under_200_kb() {
+        let req = SelectionRequest::from_value(&json!({
+            "select": {"project_id": "p", "all_in_project": true},
+            "context": {"pad": "x".repeat(4000)}
+        }))
+        .unwrap();
+        let t = Utc::now();
+        let small = planned_event(&req, "sel_1", t, &plan_of(3), t);
+        let detail = small.plan.as_ref().unwrap();
+        assert_eq!((detail.target_ids.len(), detail.truncated), (3, false));
+        assert_eq!(small.outcome.detail_type(), "Checkpoint Deletion Planned");
+        let v = serde_json::to_value(&small).unwrap();
+        assert_eq!(v["outcome"], "planned");
+        assert_eq!(v["selection_id"], "sel_1");
+        assert_eq!(v["counts"]["to_delete"], 3);
+        let big = planned_event(&req, "sel_1", t, &plan_of(10_000), t);
+        let detail = big.plan.as_ref().unwrap();
+        assert!(detail.truncated);
+        assert!(detail.target_ids.len() > 3000 && detail.target_ids.len() < 10_000);
+        assert_eq!(detail.counts.to_delete, 10_000, "the counts are whole");
+        let size = serde_json::to_vec(&big).unwrap().len();
+        assert!(size < 200_000, "{size} bytes");
+    }
+}
