@@ -29,6 +29,8 @@ pub struct MemoryQueue {
     receive_latency: Duration,
     calls: Mutex<QueueCalls>,
     refuse_next_sends: Mutex<usize>,
+    /// Entries still accepted before the scripted refusals begin.
+    accept_before_refusing: Mutex<usize>,
 }
 
 /// API calls made to a [`MemoryQueue`], by kind (what SQS would bill as requests).
@@ -58,6 +60,7 @@ impl MemoryQueue {
             receive_latency: Duration::ZERO,
             calls: Mutex::default(),
             refuse_next_sends: Mutex::default(),
+            accept_before_refusing: Mutex::default(),
         }
     }
 
@@ -70,6 +73,13 @@ impl MemoryQueue {
 
     /// The next `n` SendMessageBatch entries are refused (a partial batch failure).
     pub fn refuse_next_sends(&self, n: usize) {
+        self.refuse_sends_after(0, n);
+    }
+
+    /// The `n` SendMessageBatch entries after the next `accepted` are refused (a crash
+    /// part-way through a sequence of sends).
+    pub fn refuse_sends_after(&self, accepted: usize, n: usize) {
+        *self.accept_before_refusing.lock().unwrap() = accepted;
         *self.refuse_next_sends.lock().unwrap() = n;
     }
 
@@ -117,7 +127,12 @@ impl MemoryQueue {
     /// Whether a refused entry is due (a scripted refusal or chaos).
     fn refuse_entry(&self) -> bool {
         let refused = {
+            let mut before = self.accept_before_refusing.lock().unwrap();
             let mut n = self.refuse_next_sends.lock().unwrap();
+            if *before > 0 && *n > 0 {
+                *before -= 1;
+                return self.chaos.as_ref().is_some_and(Chaos::refuse_entry);
+            }
             let r = *n > 0;
             *n = n.saturating_sub(1);
             r

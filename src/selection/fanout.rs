@@ -177,6 +177,62 @@ mod tests {
         assert_eq!(pace(0, 0), 0);
     }
 
+    /// The case in virtual time: 200 backups of 60 s each, five at a time (40 minutes
+    /// in all), fanned out one step every 30 s. Each target's deadline starts when submit takes
+    /// it: with the pace none waits anywhere near the default 30-minute timeout; sent all at
+    /// once, the last 50 would time out.
+    #[test]
+    fn paced_targets_never_wait_long_enough_to_time_out() {
+        fn longest_task(step_secs: u64, paced: bool) -> (u64, u64) {
+            const TARGETS: usize = 200;
+            const DURATION: u64 = 60;
+            let mut submitted = Vec::new(); // submit time of target i
+            let mut waiting: std::collections::VecDeque<usize> = Default::default();
+            let mut running: Vec<(usize, u64)> = Vec::new(); // (target, ends at)
+            let mut finished = vec![0u64; TARGETS];
+            let mut t = 0u64;
+            while finished.iter().filter(|f| **f > 0).count() < TARGETS {
+                running.retain(|&(i, end)| {
+                    if end <= t {
+                        finished[i] = t;
+                    }
+                    end > t
+                });
+                if t.is_multiple_of(step_secs) && submitted.len() < TARGETS {
+                    let remaining = TARGETS - submitted.len();
+                    let n = if paced {
+                        pace(waiting.len() as u64, remaining)
+                    } else {
+                        remaining
+                    };
+                    for _ in 0..n {
+                        waiting.push_back(submitted.len());
+                        submitted.push(t);
+                    }
+                }
+                while running.len() < SERVICE_PARALLEL as usize
+                    && let Some(i) = waiting.pop_front()
+                {
+                    running.push((i, t + DURATION));
+                }
+                t += 1;
+            }
+            let longest = (0..TARGETS).map(|i| finished[i] - submitted[i]).max().unwrap();
+            (longest, *finished.iter().max().unwrap())
+        }
+        let (longest, all_done) = longest_task(30, true);
+        assert!(longest <= 300, "a paced target took {longest} s from submit to gone");
+        assert!(
+            all_done <= 45 * 60,
+            "the service is kept busy: {all_done} s for 40 minutes of work"
+        );
+        let (unpaced, _) = longest_task(30, false);
+        assert!(
+            unpaced > 1800,
+            "all at once, the last target takes {unpaced} s: it would time out"
+        );
+    }
+
     #[test]
     fn targets_become_ordinary_requests() {
         let f = fan(Service::Csbs, &["cp1/item1"]);
