@@ -59,6 +59,13 @@ fn samples_deserialise_into_their_aws_lambda_events_types() {
         let req = csbs_deleter::request::DeletionRequest::from_sqs_body(body).unwrap();
         assert_eq!(req.service, csbs_deleter::service::Service::Cbr);
     }
+    let selections: SqsEvent = serde_json::from_str(&raw("sqs-selection.json")).unwrap();
+    for r in &selections.records {
+        let body = r.body.as_deref().unwrap();
+        assert_eq!(r.md5_of_body.as_deref(), Some(hex::encode(md5_of(body)).as_str()));
+        let parsed = csbs_deleter::intake::parse_sqs_body(body, "csbs.checkpoint-deletion");
+        assert!(matches!(parsed, Ok(csbs_deleter::intake::Intake::Select(_))), "{body}");
+    }
     let rest: ApiGatewayProxyRequest = serde_json::from_str(&raw("apigw-rest.json")).unwrap();
     assert_eq!(
         (rest.http_method.as_str(), rest.request_context.stage.as_deref()),
@@ -117,6 +124,17 @@ async fn samples_run_through_the_handlers() {
     .await
     .unwrap();
     assert_eq!(answer["batchItemFailures"], serde_json::json!([]));
+    let answer = dispatch::handle(
+        &app,
+        lambda_runtime::LambdaEvent::new(serde_json::from_str(&raw("sqs-selection.json")).unwrap(), context()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([]),
+        "dry runs need no intake queue"
+    );
     for (name, status) in [
         ("apigw-rest.json", 202),
         ("http-api-v2.json", 202),
@@ -152,8 +170,15 @@ async fn samples_run_through_the_handlers() {
             .unwrap();
         assert_eq!(answer["statusCode"], status, "{name}: {answer}");
     }
-    let submitted = sink.events().len();
+    let planned = |o: &csbs_deleter::events::Outcome| *o == csbs_deleter::events::Outcome::Planned;
+    let events = sink.events();
+    let submitted = events.iter().filter(|e| !planned(&e.outcome)).count();
     assert_eq!(submitted, 8, "two SQS records, two CBR ones and four HTTP submissions");
+    assert_eq!(
+        events.iter().filter(|e| planned(&e.outcome)).count(),
+        2,
+        "two dry-run plans"
+    );
     let poller = Poller::new(
         csbs,
         queue.clone(),

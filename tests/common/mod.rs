@@ -171,6 +171,38 @@ impl Infra {
         out
     }
 
+    /// Every event that arrives until one long poll comes back empty.
+    pub async fn drain_events(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.capture_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            if got.messages().is_empty() {
+                return out;
+            }
+            for m in got.messages() {
+                let v: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                let mut detail = v["detail"].clone();
+                detail["_detail_type"] = v["detail-type"].clone();
+                out.push(detail);
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.capture_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
     /// Asserts that no further event arrives (one empty long poll).
     pub async fn no_more_events(&self) {
         let got = self
