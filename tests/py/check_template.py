@@ -95,11 +95,12 @@ def main(path):
 
     # 2. The schedule's name is derived from the stack name.
     schedules = of_type("AWS::Scheduler::Schedule")
-    check(len(schedules) == 1, "one EventBridge Scheduler schedule")
+    check(len(schedules) == 2 and "RetentionRuleSchedule" in schedules, "two EventBridge Scheduler schedules: poll and the optional retention")
     for s in schedules.values():
         name = s["Properties"].get("Name")
         check(isinstance(name, dict) and "AWS::StackName" in str(name), f"schedule name derived from the stack name: {name}")
-        check(s["Properties"]["ScheduleExpression"] == "rate(1 minute)", "poll every minute")
+    poll_schedules = [s for k, s in schedules.items() if k != "RetentionRuleSchedule"]
+    check(all(s["Properties"]["ScheduleExpression"] == "rate(1 minute)" for s in poll_schedules), "poll every minute")
 
     # 3. State is retained: queues and secrets.
     for t in ["AWS::SQS::Queue", "AWS::SecretsManager::Secret"]:
@@ -153,6 +154,26 @@ def main(path):
     check(any("CsbsEndpoint" in str(a) and "CbrEndpoint" in str(a) for a in assertions), "a rule requires CsbsEndpoint or CbrEndpoint")
     env = raw["Globals"]["Function"]["Environment"]["Variables"]
     check(env.get("CBR_ENDPOINT") == {"Ref": "CbrEndpoint"} and env.get("CSBS_ENDPOINT") == {"Ref": "CsbsEndpoint"}, "CSBS_ENDPOINT and CBR_ENDPOINT from the parameters")
+
+    # 9. Delete by rule: the submit function fans selections out to the intake queue, whose
+    # messages may carry 10,000 targets; the optional retention schedule sends a selection there.
+    submit_env = raw["Resources"]["SubmitFunction"]["Properties"]["Environment"]["Variables"]
+    check(submit_env.get("INTAKE_QUEUE_URL") == {"Ref": "IntakeQueue"}, "submit: INTAKE_QUEUE_URL is the intake queue")
+    submit_policies = raw["Resources"]["SubmitFunction"]["Properties"]["Policies"]
+    check({"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["IntakeQueue", "QueueName"]}}} in submit_policies, "submit may send to the intake queue")
+    check(raw["Resources"]["IntakeQueue"]["Properties"].get("MaximumMessageSize") == 1048576, "intake messages up to 1 MiB")
+    retention = res.get("RetentionRuleSchedule", {})
+    check(retention.get("Condition") == "HasRetentionRule" and param("RetentionRuleJson").get("Default") == "", "the retention schedule is optional (RetentionRuleJson)")
+    target = retention.get("Properties", {}).get("Target", {})
+    check(target.get("Arn") == {"Fn::GetAtt": ["IntakeQueue", "Arn"]}, "the retention schedule sends to the intake queue")
+    check("<aws.scheduler.scheduled-time>" in str(target.get("Input")) and "RetentionRuleJson" in str(target.get("Input")),
+          "its input is a selection whose reference time is the scheduled time")
+    role = res.get("RetentionRuleScheduleRole", {}).get("Properties", {})
+    role_statements = [st for p in role.get("Policies", []) for st in p["PolicyDocument"]["Statement"]]
+    check(any(st["Action"] == "sqs:SendMessage" and st["Resource"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]} for st in role_statements),
+          "the schedule's role may send to the intake queue only")
+    routes = [e["Properties"]["Path"] for e in raw["Resources"]["SubmitFunction"]["Properties"]["Events"].values() if e["Type"] == "HttpApi"]
+    check("/v3/{project_id}/backups/{backup_id}" in routes, "HTTP API routes the CBR mirror DELETE")
 
     # The functions' permissions and triggers.
     check(any(v["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"] for v in of_type("AWS::Lambda::EventSourceMapping").values()),
