@@ -7,6 +7,8 @@
 
 pub mod cbr;
 pub mod chaos;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod config;
 pub mod csbs;
 pub mod events;

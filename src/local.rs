@@ -396,11 +396,7 @@ fn refresh(sim: &RunningSim, bars: &[(ProgressBar, Vec<String>)]) {
 async fn serve(local: &Local, port: u16) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let addr = listener.local_addr()?;
-    let app = local.app.clone();
-    let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let app = app.clone();
-        async move { bridge(&app, req).await }
-    });
+    let router = http_api(local.app.clone());
     let poller = local.poller.clone();
     let ticker = tokio::spawn(async move {
         loop {
@@ -430,6 +426,15 @@ async fn serve(local: &Local, port: u16) -> std::io::Result<()> {
     }
     ticker.abort();
     Ok(())
+}
+
+/// The HTTP API of `app` as a real HTTP server's router: each request goes through the submit
+/// handler as an API Gateway v2 payload (the local run; the CLI's tests).
+pub fn http_api(app: Arc<SubmitApp>) -> axum::Router {
+    axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let app = app.clone();
+        async move { bridge(&app, req).await }
+    })
 }
 
 /// One real HTTP request → an API Gateway v2 payload → the submit handler → the HTTP answer.

@@ -174,10 +174,11 @@ impl World {
         got.len()
     }
 
-    /// Runs submit and poll until `targets` tasks have a terminal event (or `limit` passes).
+    /// Runs submit and poll until `targets` tasks have a terminal event and both queues are
+    /// empty — duplicates too have run their course (or `limit` passes).
     async fn drive(&self, targets: usize, limit: Duration) {
         let started = Instant::now();
-        while terminal(&self.sink).len() < targets {
+        while terminal(&self.sink).len() < targets || !self.intake.is_empty() || !self.pending.is_empty() {
             assert!(
                 started.elapsed() < limit,
                 "{} of {targets} targets finished; {} intake messages left",
@@ -400,7 +401,11 @@ async fn redelivery_and_a_crash_mid_expansion_make_the_same_tasks() {
     // The first step sends ten targets, then its follow-up is refused: the record fails.
     w.intake.refuse_sends_after(10, 1);
     let failed = w.submitter.submit_batch(std::slice::from_ref(&record), soon()).await;
-    assert_eq!(failed, [record.message_id.clone()], "handed back for redelivery");
+    assert_eq!(
+        failed,
+        std::slice::from_ref(&record.message_id),
+        "handed back for redelivery"
+    );
     assert_eq!(w.intake.len(), 10, "the ten targets went out before the crash");
     // Redelivered twice, as SQS may.
     for _ in 0..2 {

@@ -199,7 +199,7 @@ impl SelectionRequest {
         };
         let reference_time = match obj.get("reference_time") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(rfc3339_field(v, "reference_time", |f, m| RequestError::field(f, m))?),
+            Some(v) => Some(rfc3339_field(v, "reference_time", RequestError::field)?),
         };
         Ok(SelectionRequest {
             select,
@@ -278,7 +278,7 @@ impl Selector {
             .map(|v| integer(v, "older_than_days", 1, MAX_OLDER_THAN_DAYS))
             .transpose()?;
         let created_before = get("created_before")
-            .map(|v| rfc3339_field(v, "created_before", |f, m| select_err(f, m)))
+            .map(|v| rfc3339_field(v, "created_before", select_err))
             .transpose()?;
         let status = match get("status") {
             None => "available".to_string(),

@@ -81,10 +81,13 @@ def main(path):
         check("--no-default-features" in flags, f"{fn}: built without the dev feature (CargoLambdaFlags)")
     cargo = tomllib.load(open("Cargo.toml", "rb"))
     check(cargo["profile"]["release"].get("panic") == "unwind", "Cargo.toml: [profile.release] panic = \"unwind\"")
-    check(cargo["features"]["default"] == ["dev"] and "dev" in cargo["features"], "Cargo.toml: the dev feature")
+    check(cargo["features"]["default"] == ["dev", "cli"] and "dev" in cargo["features"] and "cli" in cargo["features"],
+          "Cargo.toml: the dev and cli features, on by default")
     for b in cargo["bin"]:
         if b["name"] in ("csbs-sim", "local-run"):
             check(b.get("required-features") == ["dev"], f"bin {b['name']} requires the dev feature")
+        if b["name"] == "csbs-deleter":
+            check(b.get("required-features") == ["cli"], "bin csbs-deleter (the operator CLI) requires the cli feature")
 
     # 1. Function URL: both resource-policy statements (since October 2025).
     perms = [v["Properties"] for v in of_type("AWS::Lambda::Permission").values() if v.get("Condition") == "CreateFunctionUrl"]

@@ -1,0 +1,344 @@
+//! `csbs-deleter`, the operator CLI (feature `cli`; never linked into the Lambda binaries).
+//! Exit codes a script can rely on: 0 ok, 2 refused input (invalid request or configuration,
+//! an HTTP 4xx), 3 service unavailable (an HTTP 5xx, a network or AWS failure). Errors go to
+//! stderr in one line. Secrets come from the environment only, never from flags.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::events::memory::MemorySink;
+use crate::intake::{Intake, parse_value};
+use crate::lambda::wiring;
+use crate::secret::Secret;
+use crate::selection::{Action, ExpandSettings, Expander, PlanRow, SelectionRequest};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_REFUSED: i32 = 2;
+pub const EXIT_UNAVAILABLE: i32 = 3;
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+fn refused(message: impl Into<String>) -> Failure {
+    Failure {
+        code: EXIT_REFUSED,
+        message: message.into(),
+    }
+}
+
+fn unavailable(message: impl Into<String>) -> Failure {
+    Failure {
+        code: EXIT_UNAVAILABLE,
+        message: message.into(),
+    }
+}
+
+const EXAMPLES: &str = r#"Examples:
+  # What would a nightly retention delete? (CSBS_ENDPOINT, CSBS_AK / CSBS_SK from the environment)
+  csbs-deleter plan '{"select": {"project_id": "0123…", "older_than_days": 30, "keep_last": 3}}'
+  csbs-deleter plan --json @selection.json
+
+  # Submit a deletion or a selection to the intake queue, or to the HTTP API (WEBHOOK_SECRET)
+  csbs-deleter submit --queue-url https://sqs.eu-central-1.amazonaws.com/123456789012/intake @request.json
+  csbs-deleter submit --url https://abc.execute-api.eu-central-1.amazonaws.com '{"project_id": "…", "checkpoint_id": "…"}'
+
+  # Live state of a checkpoint, or of CBR backups
+  csbs-deleter status --url https://… --project-id 0123… --checkpoint-id 2eef…
+  csbs-deleter status --url https://… --project-id 0123… --service cbr --backup-id cbb0…
+
+  # The X-Signature-256 header for a body (WEBHOOK_SECRET from the environment)
+  echo -n '{"project_id": "…"}' | csbs-deleter sign -
+
+Exit codes: 0 ok, 2 refused input, 3 service unavailable."#;
+
+/// Operate csbs-deleter: plan selections, submit requests, read states, sign webhooks.
+#[derive(Parser, Debug)]
+#[command(name = "csbs-deleter", version, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Dry-run a selection against CSBS / CBR directly, with local credentials (the
+    /// configuration variables of docs/DESIGN.md); nothing is deleted or sent.
+    Plan {
+        /// The selection request: JSON text, @file, or - for stdin.
+        request: String,
+        /// Print the plan as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Submit a deletion request or a selection to the intake queue or the HTTP API.
+    Submit {
+        /// The request: JSON text, @file, or - for stdin.
+        request: String,
+        /// The intake queue's URL (AWS credentials and region from the environment).
+        #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+        queue_url: Option<String>,
+        /// The HTTP API's base URL; the body is signed with WEBHOOK_SECRET.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// The live state of a checkpoint's backups, or of CBR backups (the status route).
+    Status {
+        /// The HTTP API's base URL; the query is signed with WEBHOOK_SECRET.
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        project_id: String,
+        /// `csbs` (default) or `cbr`.
+        #[arg(long, default_value = "csbs")]
+        service: String,
+        #[arg(long)]
+        checkpoint_id: Option<String>,
+        /// CSBS: one item of the checkpoint (repeatable).
+        #[arg(long = "item")]
+        items: Vec<String>,
+        /// CBR: a backup (repeatable).
+        #[arg(long = "backup-id")]
+        backup_ids: Vec<String>,
+    },
+    /// Print the X-Signature-256 header value for a body (WEBHOOK_SECRET from the environment).
+    Sign {
+        /// The body: text, @file, or - for stdin (signed byte for byte).
+        body: String,
+        /// Unix time to sign at (default: now).
+        #[arg(long)]
+        time: Option<i64>,
+    },
+}
+
+/// Text, `@file` or `-` (stdin).
+fn read_arg(arg: &str) -> Result<String, Failure> {
+    if arg == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| refused(format!("cannot read stdin: {e}")))?;
+        Ok(s)
+    } else if let Some(path) = arg.strip_prefix('@') {
+        std::fs::read_to_string(path).map_err(|e| refused(format!("cannot read {path}: {e}")))
+    } else {
+        Ok(arg.to_string())
+    }
+}
+
+fn parse_request(text: &str) -> Result<(Value, Intake), Failure> {
+    let v: Value = serde_json::from_str(text).map_err(|e| refused(format!("the request is not valid JSON: {e}")))?;
+    let intake = parse_value(&v).map_err(|e| refused(format!("refused ({}): {}", e.code, e.message)))?;
+    Ok((v, intake))
+}
+
+fn webhook_secret() -> Result<Secret, Failure> {
+    match std::env::var("WEBHOOK_SECRET") {
+        Ok(s) if !s.is_empty() => Ok(Secret::new(s)),
+        _ => Err(refused(
+            "WEBHOOK_SECRET is not set: the HTTP API takes signed requests only",
+        )),
+    }
+}
+
+/// Runs a command; `Ok` holds what to print on stdout.
+pub async fn run(cli: Cli) -> Result<String, Failure> {
+    match cli.command {
+        Command::Plan { request, json } => plan(&read_arg(&request)?, json).await,
+        Command::Submit {
+            request,
+            queue_url,
+            url,
+        } => {
+            let text = read_arg(&request)?;
+            let (value, intake) = parse_request(&text)?;
+            if matches!(intake, Intake::Step(_)) {
+                return Err(refused("fan_out steps are sent by the selection workflow, not by hand"));
+            }
+            match (queue_url, url) {
+                (Some(q), _) => submit_to_queue(&q, &value).await,
+                (None, Some(u)) => http(&u, "POST", "/deletions", "", Some(&value.to_string())).await,
+                (None, None) => Err(refused("give --queue-url or --url")),
+            }
+        }
+        Command::Status {
+            url,
+            project_id,
+            service,
+            checkpoint_id,
+            items,
+            backup_ids,
+        } => {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            if service != "csbs" {
+                q.append_pair("service", &service);
+            }
+            q.append_pair("project_id", &project_id);
+            if let Some(c) = &checkpoint_id {
+                q.append_pair("checkpoint_id", c);
+            }
+            for i in &items {
+                q.append_pair("checkpoint_items", i);
+            }
+            for b in &backup_ids {
+                q.append_pair("backup_id", b);
+            }
+            http(&url, "GET", "/deletions/status", &q.finish(), None).await
+        }
+        Command::Sign { body, time } => {
+            let body = read_arg(&body)?;
+            let t = time.unwrap_or_else(|| Utc::now().timestamp());
+            Ok(crate::webhook::sign(&webhook_secret()?, t, body.as_bytes()))
+        }
+    }
+}
+
+async fn plan(text: &str, as_json: bool) -> Result<String, Failure> {
+    let (_, intake) = parse_request(text)?;
+    let Intake::Select(req) = intake else {
+        return Err(refused("plan takes a selection request ({\"select\": {…}})"));
+    };
+    let config = Config::from_env().map_err(|e| refused(e.to_string()))?;
+    let aws = wiring::aws_from_env().await;
+    let secrets = wiring::secrets(&config, &aws)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    let csbs = wiring::csbs_client(&config, &secrets).map_err(|e| refused(e.to_string()))?;
+    let expander = Expander::new(
+        csbs.clone(),
+        crate::cbr::CbrClient::new(csbs),
+        None,
+        Arc::new(MemorySink::new()),
+        ExpandSettings::default(),
+    );
+    let reference = req.reference_time.unwrap_or_else(Utc::now);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let plan = match expander.plan_only(&req, reference, deadline).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(too_large)) => {
+            return Err(refused(format!(
+                "selection_too_large: the selection matches {} backups, more than max_backups ({})",
+                too_large.count, too_large.max
+            )));
+        }
+        Err(e) if e.class() == crate::csbs::ErrorClass::Permanent => return Err(refused(e.to_string())),
+        Err(e) => return Err(unavailable(e.to_string())),
+    };
+    let selection_id = req.selection_id(reference);
+    if as_json {
+        let v = json!({"selection_id": selection_id, "reference_time": crate::task::rfc3339(reference), "counts": plan.counts, "plan": plan.rows});
+        return Ok(serde_json::to_string_pretty(&v).expect("serialisable"));
+    }
+    Ok(table(&req, &selection_id, reference, &plan.rows, plan.counts))
+}
+
+fn table(
+    req: &SelectionRequest,
+    selection_id: &str,
+    reference: DateTime<Utc>,
+    rows: &[PlanRow],
+    counts: crate::selection::Counts,
+) -> String {
+    let mut out = format!(
+        "{} selection {selection_id} of project {} at {}\n",
+        req.select.service.display_name(),
+        req.select.project_id,
+        crate::task::rfc3339(reference)
+    );
+    out.push_str(&format!(
+        "{:<40} {:<38} {:<28} {:<10} {:<7} {}\n",
+        "ID", "RESOURCE", "CREATED_AT", "STATUS", "ACTION", "WHY"
+    ));
+    for r in rows {
+        let b = &r.backup;
+        out.push_str(&format!(
+            "{:<40} {:<38} {:<28} {:<10} {:<7} {}\n",
+            b.id,
+            b.resource_id.as_deref().unwrap_or("-"),
+            b.created_at.as_deref().unwrap_or("-"),
+            b.status,
+            match r.action {
+                Action::Delete => "delete",
+                Action::Keep => "keep",
+            },
+            r.reason
+        ));
+    }
+    out.push_str(&format!(
+        "{} to delete, {} kept, {} considered, {} listed",
+        counts.to_delete, counts.kept, counts.considered, counts.listed
+    ));
+    out
+}
+
+async fn submit_to_queue(queue_url: &str, body: &Value) -> Result<String, Failure> {
+    let aws = wiring::aws_from_env().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        sqs.send_message()
+            .queue_url(queue_url)
+            .message_body(body.to_string())
+            .send(),
+    )
+    .await
+    .map_err(|_| unavailable("SQS did not answer within 60 s"))?
+    .map_err(|e| {
+        let text = aws_sdk_sqs::error::DisplayErrorContext(&e).to_string();
+        // A queue that does not exist or refuses us is the caller's to fix.
+        if text.contains("NonExistentQueue") || text.contains("AccessDenied") || text.contains("InvalidParameter") {
+            refused(format!("SQS refused the message: {text}"))
+        } else {
+            unavailable(format!("SQS failed: {text}"))
+        }
+    })?;
+    Ok(json!({"message_id": out.message_id()}).to_string())
+}
+
+/// One signed call to the HTTP API: 2xx → the body; 4xx → refused; 5xx, no answer → unavailable.
+async fn http(base: &str, method: &str, path: &str, query: &str, body: Option<&str>) -> Result<String, Failure> {
+    let secret = webhook_secret()?;
+    let mut url = url::Url::parse(base).map_err(|e| refused(format!("--url: {e}")))?;
+    let joined = format!("{}{path}", url.path().trim_end_matches('/'));
+    url.set_path(&joined);
+    url.set_query((!query.is_empty()).then_some(query));
+    let signed = body.unwrap_or(query);
+    let signature = crate::webhook::sign(&secret, Utc::now().timestamp(), signed.as_bytes());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| unavailable(e.to_string()))?;
+    let mut req = client
+        .request(method.parse().expect("a method"), url)
+        .header(crate::webhook::HEADER, signature);
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b.to_string());
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| unavailable(format!("the HTTP API did not answer: {e}")))?;
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    if status.is_success() {
+        Ok(text)
+    } else if status.is_client_error() {
+        Err(refused(format!("HTTP {}: {}", status.as_u16(), one_line(&text))))
+    } else {
+        Err(unavailable(format!("HTTP {}: {}", status.as_u16(), one_line(&text))))
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
