@@ -1,7 +1,7 @@
 //! In-process benchmarks of the workflows against the CSBS simulator over loopback, with the
 //! in-memory queue and bus adapters (moto is for correctness, not speed: one ReceiveMessage on
 //! a queue of 1,000 messages takes about 0.4 s there). Run by `scripts/bench.sh`, which writes
-//! BENCHMARKS.md; by hand: `cargo bench --bench workflow -- submit|poll1k|poll10k|cbr|throughput|delay`.
+//! BENCHMARKS.md; by hand: `cargo bench --bench workflow -- submit|poll1k|poll10k|cbr|selection|throughput|delay`.
 //! Each part prints one JSON line (`throughput` one per case), stating its queue, bus,
 //! credentials and injected latencies.
 
@@ -283,6 +283,146 @@ async fn cbr_bench() -> serde_json::Value {
            "conditions": "in-memory queue (no receive latency) and bus, AK/SK, csbs-sim over loopback; poll: 1,000 one-backup CBR tasks already deleted, 20 ms injected on every CBR GET, one pass; submit: 200 ms injected on every CBR DELETE"})
 }
 
+fn current_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Delete by rule at the scale: planning 10,000 backups (CSBS and CBR) with 20 ms on
+/// every list call — list calls, seconds, memory — and the fan-out of those 10,000 targets
+/// through the in-memory intake queue (a service that keeps up, so every step sends a full
+/// batch): SendMessageBatch calls of targets and of follow-ups.
+async fn selection_bench() -> serde_json::Value {
+    use csbs_deleter::selection::{ExpandSettings, FanOut, SelectionRequest};
+    let n = 10_000;
+    let w = world((Duration::from_secs(3600), Duration::from_secs(3600))).await;
+    let created = (chrono::Utc::now() - chrono::Duration::days(40))
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string();
+    let seed = |i: usize, prefix: &str| ItemSeed {
+        resource_id: Some(format!("srv-{}", i % 500)),
+        created_at: Some(created.clone()),
+        ..ItemSeed::ok(format!("{prefix}-{i:05}"))
+    };
+    for c in 0..20 {
+        let csbs: Vec<ItemSeed> = (c * 500..(c + 1) * 500).map(|i| seed(i, "it")).collect();
+        w.sim.sim.seed(sim::DEMO_PROJECT, &format!("cp-{c:02}"), &csbs);
+        let cbr: Vec<ItemSeed> = (c * 500..(c + 1) * 500).map(|i| seed(i, "bk")).collect();
+        w.sim.sim.seed_cbr(sim::DEMO_PROJECT, &format!("rp-{c:02}"), &cbr);
+    }
+    w.sim.sim.add_fault(Fault::latency(Route::List, 20));
+    w.sim.sim.add_fault(Fault::latency(Route::CbrList, 20));
+    let intake = Arc::new(MemoryQueue::new(Duration::from_secs(300)));
+    let settings = SubmitSettings {
+        expand: ExpandSettings {
+            step_delay_secs: 0,
+            ..ExpandSettings::default()
+        },
+        ..SubmitSettings::default()
+    };
+    let s = Submitter::new(
+        w.csbs.clone(),
+        w.queue.clone(),
+        w.sink.clone() as Arc<dyn EventSink>,
+        settings,
+    )
+    .with_intake(intake.clone());
+    let mut planning = Vec::new();
+    for service in ["csbs", "cbr"] {
+        let req = SelectionRequest::from_value(&json!({"select": {"service": service, "project_id": sim::DEMO_PROJECT,
+                                                                 "older_than_days": 30, "keep_last": 2, "max_backups": 10000}}))
+        .unwrap();
+        w.sim.sim.reset_stats();
+        let rss_before = current_rss_mb();
+        let started = StdInstant::now();
+        let plan = s.expander().plan_only(&req, chrono::Utc::now(), far()).await.unwrap().unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        let peak = peak_rss_mb();
+        let stats = w.sim.sim.stats();
+        planning.push(json!({"service": service, "listed": plan.counts.listed, "to_delete": plan.counts.to_delete,
+                             "kept": plan.counts.kept, "list_calls": stats.list + stats.cbr_list, "seconds": secs,
+                             "rss_before_mb": rss_before, "peak_rss_mb": peak}));
+    }
+    // The memory of planning on its own: the operator CLI's `plan` in a process of its own
+    // (the simulator shares this one), its peak RSS sampled from /proc until it exits.
+    let select = json!({"select": {"project_id": sim::DEMO_PROJECT, "older_than_days": 30, "keep_last": 2, "max_backups": 10000}});
+    let base = w.sim.base_url().to_string();
+    let started = StdInstant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_csbs-deleter"))
+        .args(["plan", "--json", &select.to_string()])
+        .env_clear()
+        .env("CSBS_ENDPOINT", &base)
+        .env("CSBS_AK", sim::DEMO_AK)
+        .env("CSBS_SK", sim::DEMO_SK)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
+        out
+    });
+    let mut cli_peak_mb: f64 = 0.0;
+    while child.try_wait().unwrap().is_none() {
+        if let Some(kb) = std::fs::read_to_string(&status_path)
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+        {
+            cli_peak_mb = cli_peak_mb.max(kb / 1024.0);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let cli_secs = started.elapsed().as_secs_f64();
+    let printed: serde_json::Value = serde_json::from_str(&reader.join().unwrap()).unwrap();
+    assert_eq!(printed["counts"]["to_delete"], 9000);
+    // The fan-out: the whole selection, then every follow-up step until the intake is drained
+    // of them; target requests are counted and dropped (nothing submits them).
+    let rec = Record {
+        message_id: "sel".into(),
+        body: json!({"select": {"project_id": sim::DEMO_PROJECT, "older_than_days": 30, "max_backups": 10000}}).to_string(),
+        sent_at: None,
+    };
+    let started = StdInstant::now();
+    assert!(s.submit_batch(&[rec], far()).await.is_empty());
+    let (mut targets, mut follow_ups) = (0usize, 0usize);
+    loop {
+        let got = intake.receive(10, Some(300), far()).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        for m in &got {
+            let v: serde_json::Value = serde_json::from_str(&m.body).unwrap();
+            if FanOut::is_fan_out(&v) {
+                follow_ups += 1;
+                s.expander().step(&FanOut::from_value(&v).unwrap(), far()).await.unwrap();
+            } else {
+                targets += 1;
+            }
+        }
+        let receipts: Vec<String> = got.iter().map(|m| m.receipt.clone()).collect();
+        intake.delete(&receipts, far()).await.unwrap();
+    }
+    let fan_secs = started.elapsed().as_secs_f64();
+    assert_eq!(targets, n);
+    let sends = intake.calls().send as usize;
+    json!({"part": "selection", "backups": n, "planning": planning, "page_size": 1000,
+           "cli_plan_seconds": cli_secs, "cli_plan_peak_rss_mb": cli_peak_mb,
+           "fan_out_targets": targets, "fan_out_seconds": fan_secs, "follow_ups": follow_ups,
+           "send_message_batch_calls": sends, "target_batches": sends - follow_ups,
+           "conditions": "csbs-sim over loopback with 20 ms injected on every list call (CSBS and CBR), AK/SK; 10,000 backups of 500 servers in 20 checkpoints / restore points per service; planning = listing + plan (older_than_days 30, keep_last 2); fan-out through the in-memory intake queue, the service keeping up (no backup waiting), step delay 0"})
+}
+
 /// Receive latency of the in-memory queue in the throughput cases: a ReceiveMessage on SQS
 /// takes some tens of milliseconds from Lambda (moto's 0.4 s for 1,000 messages is a property
 /// of moto, covered by tests/pipeline.rs).
@@ -416,6 +556,7 @@ fn main() {
                 "poll1k" => poll_bench(1_000).await,
                 "poll10k" => poll_bench(10_000).await,
                 "cbr" => cbr_bench().await,
+                "selection" => selection_bench().await,
                 "delay" => delay_bench().await,
                 "throughput" => {
                     let mut cases = Vec::new();
@@ -428,7 +569,7 @@ fn main() {
                     }
                     json!({"part": "throughput-done", "cases": cases.len()})
                 }
-                other => panic!("unknown part {other}: submit, poll1k, poll10k, cbr, throughput, delay"),
+                other => panic!("unknown part {other}: submit, poll1k, poll10k, cbr, selection, throughput, delay"),
             }
         });
         println!("{result}");

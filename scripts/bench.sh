@@ -122,7 +122,7 @@ baseline() {
 
 workflow() {
   echo "== workflow benchmarks"
-  for part in submit poll1k poll10k cbr throughput delay; do
+  for part in submit poll1k poll10k cbr selection throughput delay; do
     cargo bench --quiet --bench workflow -- "$part" > ".tmp/bench/$part.json"
     cat ".tmp/bench/$part.json"
   done
