@@ -341,13 +341,20 @@ async fn selection_bench() -> serde_json::Value {
         w.sim.sim.reset_stats();
         let rss_before = current_rss_mb();
         let started = StdInstant::now();
-        let plan = s.expander().plan_only(&req, chrono::Utc::now(), far()).await.unwrap().unwrap();
+        let plan = s
+            .expander()
+            .plan_only(&req, chrono::Utc::now(), far())
+            .await
+            .unwrap()
+            .unwrap();
         let secs = started.elapsed().as_secs_f64();
         let peak = peak_rss_mb();
         let stats = w.sim.sim.stats();
-        planning.push(json!({"service": service, "listed": plan.counts.listed, "to_delete": plan.counts.to_delete,
+        planning.push(
+            json!({"service": service, "listed": plan.counts.listed, "to_delete": plan.counts.to_delete,
                              "kept": plan.counts.kept, "list_calls": stats.list + stats.cbr_list, "seconds": secs,
-                             "rss_before_mb": rss_before, "peak_rss_mb": peak}));
+                             "rss_before_mb": rss_before, "peak_rss_mb": peak}),
+        );
     }
     // The memory of planning on its own: the operator CLI's `plan` in a process of its own
     // (the simulator shares this one), its peak RSS sampled from /proc until it exits.
@@ -390,7 +397,8 @@ async fn selection_bench() -> serde_json::Value {
     // of them; target requests are counted and dropped (nothing submits them).
     let rec = Record {
         message_id: "sel".into(),
-        body: json!({"select": {"project_id": sim::DEMO_PROJECT, "older_than_days": 30, "max_backups": 10000}}).to_string(),
+        body: json!({"select": {"project_id": sim::DEMO_PROJECT, "older_than_days": 30, "max_backups": 10000}})
+            .to_string(),
         sent_at: None,
     };
     let started = StdInstant::now();
@@ -405,7 +413,10 @@ async fn selection_bench() -> serde_json::Value {
             let v: serde_json::Value = serde_json::from_str(&m.body).unwrap();
             if FanOut::is_fan_out(&v) {
                 follow_ups += 1;
-                s.expander().step(&FanOut::from_value(&v).unwrap(), far()).await.unwrap();
+                s.expander()
+                    .step(&FanOut::from_value(&v).unwrap(), far())
+                    .await
+                    .unwrap();
             } else {
                 targets += 1;
             }

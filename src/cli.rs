@@ -236,8 +236,21 @@ async fn plan(text: &str, as_json: bool) -> Result<String, Failure> {
     };
     let selection_id = req.selection_id(reference);
     if as_json {
-        let v = json!({"selection_id": selection_id, "reference_time": crate::task::rfc3339(reference), "counts": plan.counts, "plan": plan.rows});
-        return Ok(serde_json::to_string_pretty(&v).expect("serialisable"));
+        // Serialised straight from the plan: no JSON tree of 10,000 rows in between.
+        #[derive(serde::Serialize)]
+        struct Printed<'a> {
+            selection_id: &'a str,
+            reference_time: String,
+            counts: crate::selection::Counts,
+            plan: &'a [PlanRow],
+        }
+        let printed = Printed {
+            selection_id: &selection_id,
+            reference_time: crate::task::rfc3339(reference),
+            counts: plan.counts,
+            plan: &plan.rows,
+        };
+        return Ok(serde_json::to_string_pretty(&printed).expect("serialisable"));
     }
     Ok(table(&req, &selection_id, reference, &plan.rows, plan.counts))
 }

@@ -135,11 +135,25 @@ impl CbrClient {
         filter: &BackupFilter,
         deadline: Instant,
     ) -> Result<Vec<Backup>, CsbsError> {
+        let mut all = Vec::new();
+        self.for_each_backup_page(project_id, filter, deadline, |page| all.extend(page))
+            .await?;
+        Ok(all)
+    }
+
+    /// [`list_backups`](Self::list_backups) a page at a time: `on_page` gets each page's new
+    /// backups, so a caller that keeps less than a whole backup holds one page at most.
+    pub async fn for_each_backup_page(
+        &self,
+        project_id: &str,
+        filter: &BackupFilter,
+        deadline: Instant,
+        mut on_page: impl FnMut(Vec<Backup>) + Send,
+    ) -> Result<(), CsbsError> {
         validate_id("project_id", project_id)?;
         let path = format!("/v3/{project_id}/backups");
         let limit = filter.limit.unwrap_or(PAGE_LIMIT).max(1) as usize;
         let mut seen = HashSet::new();
-        let mut all = Vec::new();
         loop {
             let body = self
                 .call(project_id, Method::GET, &path, &filter.query(seen.len())?, deadline)
@@ -150,13 +164,10 @@ impl CbrClient {
                 .ok_or_else(|| CsbsError::Decode("CBR answered without a \"backups\" list".into()))?;
             let got = page.len();
             let before = seen.len();
-            for b in page {
-                if seen.insert(b.id.clone()) {
-                    all.push(b);
-                }
-            }
+            let fresh: Vec<Backup> = page.into_iter().filter(|b| seen.insert(b.id.clone())).collect();
+            on_page(fresh);
             if got < limit || seen.len() == before {
-                return Ok(all);
+                return Ok(());
             }
         }
     }

@@ -258,16 +258,30 @@ impl CsbsClient {
         filter: &ListFilter,
         deadline: Instant,
     ) -> Result<Vec<CheckpointItem>, CsbsError> {
-        let mut filter = filter.clone();
         let mut items = Vec::new();
+        self.for_each_page(project_id, filter, deadline, |page| items.extend(page))
+            .await?;
+        Ok(items)
+    }
+
+    /// [`list_items`](Self::list_items) a page at a time, so a caller that keeps less than
+    /// a whole item holds one page at most.
+    pub async fn for_each_page(
+        &self,
+        project_id: &str,
+        filter: &ListFilter,
+        deadline: Instant,
+        mut on_page: impl FnMut(Vec<CheckpointItem>) + Send,
+    ) -> Result<(), CsbsError> {
+        let mut filter = filter.clone();
         loop {
             let page = self.list_page(project_id, &filter, deadline).await?;
             let got = page.items.len();
-            items.extend(page.items);
+            on_page(page.items);
             match page.next_marker {
                 // A marker that does not move would loop forever.
                 Some(m) if got > 0 && filter.marker.as_deref() != Some(m.as_str()) => filter.marker = Some(m),
-                _ => return Ok(items),
+                _ => return Ok(()),
             }
         }
     }

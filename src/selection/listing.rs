@@ -40,8 +40,11 @@ pub async fn list_candidates(
                     limit: Some(LIST_PAGE),
                     marker: None,
                 };
-                let items = csbs.list_items(&s.project_id, &filter, deadline).await?;
-                out.extend(items.into_iter().filter_map(from_csbs));
+                // Page by page: only the candidate's few fields are kept of each item.
+                csbs.for_each_page(&s.project_id, &filter, deadline, |page| {
+                    out.extend(page.into_iter().filter_map(from_csbs))
+                })
+                .await?;
             }
             Service::Cbr => {
                 let filter = BackupFilter {
@@ -51,25 +54,26 @@ pub async fn list_candidates(
                     status: Some(s.status.clone()),
                     limit: Some(LIST_PAGE),
                 };
-                let backups = cbr.list_backups(&s.project_id, &filter, deadline).await?;
-                out.extend(
-                    backups
-                        .into_iter()
-                        // Top-level backups only: a per-disk child goes with its parent.
-                        .filter(|b| b.is_top_level())
-                        .filter(|b| usable_id(&b.id))
-                        .map(|b| {
-                            Candidate::new(
-                                b.id,
-                                b.checkpoint_id,
-                                b.resource_id,
-                                b.vault_id,
-                                b.name,
-                                b.status.unwrap_or_default(),
-                                b.created_at,
-                            )
-                        }),
-                );
+                cbr.for_each_backup_page(&s.project_id, &filter, deadline, |page| {
+                    out.extend(
+                        page.into_iter()
+                            // Top-level backups only: a per-disk child goes with its parent.
+                            .filter(|b| b.is_top_level())
+                            .filter(|b| usable_id(&b.id))
+                            .map(|b| {
+                                Candidate::new(
+                                    b.id,
+                                    b.checkpoint_id,
+                                    b.resource_id,
+                                    b.vault_id,
+                                    b.name,
+                                    b.status.unwrap_or_default(),
+                                    b.created_at,
+                                )
+                            }),
+                    )
+                })
+                .await?;
             }
         }
     }
