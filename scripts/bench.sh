@@ -146,7 +146,11 @@ for step in "${steps[@]}"; do
   case "$step" in
     artifacts|coldstart|baseline|workflow|soak|fuzz|mutants)
       "$step"
-      git describe --always --dirty > ".tmp/bench/$step.commit" ;;
+      git describe --always --dirty > ".tmp/bench/$step.commit"
+      # Parts that can also be run on their own keep their own commit record.
+      if [ "$step" = workflow ]; then
+        for part in cbr selection; do cp ".tmp/bench/workflow.commit" ".tmp/bench/$part.commit"; done
+      fi ;;
     report) ;;
     *) echo "unknown step $step"; exit 2 ;;
   esac

@@ -31,7 +31,7 @@ def ok(cond):
 
 
 STEP_OF = {"artifacts.json": "artifacts", "cold-lean-submit.json": "coldstart", "submit.json": "workflow",
-           "poll1k.json": "workflow", "cbr.json": "cbr", "throughput.json": "workflow", "delay.json": "workflow",
+           "poll1k.json": "workflow", "cbr.json": "cbr", "selection.json": "selection", "throughput.json": "workflow", "delay.json": "workflow",
            "soak.txt": "soak", "fuzz.txt": "fuzz", "mutants.out/outcomes.json": "mutants"}
 
 
@@ -153,6 +153,25 @@ if c:
         w(f"| poll tick of 1,000 CBR backups at 20 ms | no slower than CSBS ({p1['seconds']:.2f} s above) | **{c['poll_seconds']:.2f} s** | {ok(c['poll_seconds'] <= p1['seconds'] * 1.05)} (within 5 %: run-to-run noise of both) |")
     w(f"| submit: batch of 10 CBR requests at 200 ms per DELETE | ≈ one round trip | **{c['submit_batch_of_10_ms']:.0f} ms** vs one request {c['submit_one_ms']:.0f} ms ({c['submit_batch_ratio']:.2f}×) | {ok(c['submit_batch_ratio'] < 1.5)} |")
     w("")
+else:
+    w("Not measured.\n")
+
+# --- delete by rule ------------------------------------------------------------------------------
+c = load("selection.json")
+w(f"## Delete by rule: planning and fan-out of 10,000 backups ({when('selection.json')})\n")
+if c:
+    w(f"**Conditions:** {c['conditions']}. `cargo bench --bench workflow -- selection`.\n")
+    w("| figure | target | measured | |")
+    w("|---|---|---|---|")
+    bound = -(-c['backups'] // c['page_size']) + 1
+    for p in c["planning"]:
+        w(f"| {p['service'].upper()} planning, {p['listed']:,} backups: list calls | ≤ ⌈{c['backups']:,} / {c['page_size']}⌉ + 1 = {bound} | **{p['list_calls']}** | {ok(p['list_calls'] <= bound)} |")
+        w(f"| {p['service'].upper()} planning at 20 ms per list call | ≤ 10 s | **{p['seconds']:.2f} s** ({p['to_delete']:,} to delete, {p['kept']:,} kept) | {ok(p['seconds'] <= 10)} |")
+    w(f"| planner memory: peak RSS of `csbs-deleter plan --json` over 10,000 CSBS backups (its own process) | ≤ 64 MB | **{c['cli_plan_peak_rss_mb']:.1f} MB** in {c['cli_plan_seconds']:.2f} s | {ok(c['cli_plan_peak_rss_mb'] <= 64)} |")
+    w(f"| fan-out of {c['fan_out_targets']:,} targets: SendMessageBatch calls carrying targets | ≤ 1,000 | **{c['target_batches']:,}** (+ {c['follow_ups']} follow-up messages, {c['send_message_batch_calls']:,} calls in all; {c['fan_out_seconds']:.1f} s) | {ok(c['target_batches'] <= 1000)} |")
+    w("\nThe in-process planning figures' RSS includes the simulator serving the pages in the same process, so the "
+      "memory target is measured on the CLI planner in a process of its own. A follow-up is one message of its own "
+      "(it carries the remaining targets); the target batches are full batches of ten.\n")
 else:
     w("Not measured.\n")
 

@@ -219,6 +219,15 @@ def main():
         kind, answer = api.invoke(signed(mirror, ""))
         # 202 while the restore point's deletion of it runs, 200 if it already finished (qemu is slow).
         check(kind == "response" and http_status(answer) in (200, 202), f"submit: the CBR mirror DELETE answered 202/200: {answer}")
+        # Delete by rule: dry runs from the queue (CSBS and a scheduled CBR one), and over HTTP.
+        kind, answer = api.invoke(fixture("sqs-selection.json"))
+        check(kind == "response" and answer.get("batchItemFailures") == [], f"submit: selection dry runs from SQS answered, no failures: {kind} {answer}")
+        dry = fixture("http-api-v2.json")
+        dry["body"] = json.dumps({"select": {"project_id": "0123456789abcdef0123456789abcdef", "all_in_project": True}, "dry_run": True})
+        kind, answer = api.invoke(signed(dry))
+        body = json.loads(answer.get("body") or "{}") if kind == "response" else {}
+        check(http_status(answer) == 200 and body.get("status") == "planned" and body.get("dry_run") is True and isinstance(body.get("plan"), list),
+              f"submit: a dry-run selection over HTTP answered 200 with its plan: {answer}")
 
         for name, status in [("apigw-rest.json", 202), ("http-api-v2.json", 202), ("function-url.json", 202), ("alb.json", 202), ("http-api-v2-status.json", 200)]:
             ev = signed(fixture(name), ALB_QUERY if name == "alb.json" else None)
