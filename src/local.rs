@@ -32,6 +32,9 @@ pub const LOCAL_WEBHOOK_SECRET: &str = "csbs-deleter-test-webhook-secret";
 /// The accelerated poll window (Lambda: 50 s of each minute).
 const POLL_WINDOW: Duration = Duration::from_secs(5);
 
+/// The server of the retention demo's backups.
+const RETENTION_SERVER: &str = "ecs-retention-demo";
+
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
     /// Shortest and longest simulated deletion (CSBS: up to 30 minutes; here seconds).
@@ -67,6 +70,9 @@ struct Local {
     sim: RunningSim,
     sink: Arc<MemorySink>,
     queue: Arc<MemoryQueue>,
+    /// Where selections fan out to; drained into submit between poll ticks, as the SQS event
+    /// source mapping would.
+    intake: Arc<MemoryQueue>,
     app: Arc<SubmitApp>,
     poller: Arc<Poller>,
 }
@@ -78,17 +84,44 @@ async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
     })
     .await?;
     sim.sim.seed_demo();
+    // A server with four manual backups, 5 to 60 days old, for the retention rule.
+    let retention: Vec<crate::sim::ItemSeed> = [5i64, 40, 50, 60]
+        .iter()
+        .enumerate()
+        .map(|(i, days)| crate::sim::ItemSeed {
+            resource_id: Some(RETENTION_SERVER.into()),
+            created_at: Some(
+                (chrono::Utc::now() - chrono::Duration::days(*days))
+                    .format("%Y-%m-%dT%H:%M:%S%.6f")
+                    .to_string(),
+            ),
+            name: Some(format!("manual-{days}d")),
+            ..crate::sim::ItemSeed::ok(format!("5e1ec700-0000-4000-8000-{i:012}"))
+        })
+        .collect();
+    sim.sim
+        .seed(DEMO_PROJECT, "5e1ec700-cccc-4000-8000-000000000000", &retention);
     let creds = crate::sim::demo_password();
     let csbs = CsbsClient::new(ClientConfig::new(sim.base_url(), sim.base_url(), creds).with_cbr(sim.base_url()))
         .map_err(std::io::Error::other)?;
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(120)));
+    let intake = Arc::new(MemoryQueue::new(Duration::from_secs(120)));
     let sink = Arc::new(MemorySink::new());
+    let settings = SubmitSettings {
+        // Accelerated, like the poll interval.
+        expand: crate::selection::ExpandSettings {
+            step_delay_secs: 1,
+            ..Default::default()
+        },
+        ..SubmitSettings::default()
+    };
     let submitter = Submitter::new(
         csbs.clone(),
         queue.clone(),
         sink.clone() as Arc<dyn EventSink>,
-        SubmitSettings::default(),
-    );
+        settings,
+    )
+    .with_intake(intake.clone());
     let app = Arc::new(SubmitApp {
         submitter,
         webhook: WebhookPolicy::Secret(Secret::new(LOCAL_WEBHOOK_SECRET)),
@@ -108,6 +141,7 @@ async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
         sim,
         sink,
         queue,
+        intake,
         app,
         poller,
     })
@@ -183,6 +217,16 @@ fn sqs_event(bodies: &[Value]) -> Value {
 }
 
 fn describe(e: &OutcomeEvent) -> String {
+    if let Some(p) = &e.plan {
+        return format!(
+            "event  {:<36} {:<10} selection: {} to delete, {} kept{}",
+            e.outcome.detail_type(),
+            e.task_id,
+            p.counts.to_delete,
+            p.counts.kept,
+            if p.dry_run { " (dry run)" } else { "" }
+        );
+    }
     let what = match (&e.checkpoint_items, &e.backup_ids) {
         (Some(items), _) => format!("{} ({} items)", e.checkpoint_id.as_deref().unwrap_or("?"), items.len()),
         (None, Some(b)) => format!(
@@ -271,6 +315,49 @@ pub async fn run(opts: LocalOptions) -> Result<LocalSummary, Box<dyn std::error:
         ));
     }
 
+    // Delete by rule: "older than 30 days, keep the last 2 of the server" — a dry run over HTTP
+    // first, then the real selection from SQS, which fans out through the intake queue.
+    let select =
+        json!({"project_id": DEMO_PROJECT, "resource_id": RETENTION_SERVER, "older_than_days": 30, "keep_last": 2});
+    let answer = dispatch::handle(
+        &local.app,
+        LambdaEvent::new(signed_post(&json!({"select": select, "dry_run": true})), context(30)),
+    )
+    .await?;
+    let plan: Value = serde_json::from_str(answer["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+    say(format!(
+        "submit ← HTTP POST /deletions (dry-run selection) → {} counts {} ({})",
+        answer["statusCode"],
+        plan["counts"],
+        plan["plan"]
+            .as_array()
+            .map(|rows| rows
+                .iter()
+                .map(|r| format!(
+                    "{} {}: {}",
+                    r["name"].as_str().unwrap_or("?"),
+                    r["action"].as_str().unwrap_or("?"),
+                    r["reason"].as_str().unwrap_or("?")
+                ))
+                .collect::<Vec<_>>()
+                .join(", "))
+            .unwrap_or_default()
+    ));
+    let answer = dispatch::handle(
+        &local.app,
+        LambdaEvent::new(
+            sqs_event(&[json!({"select": select, "request_id": "retention"})]),
+            context(30),
+        ),
+    )
+    .await?;
+    say(format!(
+        "submit ← SQS selection (the same rule, for real) → batchItemFailures: {}; {} message(s) on the intake queue (targets, or a follow-up while the service is busy)",
+        answer["batchItemFailures"],
+        local.intake.len()
+    ));
+    drain_intake(&local).await?;
+
     // Progress per pending task: share of its backups gone, from the simulator's state.
     let tasks: Vec<(String, Vec<String>)> = local
         .queue
@@ -304,8 +391,9 @@ pub async fn run(opts: LocalOptions) -> Result<LocalSummary, Box<dyn std::error:
     let mut tick = 0;
     // The schedule: one tick per accelerated "minute" (the poll window plus a pause).
     let tick_period = POLL_WINDOW + opts.poll_interval;
-    while !local.queue.is_empty() && tick < 60 {
+    while (!local.queue.is_empty() || !local.intake.is_empty()) && tick < 60 {
         tick += 1;
+        drain_intake(&local).await?;
         let tick_start = Instant::now();
         let run = local
             .poller
@@ -328,7 +416,7 @@ pub async fn run(opts: LocalOptions) -> Result<LocalSummary, Box<dyn std::error:
             summary.csbs_calls
         ));
         poll_total.add(&summary);
-        if !local.queue.is_empty() {
+        if !local.queue.is_empty() || !local.intake.is_empty() {
             tokio::time::sleep_until(tick_start + tick_period).await;
         }
     }
@@ -351,6 +439,39 @@ pub async fn run(opts: LocalOptions) -> Result<LocalSummary, Box<dyn std::error:
     }
     printer.abort();
     Ok(summary)
+}
+
+/// Submits what is visible on the intake queue (a selection's targets and follow-ups), ten
+/// messages per SQS event, as the event source mapping would.
+async fn drain_intake(local: &Local) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use crate::pending::PendingQueue;
+    loop {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let got = local.intake.receive(10, Some(60), deadline).await?;
+        if got.is_empty() {
+            return Ok(());
+        }
+        let bodies: Vec<Value> = got
+            .iter()
+            .map(|m| serde_json::from_str(&m.body).unwrap_or(Value::Null))
+            .collect();
+        let answer = dispatch::handle(&local.app, LambdaEvent::new(sqs_event(&bodies), context(30))).await?;
+        let failed: Vec<&str> = answer["batchItemFailures"]
+            .as_array()
+            .map(|f| f.iter().filter_map(|x| x["itemIdentifier"].as_str()).collect())
+            .unwrap_or_default();
+        // sqs_event numbers its records local-0, local-1, …
+        let done: Vec<String> = got
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !failed.contains(&format!("local-{i}").as_str()))
+            .map(|(_, m)| m.receipt.clone())
+            .collect();
+        local.intake.delete(&done, deadline).await?;
+        if done.len() < got.len() {
+            return Ok(());
+        }
+    }
 }
 
 fn demo_items(sim: &RunningSim, checkpoint: &str) -> Vec<String> {
