@@ -358,15 +358,17 @@ pub fn echo_fields(body: &[u8]) -> EchoFields {
         return EchoFields::default();
     };
     let value = unwrap_envelopes(value).unwrap_or(Value::Null);
+    // A selection names its project and service inside `select`.
+    let scope = value.get("select").filter(|s| s.is_object()).unwrap_or(&value);
     let get = |f: &'static str| {
-        value
+        scope
             .get(f)
             .and_then(Value::as_str)
             .filter(|s| validate_id(f, s).is_ok())
             .map(str::to_string)
     };
     EchoFields {
-        service: value
+        service: scope
             .get("service")
             .and_then(Value::as_str)
             .and_then(Service::parse)

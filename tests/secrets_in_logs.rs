@@ -68,6 +68,15 @@ async fn no_credential_in_logs_events_or_answers() {
     ev["body"] = json!(json!({"project_id": P, "checkpoint_id": "c2"}).to_string());
     resign(&mut ev, WEBHOOK_SECRET);
     answers += &dispatch::handle(&app, event(ev, 20)).await.unwrap().to_string();
+    // Selections: a dry run over HTTP (its plan in the answer) and one from SQS.
+    let mut ev = fixture("http-api-v2.json");
+    ev["body"] = json!(json!({"select": {"project_id": P, "all_in_project": true}, "dry_run": true}).to_string());
+    resign(&mut ev, WEBHOOK_SECRET);
+    answers += &dispatch::handle(&app, event(ev, 20)).await.unwrap().to_string();
+    answers += &dispatch::handle(&app, event(fixture("sqs-selection.json"), 20))
+        .await
+        .unwrap()
+        .to_string();
     let poller = wiring::poller(&config, &infra.aws).await.unwrap();
     answers += &poll::handle(&poller, event(fixture("schedule-v2.json"), 20))
         .await

@@ -492,6 +492,11 @@ async fn bad_selectors_are_rejected_before_anything_is_listed() {
         assert_eq!(e.outcome, Outcome::Rejected);
         let msg = &e.error.as_ref().unwrap().message;
         assert!(msg.contains(field), "{field}: {msg}");
+        assert_eq!(
+            e.project_id.as_deref(),
+            Some(P),
+            "the Rejected event echoes the selection's project"
+        );
     }
     assert_eq!(w.sink.events().len(), cases.len());
     let listed = w
