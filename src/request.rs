@@ -232,33 +232,8 @@ impl DeletionRequest {
             }
             Some(_) => return Err(RequestError::field("request_id", "must be a string")),
         };
-        let timeout_seconds = match obj.get("timeout_seconds") {
-            None | Some(Value::Null) => None,
-            Some(v) => match v.as_u64() {
-                Some(t) if (1..=MAX_TIMEOUT_SECONDS).contains(&t) => Some(t),
-                _ => {
-                    return Err(RequestError::field(
-                        "timeout_seconds",
-                        format!("must be an integer from 1 to {MAX_TIMEOUT_SECONDS}"),
-                    ));
-                }
-            },
-        };
-        let context = match obj.get("context") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(m)) => {
-                let size = serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX);
-                if size > MAX_CONTEXT_BYTES {
-                    return Err(RequestError {
-                        code: "context_too_large",
-                        field: Some("context".into()),
-                        message: format!("context: {size} bytes in compact JSON, at most {MAX_CONTEXT_BYTES} allowed"),
-                    });
-                }
-                Some(m.clone())
-            }
-            Some(_) => return Err(RequestError::field("context", "must be a JSON object")),
-        };
+        let timeout_seconds = timeout_field(obj.get("timeout_seconds"))?;
+        let context = context_field(obj.get("context"))?;
         let selection_id = id("selection_id", false)?;
         Ok(DeletionRequest {
             service,
@@ -272,6 +247,39 @@ impl DeletionRequest {
             context,
             selection_id,
         })
+    }
+}
+
+/// `timeout_seconds`: an integer 1–86400, or absent.
+pub(crate) fn timeout_field(value: Option<&Value>) -> Result<Option<u64>, RequestError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_u64() {
+            Some(t) if (1..=MAX_TIMEOUT_SECONDS).contains(&t) => Ok(Some(t)),
+            _ => Err(RequestError::field(
+                "timeout_seconds",
+                format!("must be an integer from 1 to {MAX_TIMEOUT_SECONDS}"),
+            )),
+        },
+    }
+}
+
+/// `context`: a JSON object of at most [`MAX_CONTEXT_BYTES`] in compact form, or absent.
+pub(crate) fn context_field(value: Option<&Value>) -> Result<Option<Map<String, Value>>, RequestError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => {
+            let size = serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX);
+            if size > MAX_CONTEXT_BYTES {
+                return Err(RequestError {
+                    code: "context_too_large",
+                    field: Some("context".into()),
+                    message: format!("context: {size} bytes in compact JSON, at most {MAX_CONTEXT_BYTES} allowed"),
+                });
+            }
+            Ok(Some(m.clone()))
+        }
+        Some(_) => Err(RequestError::field("context", "must be a JSON object")),
     }
 }
 

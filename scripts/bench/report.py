@@ -32,7 +32,8 @@ def ok(cond):
 
 STEP_OF = {"artifacts.json": "artifacts", "cold-lean-submit.json": "coldstart", "submit.json": "workflow",
            "poll1k.json": "workflow", "cbr.json": "cbr", "selection.json": "selection", "throughput.json": "workflow", "delay.json": "workflow",
-           "soak.txt": "soak", "fuzz.txt": "fuzz", "mutants.out/outcomes.json": "mutants"}
+           "soak.txt": "soak", "fuzz.txt": "fuzz", "mutants.out/outcomes.json": "mutants",
+           "mutants-selection/mutants.out/outcomes.json": "mutants-selection"}
 
 
 def when(name):
@@ -260,5 +261,25 @@ try:
         w("")
 except (OSError, ValueError):
     w("Not measured (`scripts/bench.sh mutants`, about 25 minutes).\n")
+
+# The selection code alone, when it was run on its own (scripts/bench/mutants.sh covers it too).
+try:
+    o = json.load(open(f"{B}/mutants-selection/mutants.out/outcomes.json"))
+    counts = {k: o.get(k, 0) for k in ["total_mutants", "caught", "missed", "timeout", "unviable"]}
+    viable = counts["caught"] + counts["missed"] + counts["timeout"]
+    score = 100 * (counts["caught"] + counts["timeout"]) / viable if viable else 0
+    w(f"### The selection code on its own ({when('mutants-selection/mutants.out/outcomes.json')})\n")
+    w("`src/selection/selector.rs`, `src/selection/plan.rs` in full and the fan-out's `pace` / `split_target`, "
+      "against the unit tests (the command is in `scripts/bench/mutants.sh`, restricted to those files).\n")
+    w("| mutants | caught | missed | timeout | unviable | score | target |")
+    w("|---|---|---|---|---|---|---|")
+    w(f"| {counts['total_mutants']} | {counts['caught']} | {counts['missed']} | {counts['timeout']} | {counts['unviable']} | **{score:.1f} %** | ≥ 90 % {ok(score >= 90)} |\n")
+    missed = [l.strip() for l in open(f"{B}/mutants-selection/mutants.out/missed.txt") if l.strip()]
+    for m in missed:
+        w(f"- survived: `{m}`")
+    if missed:
+        w("")
+except (OSError, ValueError):
+    pass
 
 print("\n".join(out))

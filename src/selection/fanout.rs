@@ -192,6 +192,7 @@ mod tests {
             let mut finished = vec![0u64; TARGETS];
             let mut t = 0u64;
             while finished.iter().filter(|f| **f > 0).count() < TARGETS {
+                assert!(t < 24 * 3600, "the fan-out never finished: {} sent", submitted.len());
                 running.retain(|&(i, end)| {
                     if end <= t {
                         finished[i] = t;
@@ -275,6 +276,8 @@ mod tests {
         };
         for (bad, why) in [
             (with("targets", json!(["../x/a"])), "path"),
+            (with("targets", json!(["c/../a"])), "an item that is no id"),
+            (with("targets", json!(["c d/a"])), "a checkpoint that is no id"),
             (with("targets", json!(["a"])), "csbs target without checkpoint"),
             (with("targets", json!([])), "empty"),
             (with("project_id", json!("p/1")), "project"),

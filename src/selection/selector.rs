@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::ids::validate_id;
-use crate::request::{MAX_CONTEXT_BYTES, MAX_TIMEOUT_SECONDS, RequestError, id_list, similar, strip_field};
+use crate::request::{RequestError, context_field, id_list, similar, strip_field, timeout_field};
 use crate::service::Service;
 
 /// `request_id` of a selection: short enough that `<request_id>/<target id>` (a target's
@@ -170,33 +170,8 @@ impl SelectionRequest {
                 ));
             }
         };
-        let timeout_seconds = match obj.get("timeout_seconds") {
-            None | Some(Value::Null) => None,
-            Some(v) => match v.as_u64() {
-                Some(t) if (1..=MAX_TIMEOUT_SECONDS).contains(&t) => Some(t),
-                _ => {
-                    return Err(RequestError::field(
-                        "timeout_seconds",
-                        format!("must be an integer from 1 to {MAX_TIMEOUT_SECONDS}"),
-                    ));
-                }
-            },
-        };
-        let context = match obj.get("context") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(m)) => {
-                let size = serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX);
-                if size > MAX_CONTEXT_BYTES {
-                    return Err(RequestError {
-                        code: "context_too_large",
-                        field: Some("context".into()),
-                        message: format!("context: {size} bytes in compact JSON, at most {MAX_CONTEXT_BYTES} allowed"),
-                    });
-                }
-                Some(m.clone())
-            }
-            Some(_) => return Err(RequestError::field("context", "must be a JSON object")),
-        };
+        let timeout_seconds = timeout_field(obj.get("timeout_seconds"))?;
+        let context = context_field(obj.get("context"))?;
         let reference_time = match obj.get("reference_time") {
             None | Some(Value::Null) => None,
             Some(v) => Some(rfc3339_field(v, "reference_time", RequestError::field)?),
@@ -542,6 +517,13 @@ mod tests {
             let e = SelectionRequest::from_value(&v).unwrap_err();
             assert_eq!(e.field.as_deref(), Some(field), "{v}");
         }
+        let e = SelectionRequest::from_value(&json!({"select": null})).unwrap_err();
+        assert_eq!(e.message, "select: is required");
+        // The context's limit, at its edge: {"k":"<v>"} is 8 bytes plus the value.
+        let context = |n: usize| json!({"select": base, "context": {"k": "x".repeat(n - 8)}});
+        assert!(SelectionRequest::from_value(&context(crate::request::MAX_CONTEXT_BYTES)).is_ok());
+        let e = SelectionRequest::from_value(&context(crate::request::MAX_CONTEXT_BYTES + 1)).unwrap_err();
+        assert_eq!(e.code, "context_too_large");
     }
 
     #[test]
