@@ -759,22 +759,8 @@ fn invalid_uri_is_a_400_not_a_panic() {
 // --- delete by rule -------------------------------------------------------------------------
 
 use csbs_deleter::selection::plan::{Action, Candidate, plan};
+use csbs_deleter::selection::selector::SELECT_FIELDS;
 use csbs_deleter::selection::{SelectionRequest, Selector};
-
-const SELECT_FIELDS: [&str; 12] = [
-    "service",
-    "project_id",
-    "resource_id",
-    "vault_id",
-    "checkpoint_ids",
-    "older_than_days",
-    "created_before",
-    "status",
-    "name_prefix",
-    "keep_last",
-    "max_backups",
-    "all_in_project",
-];
 
 /// `select` objects of known and unknown filter names with values of any type.
 fn arb_select() -> impl Strategy<Value = Value> {

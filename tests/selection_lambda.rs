@@ -30,37 +30,11 @@ async fn intake_queue(infra: &Infra) -> String {
         .to_string()
 }
 
-/// Receives every visible intake message as one SQS event of the fixture's shape (up to 10
-/// per event), deleting them; empty when none is visible.
+/// The visible intake messages (up to ten) as one SQS event of the fixture's shape, taken off
+/// the queue; `None` when none is visible.
 async fn intake_event(infra: &Infra, url: &str) -> Option<Value> {
-    let got = infra
-        .sqs
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .unwrap();
-    if got.messages().is_empty() {
-        return None;
-    }
-    let bodies: Vec<Value> = got
-        .messages()
-        .iter()
-        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
-        .collect();
-    for m in got.messages() {
-        infra
-            .sqs
-            .delete_message()
-            .queue_url(url)
-            .receipt_handle(m.receipt_handle().unwrap())
-            .send()
-            .await
-            .unwrap();
-    }
-    Some(sqs_body_event(&bodies))
+    let bodies = take(&infra.sqs, url).await;
+    (!bodies.is_empty()).then(|| sqs_body_event(&bodies))
 }
 
 fn seeds(prefix: &str, n: usize, age_days: i64) -> Vec<ItemSeed> {

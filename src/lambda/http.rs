@@ -247,19 +247,7 @@ async fn select(app: &SubmitApp, req: &SelectionRequest, deadline: Instant) -> R
                 json_response(StatusCode::ACCEPTED, body)
             }
         }
-        Err(SubmitError::NotAllowed { project_id }) => not_allowed(&project_id),
-        Err(SubmitError::Rejected { event }) => {
-            let e = event.error.clone().expect("a Rejected event has an error");
-            json_response(
-                StatusCode::BAD_REQUEST,
-                json!({"selection_id": event.task_id, "status": "rejected", "error": {"code": e.code, "message": e.message}}),
-            )
-        }
-        Err(SubmitError::Transient {
-            code,
-            message,
-            bad_gateway,
-        }) => csbs_failing(&code, &message, bad_gateway),
+        Err(e) => refusal(e, "selection_id"),
     }
 }
 
@@ -280,8 +268,16 @@ async fn submit(app: &SubmitApp, req: &DeletionRequest, deadline: Instant) -> Re
             }
             json_response(code, body)
         }
-        Err(SubmitError::NotAllowed { project_id }) => not_allowed(&project_id),
-        Err(SubmitError::Rejected { event }) => {
+        Err(e) => refusal(e, "task_id"),
+    }
+}
+
+/// The answer to a request that did not go through; `id_key` names the Rejected event's
+/// task id in the body (`task_id`, or `selection_id` for a selection).
+fn refusal(e: SubmitError, id_key: &str) -> Response<Body> {
+    match e {
+        SubmitError::NotAllowed { project_id } => not_allowed(&project_id),
+        SubmitError::Rejected { event } => {
             let e = event.error.clone().expect("a Rejected event has an error");
             let code = if e.http_status == Some(403) {
                 StatusCode::FORBIDDEN
@@ -290,14 +286,14 @@ async fn submit(app: &SubmitApp, req: &DeletionRequest, deadline: Instant) -> Re
             };
             json_response(
                 code,
-                json!({"task_id": event.task_id, "status": "rejected", "error": {"code": e.code, "message": e.message}}),
+                json!({id_key: event.task_id, "status": "rejected", "error": {"code": e.code, "message": e.message}}),
             )
         }
-        Err(SubmitError::Transient {
+        SubmitError::Transient {
             code,
             message,
             bad_gateway,
-        }) => csbs_failing(&code, &message, bad_gateway),
+        } => csbs_failing(&code, &message, bad_gateway),
     }
 }
 

@@ -31,7 +31,8 @@ const TOP_FIELDS: [&str; 6] = [
     "reference_time",
 ];
 
-const SELECT_FIELDS: [&str; 12] = [
+/// Every filter a `select` object may hold.
+pub const SELECT_FIELDS: [&str; 12] = [
     "service",
     "project_id",
     "resource_id",
@@ -486,7 +487,9 @@ mod tests {
             (json!({"all_in_project": true}), "select.project_id"),
         ];
         for (select, field) in cases {
-            assert_eq!(field_of(sel(select.clone())), field, "{select}");
+            let e = sel(select.clone()).expect_err("refused");
+            assert_eq!(e.field.as_deref(), Some(field), "{select}");
+            assert!(e.message.contains(field), "the message names {field}: {}", e.message);
         }
         let hint = sel(json!({"project_id": "p", "older_than_day": 30})).unwrap_err();
         assert_eq!(hint.code, "unknown_field");

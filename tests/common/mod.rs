@@ -144,62 +144,35 @@ impl Infra {
                 "only {} of {n} events arrived: {out:#?}",
                 out.len()
             );
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.capture_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            for m in got.messages() {
-                let v: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            out.extend(self.take_events().await);
+        }
+        out
+    }
+
+    /// One long poll of the capture queue: the events it brings (their `detail`, with
+    /// `_detail_type`), deleted from the queue.
+    async fn take_events(&self) -> Vec<Value> {
+        let bodies = take(&self.sqs, &self.capture_url).await;
+        bodies
+            .into_iter()
+            .map(|v| {
                 assert_eq!(v["source"], EVENT_SOURCE);
                 let mut detail = v["detail"].clone();
                 detail["_detail_type"] = v["detail-type"].clone();
-                out.push(detail);
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.capture_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-        out
+                detail
+            })
+            .collect()
     }
 
     /// Every event that arrives until one long poll comes back empty.
     pub async fn drain_events(&self) -> Vec<Value> {
         let mut out = Vec::new();
         loop {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.capture_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            if got.messages().is_empty() {
+            let got = self.take_events().await;
+            if got.is_empty() {
                 return out;
             }
-            for m in got.messages() {
-                let v: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-                let mut detail = v["detail"].clone();
-                detail["_detail_type"] = v["detail-type"].clone();
-                out.push(detail);
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.capture_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
+            out.extend(got);
         }
     }
 
@@ -249,6 +222,29 @@ impl Infra {
         n(QueueAttributeName::ApproximateNumberOfMessages)
             + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
     }
+}
+
+/// One long poll (1 s) of up to ten messages of `url`: their bodies as JSON, each deleted.
+pub async fn take(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
+    let got = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for m in got.messages() {
+        out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+        sqs.delete_message()
+            .queue_url(url)
+            .receipt_handle(m.receipt_handle().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    out
 }
 
 /// Creates a secret on moto; returns its ARN.
