@@ -32,6 +32,8 @@ kw = dict(endpoint_url=ep, region_name="eu-central-1", aws_access_key_id="testin
 sqs, eb, sm = boto3.client("sqs", **kw), boto3.client("events", **kw), boto3.client("secretsmanager", **kw)
 pending = sqs.create_queue(QueueName="csbs-deleter-pending", Attributes={"VisibilityTimeout": "120"})["QueueUrl"]
 capture = sqs.create_queue(QueueName="csbs-deleter-events")["QueueUrl"]
+# Where selections fan out to (nothing consumes it here: read it with aws sqs receive-message).
+intake = sqs.create_queue(QueueName="csbs-deleter-intake", Attributes={"MaximumMessageSize": "1048576"})["QueueUrl"]
 arn = sqs.get_queue_attributes(QueueUrl=capture, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 eb.create_event_bus(Name="csbs-deleter")
 eb.put_rule(Name="capture", EventBusName="csbs-deleter", EventPattern=json.dumps({"source": ["csbs.checkpoint-deletion"]}))
@@ -44,9 +46,11 @@ AWS_REGION=eu-central-1
 AWS_ACCESS_KEY_ID=testing
 AWS_SECRET_ACCESS_KEY=testing
 CSBS_ENDPOINT=http://127.0.0.1:__SIM__
+CBR_ENDPOINT=http://127.0.0.1:__SIM__
 CSBS_CREDENTIALS_SECRET_ARN={creds}
 WEBHOOK_SECRET_ARN={hook}
 PENDING_QUEUE_URL={pending}
+INTAKE_QUEUE_URL={intake}
 EVENT_BUS_NAME=csbs-deleter
 POLL_WINDOW_SECONDS=20
 POLL_INTERVAL_SECONDS=2
