@@ -398,8 +398,9 @@ async fn redelivery_and_a_crash_mid_expansion_make_the_same_tasks() {
     w.sim.sim.seed(P, "cp-z", &items);
     let body = json!({"select": {"project_id": P, "resource_id": "srv-z"}});
     let record = World::record(&body);
-    // The first step sends ten targets, then its follow-up is refused: the record fails.
-    w.intake.refuse_sends_after(10, 1);
+    // The first step sends ten targets, then its follow-up is refused on every try: the record
+    // fails, as if the invocation had crashed between the two.
+    w.intake.refuse_sends_after(10, 3);
     let failed = w.submitter.submit_batch(std::slice::from_ref(&record), soon()).await;
     assert_eq!(
         failed,
@@ -428,6 +429,39 @@ async fn redelivery_and_a_crash_mid_expansion_make_the_same_tasks() {
     assert_eq!(ids.len(), 1, "one Planned event id however often it is planned");
     assert!(w.intake.is_empty() && w.pending.is_empty());
     assert!(w.sim.sim.statuses().keys().all(|id| !id.starts_with("old-")));
+}
+
+/// A refused entry is sent again within the step: no redelivery, nothing sent twice.
+#[tokio::test]
+async fn refused_entries_are_sent_again_within_the_step() {
+    let w = World::new(Duration::ZERO, 0).await;
+    let items: Vec<ItemSeed> = (0..12).map(|i| seed(&format!("re-{i:02}"), "srv-r", 100)).collect();
+    w.sim.sim.seed(P, "cp-r", &items);
+    w.intake.refuse_sends_after(3, 2);
+    let body = json!({"select": {"project_id": P, "resource_id": "srv-r"}});
+    assert!(
+        w.submitter
+            .submit_batch(&[World::record(&body)], soon())
+            .await
+            .is_empty()
+    );
+    let bodies: Vec<Value> = w
+        .intake
+        .bodies()
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    let targets: HashSet<&str> = bodies.iter().filter_map(|b| b["request_id"].as_str()).collect();
+    assert_eq!(
+        (bodies.len(), targets.len()),
+        (11, 10),
+        "ten distinct targets and one follow-up, once each"
+    );
+    assert_eq!(
+        w.intake.calls().send,
+        3,
+        "the targets, their two refused entries again, the follow-up"
+    );
 }
 
 #[tokio::test]

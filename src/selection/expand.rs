@@ -263,11 +263,37 @@ impl Expander {
     }
 }
 
+/// Tries per message before a step is handed back: a batch call can refuse single entries
+/// (SQS's `InternalError`, throttling), and re-sending only those avoids the redelivery that
+/// would send the accepted ones again.
+const SEND_ATTEMPTS: u32 = 3;
+
+/// Sends every message, ten per call; refused entries are sent again (with a doubling pause,
+/// within the deadline) before the step gives up.
 async fn send_all(intake: &dyn IntakeQueue, messages: &[Outgoing], deadline: Instant) -> Result<(), SubmitError> {
     for chunk in messages.chunks(crate::intake::MAX_BATCH) {
-        let results = intake.send_messages(chunk, deadline).await.map_err(queue_failing)?;
-        if let Some(Err(reason)) = results.into_iter().find(Result::is_err) {
-            return Err(queue_failing(reason));
+        let mut todo: Vec<Outgoing> = chunk.to_vec();
+        let mut pause = std::time::Duration::from_millis(100);
+        for attempt in 1..=SEND_ATTEMPTS {
+            let results = intake.send_messages(&todo, deadline).await.map_err(queue_failing)?;
+            let mut refused = Vec::new();
+            let mut reason = String::new();
+            for (m, r) in todo.into_iter().zip(results) {
+                if let Err(why) = r {
+                    reason = why;
+                    refused.push(m);
+                }
+            }
+            todo = refused;
+            if todo.is_empty() {
+                break;
+            }
+            if attempt == SEND_ATTEMPTS || Instant::now() + pause >= deadline {
+                return Err(queue_failing(reason));
+            }
+            tracing::warn!(refused = todo.len(), %reason, "the intake queue refused entries; sending them again");
+            tokio::time::sleep(pause).await;
+            pause *= 2;
         }
     }
     Ok(())
