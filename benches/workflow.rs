@@ -87,6 +87,30 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
+/// Once the simulator has finished the `n` deletions behind the pending tasks: one poll pass
+/// with 20 ms injected on every `route` call, from fresh counters; its seconds. Every task must
+/// end Completed and leave the queue.
+async fn one_finished_pass(w: &World, n: usize, route: Route) -> f64 {
+    while w.sim.sim.finished().len() < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    w.sim.sim.add_fault(Fault::latency(route, 20));
+    w.sim.sim.reset_stats();
+    let p = poller(
+        w,
+        PollSettings {
+            window: Duration::ZERO,
+            ..PollSettings::default()
+        },
+    );
+    let started = StdInstant::now();
+    let summary = p.run(Instant::now() + Duration::from_secs(600)).await;
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(summary.completed as usize, n);
+    assert!(w.queue.is_empty());
+    secs
+}
+
 /// Per-record CPU cost without any network: parse + validate + task id + pending body + event.
 fn record_overhead() -> f64 {
     let bodies: Vec<String> = (0..20_000)
@@ -190,23 +214,7 @@ async fn poll_bench(n: usize) -> serde_json::Value {
             .unwrap();
         w.queue.send(&PendingTask::new(&req, now, 1800), far()).await.unwrap();
     }
-    while w.sim.sim.finished().len() < n {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    w.sim.sim.add_fault(Fault::latency(Route::List, 20));
-    w.sim.sim.reset_stats();
-    let p = poller(
-        &w,
-        PollSettings {
-            window: Duration::ZERO,
-            ..PollSettings::default()
-        },
-    );
-    let started = StdInstant::now();
-    let summary = p.run(Instant::now() + Duration::from_secs(600)).await;
-    let secs = started.elapsed().as_secs_f64();
-    assert_eq!(summary.completed as usize, n);
-    assert!(w.queue.is_empty());
+    let secs = one_finished_pass(&w, n, Route::List).await;
     let calls = w.sim.sim.stats().csbs_calls();
     json!({"part": format!("poll{}", n), "tasks": n, "seconds": secs, "csbs_calls": calls,
            "calls_per_task": calls as f64 / n as f64, "concurrency": PollSettings::default().csbs_concurrency,
@@ -234,23 +242,7 @@ async fn cbr_bench() -> serde_json::Value {
                 .unwrap();
         w.queue.send(&PendingTask::new(&req, now, 1800), far()).await.unwrap();
     }
-    while w.sim.sim.finished().len() < n {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    w.sim.sim.add_fault(Fault::latency(Route::CbrGet, 20));
-    w.sim.sim.reset_stats();
-    let p = poller(
-        &w,
-        PollSettings {
-            window: Duration::ZERO,
-            ..PollSettings::default()
-        },
-    );
-    let started = StdInstant::now();
-    let summary = p.run(Instant::now() + Duration::from_secs(600)).await;
-    let poll_secs = started.elapsed().as_secs_f64();
-    assert_eq!(summary.completed as usize, n);
-    assert!(w.queue.is_empty());
+    let poll_secs = one_finished_pass(&w, n, Route::CbrGet).await;
     let stats = w.sim.sim.stats();
     let calls = stats.cbr_calls();
 

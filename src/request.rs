@@ -122,18 +122,7 @@ impl DeletionRequest {
             message: "the request must be a JSON object".into(),
         })?;
         if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            let hint = FIELDS
-                .iter()
-                .find(|f| similar(f, unknown))
-                .map(|f| format!(" (did you mean {f}?)"))
-                .unwrap_or_default();
-            return Err(RequestError {
-                code: "unknown_field",
-                field: Some(unknown.clone()),
-                message: format!(
-                    "unknown field {unknown}{hint}: refused, since a misspelt field could widen a deletion"
-                ),
-            });
+            return Err(unknown_field("", unknown, &FIELDS));
         }
         let present = |f: &str| obj.get(f).is_some_and(|v| !v.is_null());
         let service = match obj.get("service") {
@@ -330,11 +319,31 @@ pub(crate) fn strip_field(msg: &str, field: &str) -> String {
 }
 
 fn valid_request_id(s: &str) -> bool {
-    (1..=MAX_REQUEST_ID_LEN).contains(&s.len()) && s.bytes().all(|b| (0x20..=0x7e).contains(&b))
+    printable_ascii(s, MAX_REQUEST_ID_LEN)
+}
+
+/// 1 to `max` printable ASCII characters (request ids and their prefixes).
+pub(crate) fn printable_ascii(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len()) && s.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
+/// The refusal of an unknown field `<prefix><name>`, with a hint when it looks like one of
+/// `known`: a misspelt field is never ignored, since it could widen a deletion.
+pub(crate) fn unknown_field(prefix: &str, name: &str, known: &[&str]) -> RequestError {
+    let hint = known
+        .iter()
+        .find(|f| similar(f, name))
+        .map(|f| format!(" (did you mean {prefix}{f}?)"))
+        .unwrap_or_default();
+    RequestError {
+        code: "unknown_field",
+        field: Some(format!("{prefix}{name}")),
+        message: format!("unknown field {prefix}{name}{hint}: refused, since a misspelt field could widen a deletion"),
+    }
 }
 
 /// Same letters but one, or one letter more or less: enough to catch `checkpoint_item`.
-pub(crate) fn similar(a: &str, b: &str) -> bool {
+fn similar(a: &str, b: &str) -> bool {
     let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
     a != b && (a.starts_with(&b) || b.starts_with(&a) || a.replace('_', "") == b.replace(['_', '-'], ""))
 }

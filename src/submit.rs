@@ -534,11 +534,10 @@ impl Submitter {
 
     /// A selection or a fan-out step from the queue; `true` when the record must be
     /// redelivered.
-    async fn run_selection(&self, record: &Record, intake: Intake, deadline: Instant) -> bool {
-        let project = match &intake {
-            Intake::Select(s) => s.select.project_id.clone(),
-            Intake::Step(f) => f.project_id.clone(),
-            Intake::Delete(d) => d.project_id.clone(),
+    async fn run_selection(&self, record: &Record, work: SelectionWork, deadline: Instant) -> bool {
+        let project = match &work {
+            SelectionWork::Plan(s) => s.select.project_id.clone(),
+            SelectionWork::Step(f) => f.project_id.clone(),
         };
         if !self.is_allowed(&project) {
             let span = tracing::Span::current();
@@ -546,15 +545,14 @@ impl Submitter {
             let result = self.finish(vec![(span, step)], deadline).await;
             return result.iter().any(|r| matches!(r, Err(SubmitError::Transient { .. })));
         }
-        let result = match &intake {
-            Intake::Select(req) => {
+        let result = match &work {
+            SelectionWork::Plan(req) => {
                 // A selection's reference time: its own, else when the message was first sent
                 // (the same on every redelivery, so a redelivery plans the same targets).
                 let reference = req.reference_time.or(record.sent_at).unwrap_or_else(Utc::now);
                 self.expander.expand(req, reference, deadline).await.map(|_| ())
             }
-            Intake::Step(fan) => self.expander.step(fan, deadline).await.map(|_| ()),
-            Intake::Delete(_) => Ok(()),
+            SelectionWork::Step(fan) => self.expander.step(fan, deadline).await.map(|_| ()),
         };
         match result {
             Ok(()) | Err(SubmitError::Rejected { .. }) | Err(SubmitError::NotAllowed { .. }) => false,
@@ -572,11 +570,12 @@ impl Submitter {
     /// is up, or whose entry a batch call refused, is reported as a failure.
     pub async fn submit_batch(&self, records: &[Record], deadline: Instant) -> Vec<String> {
         let mut deletions: Vec<(&Record, Result<DeletionRequest, RequestError>)> = Vec::new();
-        let mut selections: Vec<(Record, Intake)> = Vec::new();
+        let mut selections: Vec<(Record, SelectionWork)> = Vec::new();
         for r in records {
             match crate::intake::parse_sqs_body(&r.body, &self.settings.event_source) {
                 Ok(Intake::Delete(req)) => deletions.push((r, Ok(req))),
-                Ok(other) => selections.push((r.clone(), other)),
+                Ok(Intake::Select(s)) => selections.push((r.clone(), SelectionWork::Plan(s))),
+                Ok(Intake::Step(f)) => selections.push((r.clone(), SelectionWork::Step(f))),
                 Err(Refusal::Invalid(e)) => deletions.push((r, Err(e))),
                 Err(Refusal::OwnEvent) => tracing::warn!(
                     message_id = %r.message_id,
@@ -684,6 +683,12 @@ impl Submitter {
         }
         failed
     }
+}
+
+/// What a selection record asks for (src/selection/).
+enum SelectionWork {
+    Plan(crate::selection::SelectionRequest),
+    Step(crate::selection::FanOut),
 }
 
 /// What a CBR restore point holds at submit time.

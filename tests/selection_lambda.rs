@@ -17,17 +17,8 @@ use serde_json::{Value, json};
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn intake_queue(infra: &Infra) -> String {
-    infra
-        .sqs
-        .create_queue()
-        .queue_name(format!("intake-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]))
-        .attributes(QueueAttributeName::MaximumMessageSize, "1048576")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string()
+    let name = format!("intake-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    create_queue(&infra.sqs, &name, QueueAttributeName::MaximumMessageSize, "1048576").await
 }
 
 /// The visible intake messages (up to ten) as one SQS event of the fixture's shape, taken off

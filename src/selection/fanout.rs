@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::selector::{MAX_MAX_BACKUPS, MAX_SELECTION_REQUEST_ID_LEN};
 use crate::ids::validate_id;
-use crate::request::{MAX_CONTEXT_BYTES, MAX_TIMEOUT_SECONDS, RequestError};
+use crate::request::{RequestError, context_field, printable_ascii, timeout_field};
 use crate::service::Service;
 
 /// CSBS runs five deletions per user at a time and queues the rest (`waiting_delete`).
@@ -70,28 +70,22 @@ impl FanOut {
                 message: format!("unknown field {k} beside fan_out"),
             });
         }
-        let f: FanOut = serde_json::from_value(obj["fan_out"].clone()).map_err(|e| RequestError {
+        let raw = &obj["fan_out"];
+        // The same rules as in any request (src/request.rs).
+        timeout_field(raw.get("timeout_seconds"))?;
+        context_field(raw.get("context"))?;
+        let f: FanOut = serde_json::from_value(raw.clone()).map_err(|e| RequestError {
             code: "invalid_request",
             field: Some("fan_out".into()),
             message: format!("fan_out: {e}"),
         })?;
         validate_id("selection_id", &f.selection_id).map_err(|e| invalid("selection_id", e.to_string()))?;
         validate_id("project_id", &f.project_id).map_err(|e| invalid("project_id", e.to_string()))?;
-        if !(1..=MAX_SELECTION_REQUEST_ID_LEN).contains(&f.request_prefix.len())
-            || !f.request_prefix.bytes().all(|b| (0x20..=0x7e).contains(&b))
-        {
-            return Err(invalid("request_prefix", "must be 1–60 printable ASCII characters"));
-        }
-        if f.timeout_seconds
-            .is_some_and(|t| !(1..=MAX_TIMEOUT_SECONDS).contains(&t))
-        {
-            return Err(invalid("timeout_seconds", "out of range"));
-        }
-        if f.context
-            .as_ref()
-            .is_some_and(|c| serde_json::to_vec(c).map_or(usize::MAX, |v| v.len()) > MAX_CONTEXT_BYTES)
-        {
-            return Err(invalid("context", "too large"));
+        if !printable_ascii(&f.request_prefix, MAX_SELECTION_REQUEST_ID_LEN) {
+            return Err(invalid(
+                "request_prefix",
+                format!("must be 1–{MAX_SELECTION_REQUEST_ID_LEN} printable ASCII characters"),
+            ));
         }
         if f.targets.is_empty() || f.targets.len() > MAX_MAX_BACKUPS as usize {
             return Err(invalid("targets", format!("must list 1 to {MAX_MAX_BACKUPS} targets")));

@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::ids::validate_id;
-use crate::request::{RequestError, context_field, id_list, similar, strip_field, timeout_field};
+use crate::request::{
+    RequestError, context_field, id_list, printable_ascii, strip_field, timeout_field, unknown_field,
+};
 use crate::service::Service;
 
 /// `request_id` of a selection: short enough that `<request_id>/<target id>` (a target's
@@ -96,19 +98,6 @@ fn select_err(field: &str, message: impl Into<String>) -> RequestError {
     RequestError::field(&format!("select.{field}"), message)
 }
 
-fn unknown(prefix: &str, name: &str, known: &[&str]) -> RequestError {
-    let hint = known
-        .iter()
-        .find(|f| similar(f, name))
-        .map(|f| format!(" (did you mean {prefix}{f}?)"))
-        .unwrap_or_default();
-    RequestError {
-        code: "unknown_field",
-        field: Some(format!("{prefix}{name}")),
-        message: format!("unknown field {prefix}{name}{hint}: refused, since a misspelt filter could widen a deletion"),
-    }
-}
-
 /// An RFC 3339 time with its offset (`2026-01-31T00:00:00Z`); anything else is refused.
 fn rfc3339_field(
     v: &Value,
@@ -146,7 +135,7 @@ impl SelectionRequest {
             message: "the request must be a JSON object".into(),
         })?;
         if let Some(k) = obj.keys().find(|k| !TOP_FIELDS.contains(&k.as_str())) {
-            return Err(unknown("", k, &TOP_FIELDS));
+            return Err(unknown_field("", k, &TOP_FIELDS));
         }
         let select = Selector::from_value(obj.get("select").unwrap_or(&Value::Null))?;
         let dry_run = match obj.get("dry_run") {
@@ -156,12 +145,7 @@ impl SelectionRequest {
         };
         let request_id = match obj.get("request_id") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s))
-                if (1..=MAX_SELECTION_REQUEST_ID_LEN).contains(&s.len())
-                    && s.bytes().all(|b| (0x20..=0x7e).contains(&b)) =>
-            {
-                Some(s.clone())
-            }
+            Some(Value::String(s)) if printable_ascii(s, MAX_SELECTION_REQUEST_ID_LEN) => Some(s.clone()),
             Some(_) => {
                 return Err(RequestError::field(
                     "request_id",
@@ -214,7 +198,7 @@ impl Selector {
             _ => return Err(RequestError::field("select", "must be a JSON object of filters")),
         };
         if let Some(k) = obj.keys().find(|k| !SELECT_FIELDS.contains(&k.as_str())) {
-            return Err(unknown("select.", k, &SELECT_FIELDS));
+            return Err(unknown_field("select.", k, &SELECT_FIELDS));
         }
         // A null filter is a filter left out, as in a deletion request.
         let get = |f: &str| obj.get(f).filter(|v| !v.is_null());

@@ -48,22 +48,20 @@ impl Infra {
         let aws = aws().await;
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         let sqs = aws_sdk_sqs::Client::new(&aws);
-        let mk = |name: String, vis: &'static str| {
-            let sqs = sqs.clone();
-            async move {
-                sqs.create_queue()
-                    .queue_name(name)
-                    .attributes(QueueAttributeName::VisibilityTimeout, vis)
-                    .send()
-                    .await
-                    .unwrap()
-                    .queue_url()
-                    .unwrap()
-                    .to_string()
-            }
-        };
-        let pending_url = mk(format!("pending-{id}"), "120").await;
-        let capture_url = mk(format!("capture-{id}"), "30").await;
+        let pending_url = create_queue(
+            &sqs,
+            &format!("pending-{id}"),
+            QueueAttributeName::VisibilityTimeout,
+            "120",
+        )
+        .await;
+        let capture_url = create_queue(
+            &sqs,
+            &format!("capture-{id}"),
+            QueueAttributeName::VisibilityTimeout,
+            "30",
+        )
+        .await;
         let capture_arn = sqs
             .get_queue_attributes()
             .queue_url(&capture_url)
@@ -222,6 +220,19 @@ impl Infra {
         n(QueueAttributeName::ApproximateNumberOfMessages)
             + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
     }
+}
+
+/// Creates a queue with one attribute set; returns its URL.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str, attribute: QueueAttributeName, value: &str) -> String {
+    sqs.create_queue()
+        .queue_name(name)
+        .attributes(attribute, value)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string()
 }
 
 /// One long poll (1 s) of up to ten messages of `url`: their bodies as JSON, each deleted.
