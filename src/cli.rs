@@ -57,8 +57,10 @@ const EXAMPLES: &str = r#"Examples:
   csbs-deleter status --url https://… --project-id 0123… --checkpoint-id 2eef…
   csbs-deleter status --url https://… --project-id 0123… --service cbr --backup-id cbb0…
 
-  # The X-Signature-256 header for a body (WEBHOOK_SECRET from the environment)
+  # The X-Signature-256 header (v2: method, path, query and body; WEBHOOK_SECRET from the environment)
   echo -n '{"project_id": "…"}' | csbs-deleter sign -
+  csbs-deleter sign --method DELETE --path /v3/0123…/backups/cbb0…
+  csbs-deleter sign --method GET --path /deletions/status --query 'project_id=0123…&checkpoint_id=2eef…'
 
 Exit codes: 0 ok, 2 refused input, 3 service unavailable."#;
 
@@ -111,10 +113,19 @@ pub enum Command {
         #[arg(long = "backup-id")]
         backup_ids: Vec<String>,
     },
-    /// Print the X-Signature-256 header value for a body (WEBHOOK_SECRET from the environment).
+    /// Print the X-Signature-256 header (v2) for one request (WEBHOOK_SECRET from the environment).
     Sign {
-        /// The body: text, @file, or - for stdin (signed byte for byte).
-        body: String,
+        /// The body: text, @file, or - for stdin (signed byte for byte); none for a DELETE or GET.
+        body: Option<String>,
+        /// The request's method.
+        #[arg(long, default_value = "POST")]
+        method: String,
+        /// The route's path, without a stage prefix (`/deletions`, `/v3/{project}/backups/{id}`).
+        #[arg(long, default_value = "/deletions")]
+        path: String,
+        /// The query string as sent, without `?` (it is signed in canonical form).
+        #[arg(long, default_value = "")]
+        query: String,
         /// Unix time to sign at (default: now).
         #[arg(long)]
         time: Option<i64>,
@@ -137,7 +148,8 @@ fn read_arg(arg: &str) -> Result<String, Failure> {
 }
 
 fn parse_request(text: &str) -> Result<(Value, Intake), Failure> {
-    let v: Value = serde_json::from_str(text).map_err(|e| refused(format!("the request is not valid JSON: {e}")))?;
+    let v = crate::request::parse_json(text.as_bytes(), "the request")
+        .map_err(|e| refused(format!("refused ({}): {}", e.code, e.message)))?;
     let intake = parse_value(&v).map_err(|e| refused(format!("refused ({}): {}", e.code, e.message)))?;
     Ok((v, intake))
 }
@@ -195,10 +207,16 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
             }
             http(&url, "GET", "/deletions/status", &q.finish(), None).await
         }
-        Command::Sign { body, time } => {
-            let body = read_arg(&body)?;
+        Command::Sign {
+            body,
+            method,
+            path,
+            query,
+            time,
+        } => {
+            let body = body.as_deref().map(read_arg).transpose()?.unwrap_or_default();
             let t = time.unwrap_or_else(|| Utc::now().timestamp());
-            Ok(crate::webhook::sign(&webhook_secret()?, t, body.as_bytes()))
+            Ok(sign(&webhook_secret()?, t, &method, &path, &query, body.as_bytes()))
         }
     }
 }
@@ -325,8 +343,14 @@ async fn http(base: &str, method: &str, path: &str, query: &str, body: Option<&s
     let joined = format!("{}{path}", url.path().trim_end_matches('/'));
     url.set_path(&joined);
     url.set_query((!query.is_empty()).then_some(query));
-    let signed = body.unwrap_or(query);
-    let signature = crate::webhook::sign(&secret, Utc::now().timestamp(), signed.as_bytes());
+    let signature = sign(
+        &secret,
+        Utc::now().timestamp(),
+        method,
+        path,
+        query,
+        body.unwrap_or("").as_bytes(),
+    );
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
@@ -350,6 +374,18 @@ async fn http(base: &str, method: &str, path: &str, query: &str, body: Option<&s
     } else {
         Err(unavailable(format!("HTTP {}: {}", status.as_u16(), one_line(&text))))
     }
+}
+
+/// The v2 `X-Signature-256` of one request; `query` as sent, signed in canonical form.
+fn sign(secret: &Secret, t: i64, method: &str, path: &str, query: &str, body: &[u8]) -> String {
+    let query = crate::webhook::canonical_raw_query(query);
+    let signed = crate::webhook::Signed {
+        method: &method.to_ascii_uppercase(),
+        path: path.trim_end_matches('/'),
+        query: &query,
+        body,
+    };
+    crate::webhook::sign(secret, t, &signed)
 }
 
 fn one_line(s: &str) -> String {

@@ -45,15 +45,8 @@ pub enum Refusal {
 /// Parses an SQS body: a deletion request, a selection or a fan-out step, possibly inside an
 /// EventBridge event (`detail`) or an SNS notification (`Message`).
 pub fn parse_sqs_body(body: &str, own_source: &str) -> Result<Intake, Refusal> {
-    use crate::request::{RequestError, unwrap_envelopes};
-    use serde_json::Value;
-    let value: Value = serde_json::from_str(body).map_err(|e| {
-        Refusal::Invalid(RequestError {
-            code: "invalid_json",
-            field: None,
-            message: format!("the message body is not valid JSON: {e}"),
-        })
-    })?;
+    use crate::request::{parse_json, unwrap_envelopes};
+    let value = parse_json(body.as_bytes(), "the message body").map_err(Refusal::Invalid)?;
     if from_source(&value, own_source) {
         return Err(Refusal::OwnEvent);
     }

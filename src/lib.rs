@@ -14,6 +14,7 @@ pub mod csbs;
 pub mod events;
 pub mod ids;
 pub mod intake;
+pub mod json;
 pub mod lambda;
 #[cfg(feature = "dev")]
 pub mod local;

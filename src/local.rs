@@ -191,13 +191,24 @@ pub fn http_v2_event(
 }
 
 fn signed_post(body: &Value) -> Value {
-    let text = body.to_string();
+    signed_http("POST", "/deletions", "", Some(&body.to_string()))
+}
+
+/// An HTTP API v2 payload signed as a client signs it (v2: method, path, canonical query, body).
+fn signed_http(method: &str, path: &str, query: &str, body: Option<&str>) -> Value {
+    let canonical = webhook::canonical_raw_query(query);
+    let signed = webhook::Signed {
+        method,
+        path,
+        query: &canonical,
+        body: body.unwrap_or("").as_bytes(),
+    };
     let sig = webhook::sign(
         &Secret::new(LOCAL_WEBHOOK_SECRET),
         chrono::Utc::now().timestamp(),
-        text.as_bytes(),
+        &signed,
     );
-    http_v2_event("POST", "/deletions", "", Some(&text), Some(sig))
+    http_v2_event(method, path, query, body, Some(sig))
 }
 
 fn sqs_event(bodies: &[Value]) -> Value {

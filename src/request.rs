@@ -14,6 +14,9 @@ pub const MAX_TIMEOUT_SECONDS: u64 = 86_400;
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 /// Most backups one CBR request may name in `backup_ids`.
 pub const MAX_BACKUP_IDS: usize = 100;
+/// Most items one CSBS request may name in `checkpoint_items`: each is one DELETE, and every
+/// event names them all (docs/DESIGN.md, "Deletion request").
+pub const MAX_CHECKPOINT_ITEMS: usize = 100;
 
 const FIELDS: [&str; 11] = [
     "service",
@@ -62,7 +65,8 @@ pub struct DeletionRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{message}")]
 pub struct RequestError {
-    /// `invalid_json`, `invalid_request`, `unknown_field` or `context_too_large`.
+    /// `invalid_json`, `duplicate_field`, `invalid_request`, `unknown_field` or
+    /// `context_too_large`.
     pub code: &'static str,
     pub field: Option<String>,
     pub message: String,
@@ -96,23 +100,13 @@ pub struct EchoFields {
 impl DeletionRequest {
     /// Parses a JSON body of the request itself.
     pub fn from_json(body: &[u8]) -> Result<Self, RequestError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| RequestError {
-            code: "invalid_json",
-            field: None,
-            message: format!("the body is not valid JSON: {e}"),
-        })?;
-        Self::from_value(&value)
+        Self::from_value(&parse_json(body, "the body")?)
     }
 
     /// Parses an SQS message body: the request, or an EventBridge event whose `detail` is the
     /// request, or an SNS notification whose `Message` is.
     pub fn from_sqs_body(body: &str) -> Result<Self, RequestError> {
-        let value: Value = serde_json::from_str(body).map_err(|e| RequestError {
-            code: "invalid_json",
-            field: None,
-            message: format!("the message body is not valid JSON: {e}"),
-        })?;
-        Self::from_value(&unwrap_envelopes(value)?)
+        Self::from_value(&unwrap_envelopes(parse_json(body.as_bytes(), "the message body")?)?)
     }
 
     pub fn from_value(value: &Value) -> Result<Self, RequestError> {
@@ -208,7 +202,7 @@ impl DeletionRequest {
                     "must not be empty (leave it out to delete every backup of the checkpoint)",
                 ));
             }
-            other => id_list(other, "checkpoint_items", usize::MAX)?,
+            other => id_list(other, "checkpoint_items", MAX_CHECKPOINT_ITEMS)?,
         };
         let request_id = match obj.get("request_id") {
             None | Some(Value::Null) => None,
@@ -348,6 +342,25 @@ fn similar(a: &str, b: &str) -> bool {
     a != b && (a.starts_with(&b) || b.starts_with(&a) || a.replace('_', "") == b.replace(['_', '-'], ""))
 }
 
+/// Parses caller input strictly (src/json.rs): not JSON → `invalid_json`; an object that
+/// repeats a key → `duplicate_field` naming it. `what` names the input in the message.
+pub fn parse_json(bytes: &[u8], what: &str) -> Result<Value, RequestError> {
+    crate::json::from_slice(bytes).map_err(|e| match e {
+        crate::json::StrictError::Syntax(e) => RequestError {
+            code: "invalid_json",
+            field: None,
+            message: format!("{what} is not valid JSON: {e}"),
+        },
+        crate::json::StrictError::Duplicate { path } => RequestError {
+            message: format!(
+                "{path}: appears more than once in {what}; refused, since readers that keep the first and the last value would see different requests"
+            ),
+            code: "duplicate_field",
+            field: Some(path),
+        },
+    })
+}
+
 /// Unwraps an EventBridge event (`detail`) or an SNS notification (`Message`), at most twice
 /// (SNS carrying an EventBridge event).
 pub(crate) fn unwrap_envelopes(mut value: Value) -> Result<Value, RequestError> {
@@ -357,10 +370,11 @@ pub(crate) fn unwrap_envelopes(mut value: Value) -> Result<Value, RequestError> 
             value = obj.get("detail").cloned().unwrap_or(Value::Null);
         } else if obj.get("Type").and_then(Value::as_str) == Some("Notification") {
             let msg = obj.get("Message").and_then(Value::as_str).unwrap_or_default();
-            value = serde_json::from_str(msg).map_err(|e| RequestError {
-                code: "invalid_json",
-                field: Some("Message".into()),
-                message: format!("the SNS Message is not valid JSON: {e}"),
+            value = parse_json(msg.as_bytes(), "the SNS Message").map_err(|mut e| {
+                if e.code == "invalid_json" {
+                    e.field = Some("Message".into());
+                }
+                e
             })?;
         } else {
             break;

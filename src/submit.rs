@@ -439,7 +439,9 @@ impl Submitter {
             .await?;
         let mut ids: Vec<String> = listed
             .into_iter()
-            .filter(|b| b.is_top_level())
+            // Own top-level backups only: never a per-disk child, never a replica received
+            // from another region (docs/DESIGN.md, "CBR targets").
+            .filter(|b| b.is_own_top_level())
             // Listed ids go into URLs later, like every request id.
             .filter(|b| crate::ids::validate_id("backup_id", &b.id).is_ok())
             .map(|b| b.id)

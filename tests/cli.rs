@@ -207,7 +207,41 @@ async fn submit_status_and_sign_against_moto_and_the_http_api() {
     let out = cli(&["sign", "--time", "1700000000", "{\"a\":1}"], &http_env);
     assert_eq!(
         stdout(&out).trim(),
-        signature(WEBHOOK_SECRET, 1_700_000_000, b"{\"a\":1}")
+        signature_v2(WEBHOOK_SECRET, 1_700_000_000, "POST", "/deletions", "", b"{\"a\":1}")
+    );
+    let path = "/v3/0123456789abcdef0123456789abcdef/backups/b1";
+    let out = cli(
+        &["sign", "--time", "1700000000", "--method", "DELETE", "--path", path],
+        &http_env,
+    );
+    assert_eq!(
+        stdout(&out).trim(),
+        signature_v2(WEBHOOK_SECRET, 1_700_000_000, "DELETE", path, "", b"")
+    );
+    let out = cli(
+        &[
+            "sign",
+            "--time",
+            "1700000000",
+            "--method",
+            "GET",
+            "--path",
+            "/deletions/status",
+            "--query",
+            "project_id=p&checkpoint_id=c",
+        ],
+        &http_env,
+    );
+    assert_eq!(
+        stdout(&out).trim(),
+        signature_v2(
+            WEBHOOK_SECRET,
+            1_700_000_000,
+            "GET",
+            "/deletions/status",
+            "checkpoint_id=c&project_id=p",
+            b""
+        )
     );
     let out = cli(&["sign", "x"], &[]);
     assert_eq!(out.status.code(), Some(2));

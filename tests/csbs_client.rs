@@ -127,6 +127,33 @@ async fn expired_token_triggers_one_new_login_and_a_replay() {
     assert_eq!((st.token, st.get, st.rejected_auth), (2, 4, 1));
 }
 
+/// A revocation while 50 calls are in flight: every one of them gets a 401, and they share one
+/// new login (IAM rate-limits token requests; a storm would turn one revocation into
+/// throttling).
+#[tokio::test]
+async fn one_revocation_costs_one_login_however_many_calls_are_in_flight() {
+    let s = sim_with(&[ItemSeed::ok("item-1")]).await;
+    let c = client(&s, password());
+    assert!(c.get_item(P, "item-1", soon(5)).await.unwrap().is_some());
+    assert_eq!(s.sim.stats().token, 1);
+    s.sim.expire_tokens();
+    // The token route answers slowly, so every call has its 401 before the new token exists.
+    s.sim.add_fault(Fault::latency(Route::Token, 200));
+    let calls = (0..50).map(|_| c.get_item(P, "item-1", soon(10)));
+    for r in futures::future::join_all(calls).await {
+        assert!(r.unwrap().is_some());
+    }
+    let st = s.sim.stats();
+    assert_eq!(st.token, 2, "one login for the revocation");
+    assert_eq!(st.rejected_auth, 50, "every call in flight was refused once");
+    assert_eq!(st.get, 101);
+    // A second revocation: again one login.
+    s.sim.expire_tokens();
+    let calls = (0..50).map(|_| c.get_item(P, "item-1", soon(10)));
+    assert!(futures::future::join_all(calls).await.iter().all(Result::is_ok));
+    assert_eq!(s.sim.stats().token, 3);
+}
+
 #[tokio::test]
 async fn short_lived_tokens_are_refreshed_before_expiry() {
     let s = Simulator::start(SimConfig {

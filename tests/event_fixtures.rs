@@ -2,6 +2,8 @@
 //! aws_lambda_events type, and runs through the function's handler (in-memory queue and bus,
 //! the simulator over loopback; the moto-backed tests run the same files against AWS APIs).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,27 +146,8 @@ async fn samples_run_through_the_handlers() {
     ] {
         let mut ev: Value = serde_json::from_str(&raw(name)).unwrap();
         // The committed samples are signed at a fixed time; sign again now (±300 s window), over
-        // the literal body or query string the client sent, with the hmac crate directly.
-        let payload = match ev["body"].as_str().filter(|b| !b.is_empty()) {
-            Some(b) => b.to_string(),
-            // events/alb.json: the literal query its client sent (ALB passes only parameters).
-            None if name == "alb.json" => "checkpoint_items=be1a0000-0005-4000-8000-000000000000".to_string(),
-            None => ev["rawQueryString"]
-                .as_str()
-                .expect("v2: the literal query")
-                .to_string(),
-        };
-        let sig = {
-            use hmac::{Hmac, Mac};
-            let t = chrono::Utc::now().timestamp();
-            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()).unwrap();
-            mac.update(format!("{t}.{payload}").as_bytes());
-            format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
-        };
-        ev["headers"]["x-signature-256"] = Value::String(sig.clone());
-        if ev.get("multiValueHeaders").is_some_and(Value::is_object) {
-            ev["multiValueHeaders"]["x-signature-256"] = serde_json::json!([sig]);
-        }
+        // the method, path, query and body the client sent (v2), with the hmac crate directly.
+        common::resign(&mut ev, secret.expose());
         let answer = dispatch::handle(&app, lambda_runtime::LambdaEvent::new(ev, context()))
             .await
             .unwrap();

@@ -388,14 +388,25 @@ proptest! {
     fn webhook_verification_is_total(header in any::<String>(), payload in prop::collection::vec(any::<u8>(), 0..256), flip in any::<prop::sample::Index>()) {
         let secret = Secret::new("fuzz-webhook-secret-0123456789");
         let policy = WebhookPolicy::Secret(secret.clone());
-        prop_assert!(webhook::verify(&policy, Some(&header), &payload, 1_700_000_000).is_err() || header.starts_with("t="));
-        let good = webhook::sign(&secret, 1_700_000_000, &payload);
-        prop_assert!(webhook::verify(&policy, Some(&good), &payload, 1_700_000_000).is_ok());
+        fn req(body: &[u8]) -> webhook::Signed<'_> {
+            webhook::Signed { method: "POST", path: "/deletions", query: "", body }
+        }
+        prop_assert!(webhook::verify(&policy, Some(&header), &req(&payload), 1_700_000_000).is_err() || header.starts_with("t="));
+        let good = webhook::sign(&secret, 1_700_000_000, &req(&payload));
+        prop_assert!(webhook::verify(&policy, Some(&good), &req(&payload), 1_700_000_000).is_ok());
+        // The same header never authorizes another route or method.
+        for other in [
+            webhook::Signed { method: "DELETE", ..req(&payload) },
+            webhook::Signed { path: "/deletions/status", ..req(&payload) },
+            webhook::Signed { query: "project_id=p", ..req(&payload) },
+        ] {
+            prop_assert!(webhook::verify(&policy, Some(&good), &other, 1_700_000_000).is_err());
+        }
         if !payload.is_empty() {
             let mut tampered = payload.clone();
             let i = flip.index(tampered.len());
             tampered[i] ^= 0x01;
-            prop_assert!(webhook::verify(&policy, Some(&good), &tampered, 1_700_000_000).is_err());
+            prop_assert!(webhook::verify(&policy, Some(&good), &req(&tampered), 1_700_000_000).is_err());
         }
     }
 }
@@ -412,13 +423,14 @@ struct Harness {
 
 const FUZZ_SECRET: &str = "fuzz-webhook-secret-for-the-signed-route";
 
-/// `X-Signature-256`, computed with the hmac crate (independently of `webhook::sign`).
-fn signature(secret: &str, t: i64, payload: &[u8]) -> String {
+/// The v2 `X-Signature-256` of a `POST /deletions`, computed with the hmac crate
+/// (independently of `webhook::sign`).
+fn signature(secret: &str, t: i64, body: &[u8]) -> String {
     use hmac::{Hmac, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(payload);
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    mac.update(format!("{t}\nPOST\n/deletions\n\n").as_bytes());
+    mac.update(body);
+    format!("t={t},v2={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 fn harness() -> &'static Harness {

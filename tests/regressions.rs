@@ -212,7 +212,7 @@ async fn extreme_signature_timestamps_are_refused_not_a_panic() {
         set_header(
             &mut ev,
             "x-signature-256",
-            &signature(WEBHOOK_SECRET, t, body.as_bytes()),
+            &signature_v2(WEBHOOK_SECRET, t, "POST", "/deletions", "", body.as_bytes()),
         );
         let (status, answer) = http_answer(&dispatch::handle(&app, event(ev, 20)).await.unwrap());
         assert_eq!(
@@ -223,9 +223,9 @@ async fn extreme_signature_timestamps_are_refused_not_a_panic() {
     }
     // Out-of-range and malformed timestamps are malformed.
     for header in [
-        "t=-9223372036854775809,v1=00",
-        "t=9223372036854775808,v1=00",
-        "t=,v1=00",
+        "t=-9223372036854775809,v2=00",
+        "t=9223372036854775808,v2=00",
+        "t=,v2=00",
     ] {
         let mut ev = fixture("http-api-v2.json");
         set_header(&mut ev, "x-signature-256", header);
@@ -239,19 +239,30 @@ async fn extreme_signature_timestamps_are_refused_not_a_panic() {
     infra.no_more_events().await;
 }
 
-/// The signature of a body-less request covers the literal query string the client sent. For
-/// REST v1 and ALB (which carry only parsed parameters) the function rebuilds it; a signature
-/// computed by the client over its own query string must verify.
+/// The signature of a body-less request covers the canonical query: REST v1 (a multi-value
+/// map) and ALB (still-encoded values) carry only parsed parameters, and a client's v2
+/// signature over the query it sent verifies whatever order it sent the parameters in; a
+/// signature over another value does not.
 #[tokio::test]
-async fn rest_and_alb_status_requests_verify_over_the_literal_query() {
+async fn rest_and_alb_status_requests_verify_over_the_canonical_query() {
     let sim = sim().await;
     sim.sim.seed_demo();
     let infra = Infra::new(&aksk_json()).await;
     let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
     let checkpoint = "c0ffee00-0000-4000-8000-000000000000";
-    let literal = format!("project_id={P}&checkpoint_id={checkpoint}");
     let params = json!({"project_id": P, "checkpoint_id": checkpoint});
     let multi = json!({"project_id": [P], "checkpoint_id": [checkpoint]});
+    let sign = |ev: &mut Value, query: &str| {
+        let sig = signature_v2(
+            WEBHOOK_SECRET,
+            chrono::Utc::now().timestamp(),
+            "GET",
+            "/deletions/status",
+            query,
+            b"",
+        );
+        set_header(ev, "x-signature-256", &sig);
+    };
     for name in ["apigw-rest.json", "alb.json"] {
         let mut ev = fixture(name);
         ev["httpMethod"] = json!("GET");
@@ -266,17 +277,18 @@ async fn rest_and_alb_status_requests_verify_over_the_literal_query() {
         } else {
             ev["queryStringParameters"] = params.clone();
         }
-        resign_query(&mut ev, WEBHOOK_SECRET, &literal);
-        let (status, body) = http_answer(&dispatch::handle(&app, event(ev.clone(), 20)).await.unwrap());
-        assert_eq!(status, 200, "{name}: {body}");
-        assert_eq!(body["checkpoint_id"], checkpoint);
-        // The same signature over another query string does not verify.
-        resign_query(
-            &mut ev,
-            WEBHOOK_SECRET,
-            &format!("checkpoint_id={checkpoint}&project_id={P}"),
-        );
-        let (status, _) = http_answer(&dispatch::handle(&app, event(ev, 20)).await.unwrap());
-        assert_eq!(status, 401, "{name}: parameters signed in another order");
+        for literal in [
+            format!("project_id={P}&checkpoint_id={checkpoint}"),
+            format!("checkpoint_id={checkpoint}&project_id={P}"),
+        ] {
+            sign(&mut ev, &literal);
+            let (status, body) = http_answer(&dispatch::handle(&app, event(ev.clone(), 20)).await.unwrap());
+            assert_eq!(status, 200, "{name} {literal}: {body}");
+            assert_eq!(body["checkpoint_id"], checkpoint);
+        }
+        // A signature over another checkpoint does not verify for this one.
+        sign(&mut ev, &format!("checkpoint_id=c0ffee00-0000-4000-8000-000000000001&project_id={P}"));
+        let (status, body) = http_answer(&dispatch::handle(&app, event(ev, 20)).await.unwrap());
+        assert_eq!((status, body["error"]["code"].as_str()), (401, Some("signature_invalid")), "{name}");
     }
 }

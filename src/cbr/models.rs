@@ -61,6 +61,19 @@ impl Backup {
         self.parent_id.as_deref().is_none_or(str::is_empty)
     }
 
+    /// A replica received from another region (`image_type: "replication"`, whatever its
+    /// `parent_id`; docs/cbr-api.md, "Replicas"). OTC documents only `backup`, so a backup
+    /// without `image_type` is an own backup.
+    pub fn is_replica(&self) -> bool {
+        self.image_type.as_deref() == Some("replication")
+    }
+
+    /// What a restore point or a selection may delete (docs/DESIGN.md, "CBR targets"): a
+    /// top-level own backup — never a per-disk child, never a replica.
+    pub fn is_own_top_level(&self) -> bool {
+        self.is_top_level() && !self.is_replica()
+    }
+
     pub fn resource_size_gb(&self) -> Option<f64> {
         self.resource_size.as_ref().and_then(number)
     }
@@ -217,6 +230,19 @@ mod tests {
         .unwrap();
         assert_eq!(b.resource_size_gb(), Some(40.0));
         assert!(b.is_top_level(), "an empty parent is no parent");
+        for (image_type, own) in [(None, true), (Some("backup"), true), (Some("replication"), false)] {
+            let b = Backup {
+                image_type: image_type.map(str::to_string),
+                ..Default::default()
+            };
+            assert_eq!((b.is_replica(), b.is_own_top_level()), (!own, own), "{image_type:?}");
+        }
+        let child_replica = Backup {
+            image_type: Some("replication".into()),
+            parent_id: Some("p".into()),
+            ..Default::default()
+        };
+        assert!(!child_replica.is_own_top_level());
         assert_eq!(number(&json!("x")), None);
         assert_eq!(number(&json!("NaN")), None);
     }

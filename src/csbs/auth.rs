@@ -96,13 +96,19 @@ impl Credentials {
 pub struct CachedToken {
     pub token: Secret,
     pub refresh_at: DateTime<Utc>,
+    /// Which login of this cache produced it: a call that failed with serial N asks for a
+    /// token newer than N, and a concurrent call may already have fetched one.
+    pub serial: u64,
 }
 
 /// Token cache: one entry per project. Held across a fetch so that a burst of concurrent calls
-/// produces one login, not one per call.
+/// produces one login, not one per call — also after a revocation, when every call in flight
+/// gets a 401 at once (docs/DESIGN.md, "Rules that keep it reliable").
 #[derive(Default)]
 pub struct TokenCache {
     pub(crate) tokens: Mutex<HashMap<String, CachedToken>>,
+    /// Logins so far; each new token takes the next serial.
+    pub(crate) logins: std::sync::atomic::AtomicU64,
 }
 
 /// The password-auth request body for a project-scoped token.

@@ -372,7 +372,8 @@ impl CsbsClient {
         }
     }
 
-    /// One attempt; with token auth a 401 triggers one new login and one replay.
+    /// One attempt; with token auth a 401 triggers one replay with a newer token: the one a
+    /// concurrent call already fetched, or else one new login.
     async fn call_once_reauth(
         &self,
         base: &Url,
@@ -382,30 +383,39 @@ impl CsbsClient {
         query: &[(String, String)],
         deadline: Instant,
     ) -> Result<Answer, CsbsError> {
-        let first = self
-            .call_once(base, project_id, method.clone(), path, query, deadline, false)
-            .await;
-        match (&first, &self.inner.config.credentials) {
-            (Err(CsbsError::Api { status: 401, .. }), Credentials::Password { .. }) => {
-                tracing::info!(project_id, "CSBS refused the token; logging in again");
-                self.call_once(base, project_id, method, path, query, deadline, true)
-                    .await
+        let call = Call {
+            base,
+            project_id,
+            method: &method,
+            path,
+            query,
+            deadline,
+        };
+        let Credentials::Password { .. } = &self.inner.config.credentials else {
+            return self.call_once(&call, None).await;
+        };
+        let first = self.token(project_id, deadline, None).await?;
+        match self.call_once(&call, Some(&first.token)).await {
+            Err(CsbsError::Api { status: 401, .. }) => {
+                tracing::info!(project_id, "CSBS refused the token; replaying with a newer one");
+                let newer = self.token(project_id, deadline, Some(first.serial)).await?;
+                self.call_once(&call, Some(&newer.token)).await
             }
-            _ => first,
+            other => other,
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn call_once(
-        &self,
-        base: &Url,
-        project_id: &str,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        deadline: Instant,
-        fresh_token: bool,
-    ) -> Result<Answer, CsbsError> {
+    /// One request; `token` with password credentials, AK/SK signing otherwise.
+    async fn call_once(&self, call: &Call<'_>, token: Option<&Secret>) -> Result<Answer, CsbsError> {
+        let Call {
+            base,
+            project_id,
+            method,
+            path,
+            query,
+            deadline,
+        } = *call;
+        let method = method.clone();
         let mut url = base.clone();
         url.set_path(path);
         if !query.is_empty() {
@@ -418,7 +428,7 @@ impl CsbsClient {
             .header("Accept", "application/json");
         match &self.inner.config.credentials {
             Credentials::Password { .. } => {
-                let token = self.token(project_id, deadline, fresh_token).await?;
+                let token = token.expect("a token for password credentials");
                 req = req.header("X-Auth-Token", token.expose());
             }
             Credentials::AkSk { ak, sk, security_token } => {
@@ -476,8 +486,10 @@ impl CsbsClient {
         })
     }
 
-    /// A project-scoped token from the cache, or a new one from IAM.
-    async fn token(&self, project_id: &str, deadline: Instant, force_new: bool) -> Result<Secret, CsbsError> {
+    /// A project-scoped token from the cache, or a new one from IAM. `stale` is the serial of
+    /// a token the service refused: the cached one is used only when it is newer (a
+    /// concurrent call logged in already), so one revocation costs one login.
+    async fn token(&self, project_id: &str, deadline: Instant, stale: Option<u64>) -> Result<CachedToken, CsbsError> {
         let Credentials::Password {
             username,
             password,
@@ -487,8 +499,9 @@ impl CsbsClient {
             unreachable!("token() is only called with password credentials");
         };
         let mut cache = self.inner.tokens.tokens.lock().await;
-        if !force_new && let Some(t) = cache.get(project_id).filter(|t| t.refresh_at > Utc::now()) {
-            return Ok(t.token.clone());
+        let usable = |t: &&CachedToken| t.refresh_at > Utc::now() && stale.is_none_or(|s| t.serial > s);
+        if let Some(t) = cache.get(project_id).filter(usable) {
+            return Ok(t.clone());
         }
         let mut url = self.inner.config.iam_endpoint.clone();
         url.set_path("/v3/auth/tokens");
@@ -514,9 +527,10 @@ impl CsbsClient {
         let cached = CachedToken {
             token: Secret::new(token),
             refresh_at: refresh_time(env.token.expires_at.as_deref(), Utc::now()),
+            serial: self.inner.tokens.logins.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
         };
         cache.insert(project_id.to_string(), cached.clone());
-        Ok(cached.token)
+        Ok(cached)
     }
 
     /// Removes any credential that an error message might quote (the gateway echoes the AK).
@@ -562,6 +576,16 @@ pub fn retry_wait(
 ) -> Option<Duration> {
     let wait = retry_after.unwrap_or(backoff?);
     (now + wait < deadline).then_some(wait)
+}
+
+/// One request's parts, as every attempt sends them.
+struct Call<'a> {
+    base: &'a Url,
+    project_id: &'a str,
+    method: &'a Method,
+    path: &'a str,
+    query: &'a [(String, String)],
+    deadline: Instant,
 }
 
 struct RawAnswer {

@@ -70,7 +70,9 @@ pub async fn emit_all(
     attempts: u32,
 ) -> HashSet<String> {
     let mut accepted = HashSet::new();
-    let mut todo: Vec<&OutcomeEvent> = events.iter().collect();
+    // Every event fits before it is sent (docs/DESIGN.md, "Rules that keep it reliable").
+    let fitted: Vec<OutcomeEvent> = events.iter().map(|e| e.clone().fitted()).collect();
+    let mut todo: Vec<&OutcomeEvent> = fitted.iter().collect();
     let mut delay = Duration::from_millis(100);
     for attempt in 0..attempts.max(1) {
         let mut failed = Vec::new();

@@ -83,6 +83,10 @@ pub struct OutcomeEvent {
     /// The selection a target was fanned out from, or the selection itself; null otherwise.
     #[serde(default)]
     pub selection_id: Option<String>,
+    /// A list of this detail was cut short to keep it under [`MAX_DETAIL_BYTES`]
+    /// ([`OutcomeEvent::fitted`]; a Planned event's `target_ids`).
+    #[serde(default)]
+    pub truncated: bool,
     /// Planned events only.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlannedDetail>,
@@ -94,9 +98,27 @@ pub struct PlannedDetail {
     pub dry_run: bool,
     pub counts: crate::selection::Counts,
     /// The targets' ids in plan order, cut short to keep the detail under EventBridge's
-    /// limits (`truncated`).
+    /// limits (the event's `truncated`).
     pub target_ids: Vec<String>,
-    pub truncated: bool,
+}
+
+/// Most bytes of an event's `Detail` in compact JSON (docs/DESIGN.md, "Rules that keep it
+/// reliable"): EventBridge refuses entries over 256 KB, and a refused terminal event would be
+/// retried until the pending queue's DLQ.
+pub const MAX_DETAIL_BYTES: usize = 200 * 1024;
+
+/// Most bytes of an error message in an event.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 1024;
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn cut(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
 }
 
 /// Event id: stable for a task and an outcome.
@@ -138,7 +160,41 @@ impl OutcomeEvent {
             },
             error,
             selection_id: task.selection_id.clone(),
+            truncated: false,
             plan: None,
+        }
+    }
+
+    /// Its `Detail` in compact JSON, in bytes.
+    pub fn detail_bytes(&self) -> usize {
+        serde_json::to_vec(self).map_or(usize::MAX, |v| v.len())
+    }
+
+    /// The event as it is emitted: an error message cut to [`MAX_ERROR_MESSAGE_BYTES`], and,
+    /// while the detail is over [`MAX_DETAIL_BYTES`], its longest list cut (flagged
+    /// `truncated`). Deterministic: every copy of an event is cut alike.
+    pub fn fitted(mut self) -> Self {
+        if let Some(e) = &mut self.error {
+            cut(&mut e.message, MAX_ERROR_MESSAGE_BYTES);
+        }
+        loop {
+            let size = self.detail_bytes();
+            if size <= MAX_DETAIL_BYTES {
+                return self;
+            }
+            let lists = [
+                self.plan.as_mut().map(|p| &mut p.target_ids),
+                self.backup_ids.as_mut(),
+                self.checkpoint_items.as_mut(),
+            ];
+            let Some(longest) = lists.into_iter().flatten().max_by_key(|l| l.len()).filter(|l| !l.is_empty()) else {
+                // Nothing left to cut: every other field is bounded by the request contract.
+                return self;
+            };
+            // Keep the share that fits, a little less so the loop ends in a step or two.
+            let keep = (longest.len() as u128 * MAX_DETAIL_BYTES as u128 / size as u128) as usize;
+            longest.truncate(keep.saturating_sub(1 + longest.len() / 50));
+            self.truncated = true;
         }
     }
 
@@ -163,6 +219,7 @@ impl OutcomeEvent {
             last_status: None,
             error: Some(error),
             selection_id: None,
+            truncated: false,
             plan: None,
         }
     }
@@ -204,6 +261,7 @@ mod tests {
             "elapsed_seconds",
             "last_status",
             "error",
+            "truncated",
         ] {
             assert!(keys.contains(&k), "{k}");
         }
@@ -233,6 +291,39 @@ mod tests {
         for k in ["provider_id", "checkpoint_id", "checkpoint_items"] {
             assert!(v.get(k).is_some_and(|x| x.is_null()), "{k} present and null");
         }
+    }
+
+    #[test]
+    fn fitted_events_stay_under_the_limit_and_say_so() {
+        let many: Vec<String> = (0..5000).map(|i| format!("{i:064}")).collect();
+        let req = DeletionRequest::from_value(&serde_json::json!({"service": "cbr", "project_id": "p", "backup_id": "b"}))
+            .unwrap();
+        let mut task = PendingTask::new(&req, Utc::now(), 60);
+        task.backup_ids = Some(many.clone());
+        let error = EventError {
+            code: "c".into(),
+            message: "é".repeat(2000),
+            http_status: None,
+        };
+        let e = OutcomeEvent::for_task(&task, Outcome::Failed, Utc::now(), None, Some(error));
+        assert!(e.detail_bytes() > MAX_DETAIL_BYTES);
+        let fitted = e.clone().fitted();
+        assert!(fitted.detail_bytes() <= MAX_DETAIL_BYTES, "{}", fitted.detail_bytes());
+        assert!(fitted.truncated);
+        let kept = fitted.backup_ids.as_ref().unwrap();
+        assert!(kept.len() > 2500, "cut to what fits, not far below: {}", kept.len());
+        assert_eq!(kept[..], many[..kept.len()], "a prefix, in order");
+        let message = &fitted.error.as_ref().unwrap().message;
+        assert!(message.len() <= MAX_ERROR_MESSAGE_BYTES && message.chars().all(|c| c == 'é'));
+        assert_eq!(fitted, e.fitted(), "deterministic");
+        // A small event is left as it is, but for a long message.
+        let small = OutcomeEvent::for_task(&task_of_one(), Outcome::Completed, Utc::now(), None, None);
+        assert_eq!(small.clone().fitted(), small);
+    }
+
+    fn task_of_one() -> PendingTask {
+        let req = DeletionRequest::from_value(&serde_json::json!({"project_id": "p", "checkpoint_id": "c"})).unwrap();
+        PendingTask::new(&req, Utc::now(), 60)
     }
 
     #[test]

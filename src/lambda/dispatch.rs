@@ -7,7 +7,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Service, service_fn};
 use lambda_runtime::{Context, Error, LambdaEvent};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::percent_decode_str;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -15,6 +15,7 @@ use super::http::handle_http;
 use super::wiring::SubmitApp;
 use super::work_deadline;
 use crate::submit::Record;
+use crate::webhook;
 
 /// The event shapes the submit function takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,25 +49,19 @@ pub fn shape_of(payload: &Value) -> Option<Shape> {
     }
 }
 
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
-
-/// The raw query string a webhook signature covers. v2 payloads carry it; REST v1 and ALB do
-/// not, so it is rebuilt from the parameters in received order, values RFC 3986-encoded.
+/// The canonical query of an HTTP payload (docs/DESIGN.md, "HTTP API"): what a v2 signature
+/// covers and what the routes read. v2 payloads carry the raw query; REST v1 passes decoded
+/// parameters, ALB the values as they were sent (still encoded): all end in the same string.
 pub fn raw_query(payload: &Value, shape: Shape) -> String {
     if shape == Shape::HttpApiV2 {
-        return payload
-            .get("rawQueryString")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let raw = payload.get("rawQueryString").and_then(Value::as_str).unwrap_or("");
+        return webhook::canonical_raw_query(raw);
     }
-    let enc = |s: &str| utf8_percent_encode(s, UNRESERVED).to_string();
-    // ALB passes values as they were sent (still encoded); API Gateway decodes them.
-    let norm = |s: &str| {
+    let decode = |s: &str| -> String {
         if shape == Shape::Alb {
-            enc(&percent_decode_str(s).decode_utf8_lossy())
+            percent_decode_str(s).decode_utf8_lossy().into_owned()
         } else {
-            enc(s)
+            s.to_owned()
         }
     };
     let mut pairs = Vec::new();
@@ -76,15 +71,26 @@ pub fn raw_query(payload: &Value, shape: Shape) -> String {
     {
         for (k, vs) in multi {
             for v in vs.as_array().into_iter().flatten().filter_map(Value::as_str) {
-                pairs.push(format!("{}={}", norm(k), norm(v)));
+                pairs.push((decode(k), decode(v)));
             }
         }
     } else if let Some(single) = payload.get("queryStringParameters").and_then(Value::as_object) {
         for (k, v) in single {
-            pairs.push(format!("{}={}", norm(k), norm(v.as_str().unwrap_or_default())));
+            pairs.push((decode(k), decode(v.as_str().unwrap_or_default())));
         }
     }
-    pairs.join("&")
+    webhook::canonical_query(pairs)
+}
+
+/// Whether the payload says its body is base64 and the body does not decode: lambda_http
+/// would panic on it (aws_lambda_events' `Body::from_maybe_encoded`), so it is answered here.
+fn invalid_base64_body(payload: &Value) -> bool {
+    use base64::Engine;
+    payload.get("isBase64Encoded").and_then(Value::as_bool) == Some(true)
+        && payload
+            .get("body")
+            .and_then(Value::as_str)
+            .is_some_and(|b| base64::engine::general_purpose::STANDARD.decode(b).is_err())
 }
 
 /// The submit function's handler.
@@ -97,12 +103,16 @@ pub async fn handle(app: &SubmitApp, event: LambdaEvent<Value>) -> Result<Value,
             let failures = handle_sqs(app, event, deadline).await;
             Ok(serde_json::to_value(failures)?)
         }
+        Some(_) if invalid_base64_body(&payload) => {
+            tracing::warn!(code = "invalid_body", "refused an HTTP request whose base64 body does not decode");
+            answer_fixed(payload, context, "invalid_body", "the body is marked base64 (isBase64Encoded) and is not valid base64").await
+        }
         Some(shape) => {
             let raw_query = raw_query(&payload, shape);
             let request: LambdaRequest = serde_json::from_value(payload.clone())?;
             match handle_http_event(app, request, context.clone(), raw_query, deadline) {
                 Ok(answer) => Ok(serde_json::to_value(answer.await?)?),
-                Err(()) => answer_invalid_uri(payload, context).await,
+                Err(()) => answer_fixed(payload, context, "invalid_request", "the request URI is not valid").await,
             }
         }
         None => Err(Error::from(
@@ -162,9 +172,10 @@ fn handle_http_event<'a>(
     .map_err(|_| tracing::warn!("refused an HTTP request whose URI is not valid"))
 }
 
-/// A 400 in the origin's own shape for a request lambda_http could not turn into a URI: the
-/// payload is run again with an empty path, query and headers, and answered by a fixed handler.
-async fn answer_invalid_uri(mut payload: Value, context: Context) -> Result<Value, Error> {
+/// A 400 in the origin's own shape for a request lambda_http cannot read (a path that forms
+/// no URI, a base64 body that does not decode): the payload is run again with an empty path,
+/// query, headers and body, and answered by a fixed handler.
+async fn answer_fixed(mut payload: Value, context: Context, code: &str, message: &str) -> Result<Value, Error> {
     for key in ["rawPath", "path"] {
         if payload.get(key).is_some() {
             payload[key] = Value::String("/".into());
@@ -192,12 +203,16 @@ async fn answer_invalid_uri(mut payload: Value, context: Context) -> Result<Valu
         *p = Value::String("/".into());
     }
     payload["headers"] = serde_json::json!({});
+    payload["body"] = Value::String(String::new());
+    payload["isBase64Encoded"] = Value::Bool(false);
     if payload.get("multiValueHeaders").is_some() {
         payload["multiValueHeaders"] = serde_json::json!({});
     }
     let request: LambdaRequest = serde_json::from_value(payload)?;
-    let service = service_fn(|_req: lambda_http::Request| async {
-        let body = serde_json::json!({"error": {"code": "invalid_request", "message": "the request URI is not valid"}});
+    let body = serde_json::json!({"error": {"code": code, "message": message}});
+    let service = service_fn(move |_req: lambda_http::Request| {
+        let body = body.clone();
+        async move {
         Ok::<_, Error>(
             lambda_http::Response::builder()
                 .status(400)
@@ -205,6 +220,7 @@ async fn answer_invalid_uri(mut payload: Value, context: Context) -> Result<Valu
                 .body(lambda_http::Body::Text(body.to_string()))
                 .expect("valid response"),
         )
+        }
     });
     let mut adapter = Adapter::from(service);
     let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -72,6 +72,23 @@ enum Route {
     Status,
 }
 
+impl Route {
+    /// The path a v2 signature covers: the route's own path with the ids as sent, whatever
+    /// stage prefix the origin added (docs/DESIGN.md, "HTTP API").
+    fn signed_path(&self) -> String {
+        match self {
+            Route::Create => "/deletions".into(),
+            Route::Status => "/deletions/status".into(),
+            Route::Mirror {
+                project_id,
+                provider_id,
+                checkpoint_id,
+            } => format!("/v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}"),
+            Route::CbrMirror { project_id, backup_id } => format!("/v3/{project_id}/backups/{backup_id}"),
+        }
+    }
+}
+
 /// A routing refusal: status, code, message.
 type Refusal = (StatusCode, &'static str, &'static str);
 
@@ -146,6 +163,8 @@ fn parse_query(
     Ok((single, items))
 }
 
+/// Answers one HTTP request. `raw_query` is the canonical query of the request
+/// ([`webhook::canonical_query`], built from the origin's parameters by the dispatch).
 pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadline: Instant) -> Response<Body> {
     let body: &[u8] = req.body().as_ref();
     if body.len() > MAX_BODY_BYTES {
@@ -159,22 +178,20 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
         Ok(r) => r,
         Err((status, code, message)) => return error(status, code, message),
     };
-    let signed_payload = if matches!(route, Route::Create) {
-        body
-    } else {
-        raw_query.as_bytes()
+    let signed = webhook::Signed {
+        method: req.method().as_str(),
+        path: &route.signed_path(),
+        query: raw_query,
+        body,
     };
     let header = req.headers().get(webhook::HEADER).and_then(|v| v.to_str().ok());
-    if let Err(e) = webhook::verify(&app.webhook, header, signed_payload, chrono::Utc::now().timestamp()) {
+    if let Err(e) = webhook::verify(&app.webhook, header, &signed, chrono::Utc::now().timestamp()) {
         tracing::warn!(code = e.code(), "refused an unauthenticated HTTP request");
         return error(StatusCode::UNAUTHORIZED, e.code(), &e.to_string());
     }
     match route {
-        Route::Create => match serde_json::from_slice::<Value>(body) {
-            Err(_) => match DeletionRequest::from_json(body) {
-                Ok(r) => submit(app, &r, deadline).await,
-                Err(e) => request_error(&e),
-            },
+        Route::Create => match crate::request::parse_json(body, "the body") {
+            Err(e) => request_error(&e),
             Ok(v) => match crate::intake::parse_value(&v) {
                 Ok(Intake::Delete(r)) => submit(app, &r, deadline).await,
                 Ok(Intake::Select(s)) => select(app, &s, deadline).await,

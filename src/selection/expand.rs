@@ -326,6 +326,7 @@ fn selection_event(
         last_status: None,
         error: None,
         selection_id: Some(selection_id.to_string()),
+        truncated: false,
         plan: None,
     }
 }
@@ -355,8 +356,8 @@ pub fn planned_event(
         dry_run: req.dry_run,
         counts: plan.counts,
         target_ids,
-        truncated,
     });
+    event.truncated = truncated;
     event
 }
 
@@ -403,7 +404,7 @@ mod tests {
         let t = Utc::now();
         let small = planned_event(&req, "sel_1", t, &plan_of(3), t);
         let detail = small.plan.as_ref().unwrap();
-        assert_eq!((detail.target_ids.len(), detail.truncated), (3, false));
+        assert_eq!((detail.target_ids.len(), small.truncated), (3, false));
         assert_eq!(small.outcome.detail_type(), "Checkpoint Deletion Planned");
         let v = serde_json::to_value(&small).unwrap();
         assert_eq!(v["outcome"], "planned");
@@ -411,7 +412,7 @@ mod tests {
         assert_eq!(v["counts"]["to_delete"], 3);
         let big = planned_event(&req, "sel_1", t, &plan_of(10_000), t);
         let detail = big.plan.as_ref().unwrap();
-        assert!(detail.truncated);
+        assert!(big.truncated);
         assert!(detail.target_ids.len() > 3000 && detail.target_ids.len() < 10_000);
         assert_eq!(detail.counts.to_delete, 10_000, "the counts are whole");
         let size = serde_json::to_vec(&big).unwrap().len();

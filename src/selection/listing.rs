@@ -57,8 +57,9 @@ pub async fn list_candidates(
                 cbr.for_each_backup_page(&s.project_id, &filter, deadline, |page| {
                     out.extend(
                         page.into_iter()
-                            // Top-level backups only: a per-disk child goes with its parent.
-                            .filter(|b| b.is_top_level())
+                            // Own top-level backups only: a per-disk child goes with its
+                            // parent, and a replica is never a target (docs/DESIGN.md).
+                            .filter(|b| b.is_own_top_level())
                             .filter(|b| usable_id(&b.id))
                             .map(|b| {
                                 Candidate::new(

@@ -69,8 +69,8 @@ pub mod reason {
     pub const KEEP_LAST: &str = "keep_last";
     /// Not old enough for `older_than_days` / `created_before`.
     pub const TOO_RECENT: &str = "too_recent";
-    /// An age filter is set and the backup's creation time is missing or unreadable: it cannot
-    /// be shown to be old enough.
+    /// The backup's creation time is missing or unreadable: neither its age nor its rank
+    /// among its resource's backups can be known, so no rule deletes it.
     pub const NO_CREATION_TIME: &str = "no_creation_time";
     /// `keep_last` is set and the backup names no resource: its newest cannot be known.
     pub const NO_RESOURCE: &str = "no_resource";
@@ -133,8 +133,8 @@ fn in_scope(s: &Selector, b: &Candidate) -> bool {
             .is_none_or(|p| b.name.as_deref().is_some_and(|n| n.starts_with(p.as_str())))
 }
 
-/// Newest first; a backup without a creation time counts as the newest (so `keep_last` keeps
-/// it rather than an older one), ties by id.
+/// Newest first, ties by id. Only dated backups are ranked (see [`plan`]); an undated one
+/// sorts before the dated ones so the plan lists it where a reader looks first.
 fn newest_first(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     match (a.created, b.created) {
         (Some(x), Some(y)) => y.cmp(&x),
@@ -157,7 +157,10 @@ pub fn plan(s: &Selector, listed: Vec<Candidate>, reference: DateTime<Utc>) -> R
         None => Default::default(),
         Some(n) => {
             let mut by_resource: HashMap<&str, Vec<&Candidate>> = HashMap::new();
-            for b in listed.iter().filter(|b| b.status == s.status) {
+            // A backup without a readable creation time takes no place: ranked as the newest,
+            // it would push the newest dated backup out of the kept ones (docs/DESIGN.md,
+            // "Selection requests"). It is kept anyway, below.
+            for b in listed.iter().filter(|b| b.status == s.status && b.created.is_some()) {
                 if let Some(r) = b.resource_id.as_deref().filter(|r| !r.is_empty()) {
                     by_resource.entry(r).or_default().push(b);
                 }
@@ -177,17 +180,14 @@ pub fn plan(s: &Selector, listed: Vec<Candidate>, reference: DateTime<Utc>) -> R
         .filter(|b| in_scope(s, b))
         .map(|b| {
             let no_resource = b.resource_id.as_deref().is_none_or(str::is_empty);
-            let (action, reason) = if s.keep_last.is_some() && no_resource {
-                (Action::Keep, reason::NO_RESOURCE)
-            } else if kept_by_rank.contains(&b.id) {
-                (Action::Keep, reason::KEEP_LAST)
-            } else {
-                match (cutoff, b.created) {
-                    (None, _) => (Action::Delete, reason::MATCHED),
-                    (Some(_), None) => (Action::Keep, reason::NO_CREATION_TIME),
-                    (Some(c), Some(t)) if t < c => (Action::Delete, reason::MATCHED),
-                    (Some(_), Some(_)) => (Action::Keep, reason::TOO_RECENT),
-                }
+            let (action, reason) = match (cutoff, b.created) {
+                // Never deleted by a rule: its age and its rank cannot be known.
+                (_, None) => (Action::Keep, reason::NO_CREATION_TIME),
+                _ if s.keep_last.is_some() && no_resource => (Action::Keep, reason::NO_RESOURCE),
+                _ if kept_by_rank.contains(&b.id) => (Action::Keep, reason::KEEP_LAST),
+                (None, Some(_)) => (Action::Delete, reason::MATCHED),
+                (Some(c), Some(t)) if t < c => (Action::Delete, reason::MATCHED),
+                (Some(_), Some(_)) => (Action::Keep, reason::TOO_RECENT),
             };
             PlanRow {
                 backup: b,
@@ -343,9 +343,34 @@ mod tests {
         no_resource.resource_id = None;
         let p = plan(&s, vec![no_resource, backup("x", "r", "2020-01-01T00:00:00Z")], at(NOW)).unwrap();
         assert_eq!(p.counts.to_delete, 0);
-        // Without an age filter a backup without a time is matched like any other.
+        // Without an age filter too: no selection deletes a backup whose time is unknown.
         let s = selector(json!({"project_id": "p", "resource_id": "r"}));
-        assert_eq!(ids(&plan(&s, vec![no_time], at(NOW)).unwrap()), ["t"]);
+        let p = plan(&s, vec![no_time], at(NOW)).unwrap();
+        assert!(ids(&p).is_empty());
+        assert_eq!(p.rows[0].reason, reason::NO_CREATION_TIME);
+    }
+
+    #[test]
+    fn an_undated_backup_takes_no_keep_last_place() {
+        // keep_last 1 keeps the newest *dated* backup; the undated one is kept for its own
+        // reason and pushes nothing out.
+        let s = selector(json!({"project_id": "p", "resource_id": "r", "keep_last": 1}));
+        let mut undated = backup("undated", "r", "x");
+        undated.created = None;
+        undated.created_at = None;
+        let listed = vec![
+            undated,
+            backup("newest", "r", "2026-11-20T00:00:00Z"),
+            backup("older", "r", "2026-10-01T00:00:00Z"),
+        ];
+        let p = plan(&s, listed, at(NOW)).unwrap();
+        assert_eq!(ids(&p), ["older"]);
+        let why = |id: &str| p.rows.iter().find(|r| r.backup.id == id).unwrap().reason;
+        assert_eq!(
+            (why("undated"), why("newest")),
+            (reason::NO_CREATION_TIME, reason::KEEP_LAST)
+        );
+        assert_eq!((p.counts.kept, p.counts.to_delete), (2, 1));
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub const DEMO_SK: &str = "DEMOsecretkeyDEMOsecretkeyDEMOsecretkey0";
 pub const DEMO_PROJECT: &str = "0123456789abcdef0123456789abcdef";
 
 /// Restore point `n` of the CBR demo data.
+/// The replica the demo seeds into restore point 0 (`image_type: "replication"`).
+pub const DEMO_REPLICA: &str = "cbb0e000-0000-4000-8000-000000000000";
+
 pub fn demo_restore_point(n: u32) -> String {
     format!("cb400000-0000-4000-8000-{n:012}")
 }
@@ -254,10 +257,16 @@ impl Simulator {
             with_child: true,
             ..ItemSeed::ok(id)
         };
+        // Restore point 0 also lists a replica received from another region: never a target
+        // (docs/DESIGN.md, "CBR targets").
+        let replica = ItemSeed {
+            replica: true,
+            ..ItemSeed::ok(DEMO_REPLICA)
+        };
         self.seed_cbr(
             DEMO_PROJECT,
             &demo_restore_point(0),
-            &[with_child(backup(0, 0)), with_child(backup(0, 1))],
+            &[with_child(backup(0, 0)), with_child(backup(0, 1)), replica],
         );
         self.seed_cbr(DEMO_PROJECT, &demo_restore_point(1), &[ItemSeed::ok(backup(1, 0))]);
         self.seed_cbr(DEMO_PROJECT, &demo_restore_point(2), &[ItemSeed::failing(backup(2, 0))]);

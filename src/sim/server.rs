@@ -444,6 +444,8 @@ fn cbr(
                 .filter(|_| param("operation_type").is_none_or(|t| t == "delete"))
                 .filter(|l| param("resource_id").is_none_or(|r| r == l.resource_id))
                 .filter(|l| since.is_none_or(|s| l.created_at >= s))
+                // `status` filters by the task's status, as the service does (docs/cbr-api.md).
+                .filter(|l| param("status").is_none_or(|st| st == backend.op_log_status(l)))
                 .map(|l| {
                     let status = backend.op_log_status(l);
                     let (code, message) = if status == "failed" {
@@ -526,7 +528,7 @@ fn cbr_backup(
         "resource_type": if parent.is_some() { "OS::Cinder::Volume" } else { "OS::Nova::Server" },
         "resource_az": "eu-de-01",
         "resource_size": if even { json!("40") } else { json!(40) },
-        "image_type": "backup",
+        "image_type": item.extend_info.as_ref().and_then(|e| e.image_type.as_deref()).unwrap_or("backup"),
         "created_at": time,
         "updated_at": null,
         "expired_at": null,
@@ -561,6 +563,9 @@ struct SeedItem {
     created_at: Option<String>,
     name: Option<String>,
     vault_id: Option<String>,
+    /// CBR: a replica received from another region.
+    #[serde(default)]
+    replica: bool,
 }
 
 #[derive(Deserialize)]
@@ -600,6 +605,7 @@ async fn seed(State(sim): State<Simulator>, axum::Json(s): axum::Json<SeedReques
             created_at: i.created_at,
             name: i.name,
             vault_id: i.vault_id,
+            replica: i.replica,
         })
         .collect();
     match s.service {

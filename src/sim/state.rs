@@ -54,6 +54,9 @@ pub struct ItemSeed {
     pub name: Option<String>,
     /// CBR only (default: one fixed vault).
     pub vault_id: Option<String>,
+    /// CBR only: a replica received from another region (`image_type: "replication"`),
+    /// listed beside the region's own backups and never a target.
+    pub replica: bool,
 }
 
 /// The vault of a CBR backup seeded without one.
@@ -190,6 +193,11 @@ impl Backend {
             }
             if let Some(n) = &s.name {
                 item.name = Some(n.clone());
+            }
+            if s.replica
+                && let Some(info) = item.extend_info.as_mut()
+            {
+                info.image_type = Some("replication".into());
             }
             self.items.insert(
                 s.id.clone(),
@@ -420,8 +428,8 @@ impl Backend {
         CbrDeleteResult::Accepted
     }
 
-    /// CBR backups of a project (oldest first), each with whether it lists a per-disk child.
-    /// CBR backups matching the filters (`statuses` empty = any; the query may repeat
+    /// CBR backups of a project (newest first, the documented default sort), each with
+    /// whether it lists a per-disk child. CBR backups matching the filters (`statuses` empty = any; the query may repeat
     /// `status`): `(backup, with_child, seq, vault_id)`.
     pub fn list_backups(
         &mut self,
@@ -436,7 +444,7 @@ impl Backend {
             .filter(|i| i.project_id == project_id && i.service == Service::Cbr)
             .filter(|i| filter.matches(i))
             .collect();
-        v.sort_by_key(|i| i.seq);
+        v.sort_by(|a, b| newest_first(a, b));
         v.into_iter()
             .map(|i| (i.item.clone(), i.with_child, i.seq, i.vault_id.clone()))
             .collect()
@@ -468,7 +476,7 @@ impl Backend {
         }
     }
 
-    /// Items of a project in list order (oldest first), filtered.
+    /// Items of a project in list order (newest first, the documented default sort), filtered.
     pub fn list(&mut self, project_id: &str, filter: &SimFilter, now: Instant) -> Vec<CheckpointItem> {
         self.advance(now);
         let mut v: Vec<&SimItem> = self
@@ -477,7 +485,7 @@ impl Backend {
             .filter(|i| i.project_id == project_id && i.service == Service::Csbs)
             .filter(|i| filter.matches(i))
             .collect();
-        v.sort_by_key(|i| i.seq);
+        v.sort_by(|a, b| newest_first(a, b));
         v.into_iter().map(|i| i.item.clone()).collect()
     }
 
@@ -497,6 +505,14 @@ impl Backend {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+}
+
+/// The services' default list order (`sort=created_at:desc`, docs/csbs-api.md and
+/// docs/cbr-api.md): newest first; backups created at the same moment (or without a readable
+/// time), the one seeded last first.
+fn newest_first(a: &SimItem, b: &SimItem) -> std::cmp::Ordering {
+    let created = |i: &SimItem| i.item.created_at.as_deref().and_then(crate::cbr::models::parse_time);
+    created(b).cmp(&created(a)).then(b.seq.cmp(&a.seq))
 }
 
 /// A backup shaped like the documented sample (docs/csbs-api.md §6.1), with fractional numbers as the

@@ -302,40 +302,101 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
-/// `X-Signature-256` for `payload` at `t`, computed here with the hmac crate: independently of
-/// `csbs_deleter::webhook`, so a bug there cannot hide behind a test that signs with it.
-pub fn signature(secret: &str, t: i64, payload: &[u8]) -> String {
+/// The v2 `X-Signature-256` of one request, computed here with the hmac crate: independently
+/// of `csbs_deleter::webhook`, so a bug there cannot hide behind a test that signs with it.
+/// `query` is the query as the client sent it; it is signed in canonical form (docs/DESIGN.md,
+/// "HTTP API": decoded, sorted by key and value, RFC 3986-encoded, joined by `&`).
+pub fn signature_v2(secret: &str, t: i64, method: &str, path: &str, query: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let pairs = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect::<Vec<_>>();
+    let signed = format!("{t}\n{method}\n{path}\n{}\n", canonical(pairs));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(signed.as_bytes());
+    mac.update(body);
+    format!("t={t},v2={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The canonical query of decoded pairs, as a client computes it.
+pub fn canonical(mut pairs: Vec<(String, String)>) -> String {
+    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The legacy v1 `X-Signature-256` (`"<t>.<body>"`), still accepted for `POST /deletions`
+/// with a body.
+pub fn signature_v1(secret: &str, t: i64, body: &[u8]) -> String {
     use hmac::{Hmac, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{t}.").as_bytes());
-    mac.update(payload);
+    mac.update(body);
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Re-signs an HTTP sample at the current time (the committed ones carry a fixed timestamp),
-/// over what a client signs: the literal body, or for a body-less v2 request the literal query
-/// string it sent (`rawQueryString`). REST v1 and ALB payloads carry no literal query: sign
-/// those with [`resign_query`] and the query the test sent.
-pub fn resign(ev: &mut Value, secret: &str) {
-    let payload = match ev.get("body").and_then(Value::as_str).filter(|b| !b.is_empty()) {
-        Some(b) => b.to_string(),
-        None => match ev.get("rawQueryString").and_then(Value::as_str) {
-            Some(q) => q.to_string(),
-            // events/alb.json, a mirror DELETE sent as `?checkpoint_items=…`.
-            None if ev["path"] == ALB_FIXTURE_PATH => ALB_FIXTURE_QUERY.to_string(),
-            None => panic!("a body-less REST v1 / ALB request: use resign_query with the literal query"),
-        },
+/// What a client of an HTTP sample sent: method, route path (no stage prefix), the query as
+/// decoded pairs, and the body.
+pub fn sent_request(ev: &Value) -> (String, String, Vec<(String, String)>, Vec<u8>) {
+    let method = ev["httpMethod"]
+        .as_str()
+        .or(ev["requestContext"]["http"]["method"].as_str())
+        .expect("an HTTP sample")
+        .to_string();
+    let mut path = ev["rawPath"].as_str().or(ev["path"].as_str()).unwrap_or("/").to_string();
+    if let Some(stage) = ev["requestContext"]["stage"].as_str().filter(|s| *s != "$default") {
+        if ev.get("rawPath").is_some() {
+            path = path.strip_prefix(&format!("/{stage}")).unwrap_or(&path).to_string();
+        }
+    }
+    let is_alb = ev["requestContext"].get("elb").is_some();
+    let decode = |s: &str| {
+        if is_alb {
+            percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+        } else {
+            s.to_string()
+        }
     };
-    resign_query(ev, secret, &payload);
+    let mut pairs = Vec::new();
+    if let Some(raw) = ev["rawQueryString"].as_str() {
+        pairs = url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
+    } else if let Some(multi) = ev["multiValueQueryStringParameters"].as_object() {
+        for (k, vs) in multi {
+            for v in vs.as_array().unwrap() {
+                pairs.push((decode(k), decode(v.as_str().unwrap())));
+            }
+        }
+    } else if let Some(single) = ev["queryStringParameters"].as_object() {
+        for (k, v) in single {
+            pairs.push((decode(k), decode(v.as_str().unwrap())));
+        }
+    }
+    let body = match ev["body"].as_str() {
+        Some(b) if ev["isBase64Encoded"] == true => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(b).unwrap()
+        }
+        Some(b) => b.as_bytes().to_vec(),
+        None => Vec::new(),
+    };
+    (method, path.trim_end_matches('/').to_string(), pairs, body)
 }
 
-/// What the client of `events/alb.json` sent: its path and literal query string.
-pub const ALB_FIXTURE_PATH: &str = "/v1/0123456789abcdef0123456789abcdef/providers/fc4d5750-22e7-4798-8a46-f48f62c4c1da/checkpoints/c0ffee00-0000-4000-8000-000000000005";
-pub const ALB_FIXTURE_QUERY: &str = "checkpoint_items=be1a0000-0005-4000-8000-000000000000";
-
-/// Signs `payload` (a body, or the literal query string a client sent) at the current time.
-pub fn resign_query(ev: &mut Value, secret: &str, payload: &str) {
-    let sig = signature(secret, chrono::Utc::now().timestamp(), payload.as_bytes());
+/// Re-signs an HTTP sample (v2) at the current time (the committed ones carry a fixed
+/// timestamp), over what its client sent: method, path, query and body.
+pub fn resign(ev: &mut Value, secret: &str) {
+    let (method, path, pairs, body) = sent_request(ev);
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let sig = signature_v2(secret, chrono::Utc::now().timestamp(), &method, &path, &query, &body);
     set_header(ev, "x-signature-256", &sig);
 }
 
