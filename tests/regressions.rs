@@ -287,8 +287,15 @@ async fn rest_and_alb_status_requests_verify_over_the_canonical_query() {
             assert_eq!(body["checkpoint_id"], checkpoint);
         }
         // A signature over another checkpoint does not verify for this one.
-        sign(&mut ev, &format!("checkpoint_id=c0ffee00-0000-4000-8000-000000000001&project_id={P}"));
+        sign(
+            &mut ev,
+            &format!("checkpoint_id=c0ffee00-0000-4000-8000-000000000001&project_id={P}"),
+        );
         let (status, body) = http_answer(&dispatch::handle(&app, event(ev, 20)).await.unwrap());
-        assert_eq!((status, body["error"]["code"].as_str()), (401, Some("signature_invalid")), "{name}");
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (401, Some("signature_invalid")),
+            "{name}"
+        );
     }
 }

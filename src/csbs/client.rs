@@ -527,7 +527,12 @@ impl CsbsClient {
         let cached = CachedToken {
             token: Secret::new(token),
             refresh_at: refresh_time(env.token.expires_at.as_deref(), Utc::now()),
-            serial: self.inner.tokens.logins.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+            serial: self
+                .inner
+                .tokens
+                .logins
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1,
         };
         cache.insert(project_id.to_string(), cached.clone());
         Ok(cached)

@@ -187,7 +187,12 @@ impl OutcomeEvent {
                 self.backup_ids.as_mut(),
                 self.checkpoint_items.as_mut(),
             ];
-            let Some(longest) = lists.into_iter().flatten().max_by_key(|l| l.len()).filter(|l| !l.is_empty()) else {
+            let Some(longest) = lists
+                .into_iter()
+                .flatten()
+                .max_by_key(|l| l.len())
+                .filter(|l| !l.is_empty())
+            else {
                 // Nothing left to cut: every other field is bounded by the request contract.
                 return self;
             };
@@ -296,8 +301,9 @@ mod tests {
     #[test]
     fn fitted_events_stay_under_the_limit_and_say_so() {
         let many: Vec<String> = (0..5000).map(|i| format!("{i:064}")).collect();
-        let req = DeletionRequest::from_value(&serde_json::json!({"service": "cbr", "project_id": "p", "backup_id": "b"}))
-            .unwrap();
+        let req =
+            DeletionRequest::from_value(&serde_json::json!({"service": "cbr", "project_id": "p", "backup_id": "b"}))
+                .unwrap();
         let mut task = PendingTask::new(&req, Utc::now(), 60);
         task.backup_ids = Some(many.clone());
         let error = EventError {

@@ -104,8 +104,17 @@ pub async fn handle(app: &SubmitApp, event: LambdaEvent<Value>) -> Result<Value,
             Ok(serde_json::to_value(failures)?)
         }
         Some(_) if invalid_base64_body(&payload) => {
-            tracing::warn!(code = "invalid_body", "refused an HTTP request whose base64 body does not decode");
-            answer_fixed(payload, context, "invalid_body", "the body is marked base64 (isBase64Encoded) and is not valid base64").await
+            tracing::warn!(
+                code = "invalid_body",
+                "refused an HTTP request whose base64 body does not decode"
+            );
+            answer_fixed(
+                payload,
+                context,
+                "invalid_body",
+                "the body is marked base64 (isBase64Encoded) and is not valid base64",
+            )
+            .await
         }
         Some(shape) => {
             let raw_query = raw_query(&payload, shape);
@@ -213,13 +222,13 @@ async fn answer_fixed(mut payload: Value, context: Context, code: &str, message:
     let service = service_fn(move |_req: lambda_http::Request| {
         let body = body.clone();
         async move {
-        Ok::<_, Error>(
-            lambda_http::Response::builder()
-                .status(400)
-                .header("content-type", "application/json")
-                .body(lambda_http::Body::Text(body.to_string()))
-                .expect("valid response"),
-        )
+            Ok::<_, Error>(
+                lambda_http::Response::builder()
+                    .status(400)
+                    .header("content-type", "application/json")
+                    .body(lambda_http::Body::Text(body.to_string()))
+                    .expect("valid response"),
+            )
         }
     });
     let mut adapter = Adapter::from(service);

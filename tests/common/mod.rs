@@ -308,7 +308,9 @@ pub fn fixture(name: &str) -> Value {
 /// "HTTP API": decoded, sorted by key and value, RFC 3986-encoded, joined by `&`).
 pub fn signature_v2(secret: &str, t: i64, method: &str, path: &str, query: &str, body: &[u8]) -> String {
     use hmac::{Hmac, Mac};
-    let pairs = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect::<Vec<_>>();
+    let pairs = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect::<Vec<_>>();
     let signed = format!("{t}\n{method}\n{path}\n{}\n", canonical(pairs));
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(signed.as_bytes());
@@ -350,7 +352,11 @@ pub fn sent_request(ev: &Value) -> (String, String, Vec<(String, String)>, Vec<u
         .or(ev["requestContext"]["http"]["method"].as_str())
         .expect("an HTTP sample")
         .to_string();
-    let mut path = ev["rawPath"].as_str().or(ev["path"].as_str()).unwrap_or("/").to_string();
+    let mut path = ev["rawPath"]
+        .as_str()
+        .or(ev["path"].as_str())
+        .unwrap_or("/")
+        .to_string();
     if let Some(stage) = ev["requestContext"]["stage"].as_str().filter(|s| *s != "$default") {
         if ev.get("rawPath").is_some() {
             path = path.strip_prefix(&format!("/{stage}")).unwrap_or(&path).to_string();
