@@ -1,7 +1,7 @@
 //! In-process benchmarks of the workflows against the CSBS simulator over loopback, with the
 //! in-memory queue and bus adapters (moto is for correctness, not speed: one ReceiveMessage on
 //! a queue of 1,000 messages takes about 0.4 s there). Run by `scripts/bench.sh`, which writes
-//! BENCHMARKS.md; by hand: `cargo bench --bench workflow -- submit|poll1k|poll10k|cbr|selection|throughput|delay`.
+//! BENCHMARKS.md; by hand: `cargo bench --bench workflow -- submit|edges|poll1k|poll10k|cbr|selection|throughput|delay`.
 //! Each part prints one JSON line (`throughput` one per case), stating its queue, bus,
 //! credentials and injected latencies.
 
@@ -132,6 +132,79 @@ fn record_overhead() -> f64 {
     }
     std::hint::black_box(bytes);
     started.elapsed().as_secs_f64() * 1e6 / bodies.len() as f64
+}
+
+/// The cost of the promises at the edges (docs/DESIGN.md, "HTTP API"): per request, the strict
+/// parse (repeated keys refused) against serde_json's own, and the v2 signature check; and the
+/// logins a burst of 50 calls makes after one token revocation.
+async fn edges_bench() -> serde_json::Value {
+    use csbs_deleter::secret::Secret;
+    use csbs_deleter::webhook::{self, Signed, WebhookPolicy};
+    let bodies: Vec<String> = (0..20_000)
+        .map(|i| {
+            json!({"project_id": sim::DEMO_PROJECT, "checkpoint_id": format!("c0ffee00-0000-4000-8000-{i:012}"),
+                   "checkpoint_items": [format!("item-{i}-b"), format!("item-{i}-a")], "request_id": format!("req-{i}"),
+                   "context": {"ticket": i}})
+            .to_string()
+        })
+        .collect();
+    let per_body = |f: &dyn Fn(&str)| {
+        let started = StdInstant::now();
+        for b in &bodies {
+            f(b);
+        }
+        started.elapsed().as_secs_f64() * 1e6 / bodies.len() as f64
+    };
+    let loose_us = per_body(&|b| {
+        let v: serde_json::Value = serde_json::from_str(b).unwrap();
+        std::hint::black_box(DeletionRequest::from_value(&v).unwrap());
+    });
+    let strict_us = per_body(&|b| {
+        let v = csbs_deleter::request::parse_json(b.as_bytes(), "the body").unwrap();
+        std::hint::black_box(DeletionRequest::from_value(&v).unwrap());
+    });
+    let secret = Secret::new("bench-webhook-secret-0123456789");
+    let policy = WebhookPolicy::Secret(secret.clone());
+    let now = chrono::Utc::now().timestamp();
+    let signed = |b: &str| -> (String, String) {
+        let query = webhook::canonical_raw_query("");
+        let req = Signed {
+            method: "POST",
+            path: "/deletions",
+            query: &query,
+            body: b.as_bytes(),
+        };
+        (webhook::sign(&secret, now, &req), query)
+    };
+    let headers: Vec<(String, String)> = bodies.iter().map(|b| signed(b)).collect();
+    let started = StdInstant::now();
+    for (b, (h, q)) in bodies.iter().zip(&headers) {
+        let req = Signed {
+            method: "POST",
+            path: "/deletions",
+            query: q,
+            body: b.as_bytes(),
+        };
+        webhook::verify(&policy, Some(h), &req, now).unwrap();
+    }
+    let verify_us = started.elapsed().as_secs_f64() * 1e6 / bodies.len() as f64;
+    // One revocation under a burst of 50 calls in flight, password credentials.
+    let s = Simulator::start(SimConfig::default()).await.unwrap();
+    s.sim.seed(sim::DEMO_PROJECT, "ckpt", &[ItemSeed::ok("item")]);
+    let c = CsbsClient::new(ClientConfig::new(s.base_url(), s.base_url(), sim::demo_password())).unwrap();
+    c.get_item(sim::DEMO_PROJECT, "item", far()).await.unwrap();
+    let before = s.sim.stats().token;
+    s.sim.expire_tokens();
+    let calls = (0..50).map(|_| c.get_item(sim::DEMO_PROJECT, "item", far()));
+    let ok = futures::future::join_all(calls)
+        .await
+        .iter()
+        .filter(|r| r.is_ok())
+        .count();
+    json!({"part": "edges", "loose_parse_us": loose_us, "strict_parse_us": strict_us, "verify_v2_us": verify_us,
+           "added_us": strict_us - loose_us + verify_us, "record_overhead_us": record_overhead(),
+           "burst_calls": 50, "burst_ok": ok, "burst_token_requests": s.sim.stats().token - before,
+           "conditions": "20,000 request bodies of two items and a context, one core; the burst: csbs-sim over loopback, password credentials, 50 GETs in flight after every token was revoked"})
 }
 
 async fn submit_bench() -> serde_json::Value {
@@ -556,6 +629,7 @@ fn main() {
         let result = rt.block_on(async {
             match part.as_str() {
                 "submit" => submit_bench().await,
+                "edges" => edges_bench().await,
                 "poll1k" => poll_bench(1_000).await,
                 "poll10k" => poll_bench(10_000).await,
                 "cbr" => cbr_bench().await,
@@ -572,7 +646,9 @@ fn main() {
                     }
                     json!({"part": "throughput-done", "cases": cases.len()})
                 }
-                other => panic!("unknown part {other}: submit, poll1k, poll10k, cbr, selection, throughput, delay"),
+                other => {
+                    panic!("unknown part {other}: submit, edges, poll1k, poll10k, cbr, selection, throughput, delay")
+                }
             }
         });
         println!("{result}");

@@ -11,7 +11,8 @@
 #   coldstart  the host artifacts: spawn -> first Runtime API `next` (median of 20), first
 #              invocation and peak RSS, against the Python peer (boto3 + the Huawei SDK signer)
 #   baseline   the same for BENCH_BASELINE (a git revision, default 21c50bc: before the lean build)
-#   workflow   cargo bench: submit, poll ticks, pipeline throughput, detection delay
+#   workflow   cargo bench: submit, the edges (strict parse, v2 signature, token burst), poll ticks,
+#              pipeline throughput, detection delay
 #   soak       the soak under faults with 500 requests
 #   fuzz       the fuzz properties with 5,000 cases each
 #   mutants    mutation testing of the decision code (scripts/bench/mutants.sh)
@@ -122,7 +123,7 @@ baseline() {
 
 workflow() {
   echo "== workflow benchmarks"
-  for part in submit poll1k poll10k cbr selection throughput delay; do
+  for part in submit edges poll1k poll10k cbr selection throughput delay; do
     cargo bench --quiet --bench workflow -- "$part" > ".tmp/bench/$part.json"
     cat ".tmp/bench/$part.json"
   done
@@ -149,7 +150,7 @@ for step in "${steps[@]}"; do
       git describe --always --dirty > ".tmp/bench/$step.commit"
       # Parts that can also be run on their own keep their own commit record.
       if [ "$step" = workflow ]; then
-        for part in cbr selection; do cp ".tmp/bench/workflow.commit" ".tmp/bench/$part.commit"; done
+        for part in cbr selection edges; do cp ".tmp/bench/workflow.commit" ".tmp/bench/$part.commit"; done
       fi ;;
     report) ;;
     *) echo "unknown step $step"; exit 2 ;;

@@ -17,26 +17,39 @@ PROVIDER = "fc4d5750-22e7-4798-8a46-f48f62c4c1da"
 def ckpt(n): return f"c0ffee00-0000-4000-8000-{n:012d}"
 def item(c, i=0): return f"be1a0000-{c:04d}-4000-8000-{i:012d}"
 
-def signature(t, payload: bytes):
-    return f"t={t},v1=" + hmac.new(SECRET.encode(), str(t).encode() + b"." + payload, hashlib.sha256).hexdigest()
-
 def enc(s): return urllib.parse.quote(s, safe="-_.~")
 
-def signed_payload(ev):
-    """What the signature covers: the body, or for body-less requests the raw query."""
-    if ev.get("body"):
-        return ev["body"].encode()
-    if "rawQueryString" in ev:
-        return ev["rawQueryString"].encode()
-    multi = ev.get("multiValueQueryStringParameters") or {}
-    pairs = [f"{enc(k)}={enc(urllib.parse.unquote(v) if 'elb' in ev['requestContext'] else v)}" for k, vs in multi.items() for v in vs]
-    if not multi:
-        pairs = [f"{enc(k)}={enc(v)}" for k, v in (ev.get("queryStringParameters") or {}).items()]
-    return "&".join(pairs).encode()
+def canonical_query(pairs):
+    return "&".join(f"{enc(k)}={enc(v)}" for k, v in sorted(pairs))
 
-def sign(ev, t):
+def sent(ev):
+    """What the client sent: method, route path (no stage prefix), decoded query pairs, body."""
+    method = ev.get("httpMethod") or ev["requestContext"]["http"]["method"]
+    path = ev.get("rawPath") or ev.get("path") or "/"
+    stage = ev["requestContext"].get("stage")
+    if "rawPath" in ev and stage and stage != "$default" and path.startswith(f"/{stage}/"):
+        path = path[len(stage) + 1:]
+    alb = "elb" in ev["requestContext"]
+    dec = (lambda s: urllib.parse.unquote(s)) if alb else (lambda s: s)
+    if "rawQueryString" in ev:
+        pairs = urllib.parse.parse_qsl(ev["rawQueryString"], keep_blank_values=True)
+    elif ev.get("multiValueQueryStringParameters"):
+        pairs = [(dec(k), dec(v)) for k, vs in ev["multiValueQueryStringParameters"].items() for v in vs]
+    else:
+        pairs = [(dec(k), dec(v)) for k, v in (ev.get("queryStringParameters") or {}).items()]
+    body = (ev.get("body") or "").encode()
+    return method, path.rstrip("/") or "/", pairs, body
+
+def signature(t, ev, secret=SECRET):
+    """X-Signature-256 v2 (docs/DESIGN.md, "HTTP API")."""
+    method, path, pairs, body = sent(ev)
+    signed = f"{t}\n{method}\n{path}\n{canonical_query(pairs)}\n".encode() + body
+    return f"t={t},v2=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+def sign(ev, t, secret=SECRET):
+    """A copy of the sample signed (v2) at t; tests/artifact/run_artifacts.py signs with this too."""
     ev = copy.deepcopy(ev)
-    sig = signature(t, signed_payload(ev))
+    sig = signature(t, ev, secret)
     ev["headers"]["x-signature-256"] = sig
     if "multiValueHeaders" in ev and ev["multiValueHeaders"] is not None:
         ev["multiValueHeaders"]["x-signature-256"] = [sig]

@@ -213,8 +213,12 @@ async fn cbr_over_http_post_mirror_and_status() {
     // The CBR-mirroring DELETE: the same request, the same task.
     let (status, again) = send(http_v2("DELETE", &format!("/v3/{P}/backups/bk-1"), "", None)).await;
     assert_eq!((status, &again["task_id"]), (202, &answer["task_id"]), "{again}");
-    // ... with a stage prefix; and no query parameter is taken.
-    let (status, _) = send(http_v2("DELETE", &format!("/prod/v3/{P}/backups/bk-2"), "", None)).await;
+    // ... under an HTTP API named stage (its rawPath carries the prefix; the signature covers
+    // the route's path); and no query parameter is taken.
+    let mut staged = http_v2("DELETE", &format!("/prod/v3/{P}/backups/bk-2"), "", None);
+    staged["requestContext"]["stage"] = json!("prod");
+    resign(&mut staged, WEBHOOK_SECRET);
+    let (status, _) = send(staged).await;
     assert_eq!(status, 202);
     let (status, refused) = send(http_v2("DELETE", &format!("/v3/{P}/backups/bk-2"), "force=1", None)).await;
     assert_eq!(

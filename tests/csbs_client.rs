@@ -284,11 +284,12 @@ async fn list_follows_pages_and_count_matches() {
         limit: Some(10),
         ..ListFilter::for_checkpoint("ckpt-1")
     };
+    // Newest first, the service's default sort (docs/csbs-api.md): the last seeded first.
     let page = c.list_page(P, &filter, soon(5)).await.unwrap();
-    assert_eq!((page.items.len(), page.next_marker.as_deref()), (10, Some("item-09")));
+    assert_eq!((page.items.len(), page.next_marker.as_deref()), (10, Some("item-15")));
     let all = c.list_items(P, &filter, soon(5)).await.unwrap();
     let ids: Vec<_> = all.iter().map(|i| i.id.clone()).collect();
-    assert_eq!(ids, (0..25).map(|i| format!("item-{i:02}")).collect::<Vec<_>>());
+    assert_eq!(ids, (0..25).rev().map(|i| format!("item-{i:02}")).collect::<Vec<_>>());
     assert_eq!(s.sim.stats().list, 4, "three full pages and one empty");
     assert_eq!(
         c.count(P, &ListFilter::for_checkpoint("ckpt-1"), soon(5))

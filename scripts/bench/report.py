@@ -31,7 +31,7 @@ def ok(cond):
 
 
 STEP_OF = {"artifacts.json": "artifacts", "cold-lean-submit.json": "coldstart", "submit.json": "workflow",
-           "poll1k.json": "workflow", "cbr.json": "cbr", "selection.json": "selection", "throughput.json": "workflow", "delay.json": "workflow",
+           "poll1k.json": "workflow", "cbr.json": "cbr", "selection.json": "selection", "edges.json": "edges", "throughput.json": "workflow", "delay.json": "workflow",
            "soak.txt": "soak", "fuzz.txt": "fuzz", "mutants.out/outcomes.json": "mutants",
            "mutants-selection/mutants.out/outcomes.json": "mutants-selection"}
 
@@ -153,6 +153,23 @@ if c:
     if p1:
         w(f"| poll tick of 1,000 CBR backups at 20 ms | no slower than CSBS ({p1['seconds']:.2f} s above) | **{c['poll_seconds']:.2f} s** | {ok(c['poll_seconds'] <= p1['seconds'] * 1.05)} (within 5 %: run-to-run noise of both) |")
     w(f"| submit: batch of 10 CBR requests at 200 ms per DELETE | ≈ one round trip | **{c['submit_batch_of_10_ms']:.0f} ms** vs one request {c['submit_one_ms']:.0f} ms ({c['submit_batch_ratio']:.2f}×) | {ok(c['submit_batch_ratio'] < 1.5)} |")
+    w("")
+else:
+    w("Not measured.\n")
+
+# --- the promises at the edges -----------------------------------------------------------------
+c = load("edges.json")
+w(f"## Edges: strict parsing, signature v2, one login per revocation ({when('edges.json')})\n")
+if c:
+    w(f"**Conditions:** {c['conditions']}. `cargo bench --bench workflow -- edges`.\n")
+    w("| figure | target | measured | |")
+    w("|---|---|---|---|")
+    w(f"| parse + validate a request: serde_json's parser (keeps the last of two equal keys) | — | {c['loose_parse_us']:.2f} µs | |")
+    w(f"| the same with the strict parser (refuses a repeated key) | — | {c['strict_parse_us']:.2f} µs | |")
+    w(f"| verify a v2 signature (canonical query, HMAC-SHA256, constant-time compare) | — | {c['verify_v2_us']:.2f} µs | |")
+    w(f"| added per request: strict − serde_json + v2 verify | ≤ 5 µs | **{c['added_us']:.2f} µs** | {ok(c['added_us'] <= 5)} |")
+    w(f"| per-record CPU of submit without network, now (strict parse, task id, pending body, event JSON) | — | {c['record_overhead_us']:.2f} µs | |")
+    w(f"| token requests of a burst of {c['burst_calls']} calls after one revocation | 1 | **{c['burst_token_requests']}** ({c['burst_ok']} calls succeeded) | {ok(c['burst_token_requests'] == 1 and c['burst_ok'] == c['burst_calls'])} |")
     w("")
 else:
     w("Not measured.\n")

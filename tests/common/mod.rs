@@ -357,10 +357,11 @@ pub fn sent_request(ev: &Value) -> (String, String, Vec<(String, String)>, Vec<u
         .or(ev["path"].as_str())
         .unwrap_or("/")
         .to_string();
-    if let Some(stage) = ev["requestContext"]["stage"].as_str().filter(|s| *s != "$default") {
-        if ev.get("rawPath").is_some() {
-            path = path.strip_prefix(&format!("/{stage}")).unwrap_or(&path).to_string();
-        }
+    // An HTTP API named stage prefixes rawPath; a REST API's `path` has no stage.
+    if let Some(stage) = ev["requestContext"]["stage"].as_str().filter(|s| *s != "$default")
+        && ev.get("rawPath").is_some()
+    {
+        path = path.strip_prefix(&format!("/{stage}")).unwrap_or(&path).to_string();
     }
     let is_alb = ev["requestContext"].get("elb").is_some();
     let decode = |s: &str| {
