@@ -501,7 +501,7 @@ async fn selection_bench() -> serde_json::Value {
 
 /// Receive latency of the in-memory queue in the throughput cases: a ReceiveMessage on SQS
 /// takes some tens of milliseconds from Lambda (moto's 0.4 s for 1,000 messages is a property
-/// of moto, covered by tests/pipeline.rs).
+/// of moto, covered by tests/it/pipeline.rs).
 const RECEIVE_MS: u64 = 30;
 
 /// Poll as deployed — 60 s invocations (58.5 s of work), the 50 s window, 16 CSBS calls at a

@@ -131,13 +131,13 @@ workflow() {
 
 soak() {
   echo "== soak (500 requests)"
-  SOAK_REQUESTS=500 cargo test --profile bench --quiet --test soak -- --nocapture 2>&1 | grep -E '^soak' > .tmp/bench/soak.txt
+  SOAK_REQUESTS=500 cargo test --profile bench --quiet --test it soak:: -- --nocapture 2>&1 | grep -E '^soak' > .tmp/bench/soak.txt
   cat .tmp/bench/soak.txt
 }
 
 fuzz() {
   echo "== fuzzing (5000 cases per property)"
-  PROPTEST_CASES=5000 cargo test --profile bench --quiet --test fuzz 2>&1 | grep 'test result' > .tmp/bench/fuzz.txt
+  PROPTEST_CASES=5000 cargo test --profile bench --quiet --test it fuzz:: 2>&1 | grep 'test result' > .tmp/bench/fuzz.txt
   cat .tmp/bench/fuzz.txt
 }
 

@@ -234,7 +234,7 @@ else:
 # --- soak, fuzz ----------------------------------------------------------------------------------
 soak, fuzz = text("soak.txt"), text("fuzz.txt")
 w(f"## Soak under faults ({when('soak.txt')})\n")
-w("`SOAK_REQUESTS=500 cargo test --profile bench --test soak -- --nocapture`. **Conditions:** the in-memory "
+w("`SOAK_REQUESTS=500 cargo test --profile bench --test it soak:: -- --nocapture`. **Conditions:** the in-memory "
   "queue and bus with 0–60 ms latency on every call and 3 % refused calls (the bus also 3 % of entries); "
   "`csbs-sim` with 10 % injected 429/5xx on every route and 0–40 ms jitter; password credentials (tokens) "
   "expired every 0.7 s; duplicated and repeated SQS deliveries; two poll invocations at a time, killed at random "
@@ -242,7 +242,7 @@ w("`SOAK_REQUESTS=500 cargo test --profile bench --test soak -- --nocapture`. **
   "none stuck, and the simulator's final state agrees. CI runs the same test with 100 requests.\n")
 w(f"```\n{soak or 'not measured'}\n```\n")
 w(f"## Fuzzing ({when('fuzz.txt')})\n")
-w("`PROPTEST_CASES=5000 cargo test --profile bench --test fuzz`: generated valid requests and one-field "
+w("`PROPTEST_CASES=5000 cargo test --profile bench --test it fuzz::`: generated valid requests and one-field "
   "mutations, the signed route with a real secret, mutated real fixtures and SQS batches through the whole "
   "handler (in-memory queue and bus, AK/SK, `csbs-sim`), route-shaped paths, the CSBS models, the signer, the "
   "webhook verifier. CI runs the same properties with 128 cases each.\n")

@@ -2,11 +2,9 @@
 //! through the real Lambda handlers, against the CSBS simulator and moto (SQS, EventBridge,
 //! Secrets Manager). Each one fails on the code before its fix.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use csbs_deleter::lambda::{dispatch, poll, wiring};
 use csbs_deleter::sim::{DEMO_PROJECT as P, Fault, ItemSeed, Route};
 use serde_json::{Value, json};
@@ -26,6 +24,7 @@ fn http_post(body: &Value) -> Value {
 /// HTTP, and no event at all.
 #[tokio::test]
 async fn a_gateway_404_is_never_completed() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed(P, "gw404", &[ItemSeed::ok("gw404-a")]);
     let infra = Infra::new(&aksk_json()).await;
@@ -96,6 +95,7 @@ async fn a_gateway_404_is_never_completed() {
 /// for the accepted items and ends Failed, naming the refused item and its code.
 #[tokio::test]
 async fn one_refused_item_leaves_the_others_tracked_and_ends_failed() {
+    require_moto!();
     let sim = sim().await;
     sim.sim
         .set_delete_duration(Duration::from_millis(100), Duration::from_millis(300));
@@ -172,6 +172,7 @@ async fn one_refused_item_leaves_the_others_tracked_and_ends_failed() {
 /// Now it is called `max_attempts` (6) times, then the request is handed back.
 #[tokio::test]
 async fn retry_after_does_not_outlive_the_retry_budget() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed(P, "busy", &[ItemSeed::ok("busy-a")]);
     sim.sim.add_fault(Fault {
@@ -201,6 +202,7 @@ async fn retry_after_does_not_outlive_the_retry_budget() {
 /// in debug builds, a wrapped difference in release). Extreme timestamps are now stale.
 #[tokio::test]
 async fn extreme_signature_timestamps_are_refused_not_a_panic() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed_demo();
     let infra = Infra::new(&aksk_json()).await;
@@ -245,6 +247,7 @@ async fn extreme_signature_timestamps_are_refused_not_a_panic() {
 /// signature over another value does not.
 #[tokio::test]
 async fn rest_and_alb_status_requests_verify_over_the_canonical_query() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed_demo();
     let infra = Infra::new(&aksk_json()).await;

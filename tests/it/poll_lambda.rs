@@ -1,11 +1,9 @@
 //! The poll function's handler against the simulator and moto: tasks recorded by the real
 //! submit handler are checked and end in exactly one terminal event each.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use csbs_deleter::lambda::{dispatch, poll, wiring};
 use csbs_deleter::sim::{DEMO_PROJECT as P, Fault, ItemSeed, Route};
 use serde_json::json;
@@ -14,6 +12,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn completed_failed_and_timed_out_in_one_invocation() {
+    require_moto!();
     let sim = sim().await;
     sim.sim
         .set_delete_duration(Duration::from_millis(100), Duration::from_millis(300));
@@ -94,6 +93,7 @@ async fn completed_failed_and_timed_out_in_one_invocation() {
 
 #[tokio::test]
 async fn classic_scheduled_event_and_empty_queue_return_at_once() {
+    require_moto!();
     let sim = sim().await;
     let infra = Infra::new(&aksk_json()).await;
     let config = infra.config(&sim, &[]);
@@ -111,6 +111,7 @@ async fn classic_scheduled_event_and_empty_queue_return_at_once() {
 
 #[tokio::test]
 async fn csbs_503_during_a_tick_keeps_tasks_pending() {
+    require_moto!();
     let sim = sim().await;
     sim.sim
         .set_delete_duration(Duration::from_millis(10), Duration::from_millis(10));

@@ -1,11 +1,9 @@
 //! CBR requests through both Lambda handlers, against the simulator and moto: SQS batches and
 //! every HTTP route, the pending tasks they record, and the events that end them.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use csbs_deleter::lambda::{dispatch, poll, wiring};
 use csbs_deleter::sim::{DEMO_PROJECT as P, Fault, ItemSeed, Route};
 use serde_json::{Value, json};
@@ -33,6 +31,7 @@ fn http_v2(method: &str, path: &str, query: &str, body: Option<&Value>) -> Value
 
 #[tokio::test]
 async fn a_cbr_batch_submits_polls_and_ends_in_one_event_each() {
+    require_moto!();
     let sim = sim().await;
     sim.sim
         .set_delete_duration(Duration::from_millis(100), Duration::from_millis(300));
@@ -165,6 +164,7 @@ async fn a_cbr_batch_submits_polls_and_ends_in_one_event_each() {
 
 #[tokio::test]
 async fn busy_and_available_backups_get_their_delete_again() {
+    require_moto!();
     let sim = sim().await;
     sim.sim
         .set_delete_duration(Duration::from_millis(100), Duration::from_millis(100));
@@ -194,6 +194,7 @@ async fn busy_and_available_backups_get_their_delete_again() {
 
 #[tokio::test]
 async fn cbr_over_http_post_mirror_and_status() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed_cbr(P, "rp", &[ItemSeed::ok("bk-1"), ItemSeed::ok("bk-2")]);
     let infra = Infra::new(&aksk_json()).await;
@@ -263,6 +264,7 @@ async fn cbr_over_http_post_mirror_and_status() {
 
 #[tokio::test]
 async fn cbr_failing_over_http_is_503_and_a_gateway_404_is_502() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed_cbr(P, "rp", &[ItemSeed::ok("bk-1")]);
     let infra = Infra::new(&aksk_json()).await;

@@ -2,8 +2,6 @@
 //! aws_lambda_events type, and runs through the function's handler (in-memory queue and bus,
 //! the simulator over loopback; the moto-backed tests run the same files against AWS APIs).
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,11 +105,11 @@ fn committed_signatures_are_v2_over_what_the_client_sent() {
         "alb.json",
     ] {
         let ev: Value = serde_json::from_str(&raw(name)).unwrap();
-        let (method, path, pairs, body) = common::sent_request(&ev);
+        let (method, path, pairs, body) = crate::common::sent_request(&ev);
         let query = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
             .finish();
-        let want = common::signature_v2(
+        let want = crate::common::signature_v2(
             csbs_deleter::local::LOCAL_WEBHOOK_SECRET,
             1_764_979_200,
             &method,
@@ -176,7 +174,7 @@ async fn samples_run_through_the_handlers() {
         let mut ev: Value = serde_json::from_str(&raw(name)).unwrap();
         // The committed samples are signed at a fixed time; sign again now (±300 s window), over
         // the method, path, query and body the client sent (v2), with the hmac crate directly.
-        common::resign(&mut ev, secret.expose());
+        crate::common::resign(&mut ev, secret.expose());
         let answer = dispatch::handle(&app, lambda_runtime::LambdaEvent::new(ev, context()))
             .await
             .unwrap();

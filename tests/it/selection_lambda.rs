@@ -3,13 +3,11 @@
 //! the event source mapping would deliver them, until every target ends in its own event; and
 //! the HTTP answers (dry run 200 with the plan, real run 202 with the counts).
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use common::*;
+use crate::common::*;
 use csbs_deleter::lambda::{dispatch, poll, wiring};
 use csbs_deleter::sim::{DEMO_PROJECT as P, ItemSeed, Route};
 use serde_json::{Value, json};
@@ -44,6 +42,7 @@ fn seeds(prefix: &str, n: usize, age_days: i64) -> Vec<ItemSeed> {
 
 #[tokio::test]
 async fn a_queued_selection_fans_out_and_every_target_ends_in_its_own_event() {
+    require_moto!();
     let sim = sim().await;
     sim.sim
         .set_delete_duration(Duration::from_millis(50), Duration::from_millis(100));
@@ -118,6 +117,7 @@ async fn a_queued_selection_fans_out_and_every_target_ends_in_its_own_event() {
 /// field; fan-out steps are never taken over HTTP.
 #[tokio::test]
 async fn selections_over_http() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed(P, "cp-old", &seeds("old", 4, 40));
     sim.sim.seed_cbr(P, "rp-old", &seeds("bk", 3, 40));

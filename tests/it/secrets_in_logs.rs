@@ -1,13 +1,11 @@
 //! Credentials never appear in logs, events, HTTP answers or errors, on success and failure
 //! paths alike; JSON log lines carry the record's span fields.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use csbs_deleter::lambda::{dispatch, poll, wiring};
 use csbs_deleter::sim::{self, DEMO_PROJECT as P, Fault, ItemSeed, Route};
 use serde_json::json;
@@ -39,6 +37,7 @@ fn assert_clean(what: &str, text: &str, secrets: &[&str]) {
 
 #[tokio::test]
 async fn no_credential_in_logs_events_or_answers() {
+    require_moto!();
     let logs = Capture::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()

@@ -4,12 +4,10 @@
 //! over loopback. A signature authorizes one request; no input widens a deletion; every event
 //! fits.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{fixture, http_answer, set_header, signature_v1, signature_v2};
+use crate::common::{fixture, http_answer, set_header, signature_v1, signature_v2};
 use csbs_deleter::csbs::{ClientConfig, CsbsClient};
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::events::schema::MAX_DETAIL_BYTES;
@@ -111,7 +109,7 @@ fn signed(method: &str, path: &str, query: &str, body: Option<&str>) -> Value {
 }
 
 fn context() -> lambda_runtime::Context {
-    common::context(30)
+    crate::common::context(30)
 }
 
 async fn call(w: &World, ev: Value) -> (u16, Value) {

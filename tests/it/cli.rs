@@ -2,12 +2,10 @@
 //! a moto queue (submit --queue-url) and the HTTP API served by the submit handler on loopback
 //! (submit --url, status, sign). Exit codes 0 / 2 / 3 and one-line errors on stderr.
 
-mod common;
-
 use std::process::Output;
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use csbs_deleter::lambda::wiring;
 use csbs_deleter::sim::{self, DEMO_PROJECT as P, ItemSeed};
 use serde_json::{Value, json};
@@ -123,6 +121,7 @@ async fn plan_against_the_simulator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_status_and_sign_against_moto_and_the_http_api() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed(P, "cp-http", &[ItemSeed::ok("http-item")]);
     let infra = Infra::new(&aksk_json()).await;

@@ -1,11 +1,9 @@
 //! The submit function's handler driven with real AWS payload shapes (events/), against the
 //! CSBS simulator and a moto server (SQS, EventBridge, Secrets Manager).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use csbs_deleter::lambda::{dispatch, wiring};
 use csbs_deleter::sim::{DEMO_PROJECT as P, Fault, ItemSeed, Route};
 use serde_json::{Value, json};
@@ -40,6 +38,7 @@ fn req(checkpoint: &str) -> String {
 
 #[tokio::test]
 async fn sqs_fixture_batch_all_ok() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed_demo();
     let infra = Infra::new(&aksk_json()).await;
@@ -73,6 +72,7 @@ async fn sqs_fixture_batch_all_ok() {
 
 #[tokio::test]
 async fn mixed_batch_reports_only_the_transient_record() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed(P, "ok-ckpt", &[ItemSeed::ok("ok-item")]);
     sim.sim.seed(P, "flaky-ckpt", &[ItemSeed::ok("flaky-item")]);
@@ -120,6 +120,7 @@ async fn mixed_batch_reports_only_the_transient_record() {
 
 #[tokio::test]
 async fn redelivery_is_answered_2003_and_stays_pending() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed(P, "ckpt-r", &[ItemSeed::ok("item-r")]);
     let infra = Infra::new(&aksk_json()).await;
@@ -154,6 +155,7 @@ async fn redelivery_is_answered_2003_and_stays_pending() {
 
 #[tokio::test]
 async fn already_gone_completes_at_once() {
+    require_moto!();
     let sim = sim().await;
     let infra = Infra::new(&aksk_json()).await;
     let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
@@ -178,6 +180,7 @@ async fn already_gone_completes_at_once() {
 
 #[tokio::test]
 async fn forbidden_becomes_rejected() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed(P, "ckpt-f", &[ItemSeed::ok("item-f")]);
     sim.sim.add_fault(Fault::status(Route::Delete, 403));
@@ -205,6 +208,7 @@ async fn forbidden_becomes_rejected() {
 
 #[tokio::test]
 async fn token_expiry_logs_in_again() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed(P, "c1", &[ItemSeed::ok("i1")]);
     sim.sim.seed(P, "c2", &[ItemSeed::ok("i2")]);
@@ -233,6 +237,7 @@ async fn token_expiry_logs_in_again() {
 
 #[tokio::test]
 async fn every_http_origin_is_answered_in_its_own_shape() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed_demo();
     let infra = Infra::new(&aksk_json()).await;
@@ -267,6 +272,7 @@ async fn every_http_origin_is_answered_in_its_own_shape() {
 
 #[tokio::test]
 async fn webhooks_unsigned_forged_or_stale_are_refused() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed_demo();
     let infra = Infra::new(&aksk_json()).await;
@@ -315,6 +321,7 @@ async fn webhooks_unsigned_forged_or_stale_are_refused() {
 
 #[tokio::test]
 async fn path_injection_ids_never_reach_csbs() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed_demo();
     let infra = Infra::new(&aksk_json()).await;
@@ -369,6 +376,7 @@ async fn path_injection_ids_never_reach_csbs() {
 
 #[tokio::test]
 async fn oversized_bodies_and_contexts_are_413() {
+    require_moto!();
     let sim = sim().await;
     let infra = Infra::new(&aksk_json()).await;
     let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();
@@ -386,6 +394,7 @@ async fn oversized_bodies_and_contexts_are_413() {
 
 #[tokio::test]
 async fn csbs_failing_over_http_is_503_with_retry_after_and_bad_credentials_502() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed_demo();
     sim.sim.add_fault(Fault::status(Route::Delete, 503));
@@ -409,6 +418,7 @@ async fn csbs_failing_over_http_is_503_with_retry_after_and_bad_credentials_502(
 
 #[tokio::test]
 async fn project_allow_list() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed_demo();
     let infra = Infra::new(&aksk_json()).await;
@@ -435,6 +445,7 @@ async fn project_allow_list() {
 
 #[tokio::test]
 async fn records_left_when_time_runs_out_are_reported() {
+    require_moto!();
     let sim = sim().await;
     sim.sim.seed(P, "slow", &[ItemSeed::ok("slow-item")]);
     sim.sim.add_fault(Fault::hang(Route::Delete));
@@ -453,6 +464,7 @@ async fn records_left_when_time_runs_out_are_reported() {
 
 #[tokio::test]
 async fn unsupported_payloads_are_an_error() {
+    require_moto!();
     let sim = sim().await;
     let infra = Infra::new(&aksk_json()).await;
     let app = wiring::submit_app(&infra.config(&sim, &[]), &infra.aws).await.unwrap();

@@ -4,13 +4,11 @@
 //! receive, re-timing, receive counts, deletes, per-entry answers of batch calls — both must
 //! behave alike, or the in-memory results would prove nothing about the deployed functions.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use common::*;
+use crate::common::*;
 use csbs_deleter::events::eventbridge::EventBridgeSink;
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::events::{EventError, EventSink, OutcomeEvent};
@@ -139,6 +137,7 @@ async fn memory_queue_conforms() {
 
 #[tokio::test]
 async fn sqs_queue_on_moto_conforms() {
+    require_moto!();
     queue_conformance(sqs_queue().await, "sqs").await;
 }
 
@@ -173,6 +172,7 @@ async fn memory_sink_conforms() {
 
 #[tokio::test]
 async fn eventbridge_sink_on_moto_conforms() {
+    require_moto!();
     let infra = Infra::new(&aksk_json()).await;
     let sink = EventBridgeSink::new(
         aws_sdk_eventbridge::Client::new(&infra.aws),
