@@ -14,11 +14,12 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 if [ -z "${MOTO_ENDPOINT:-}" ]; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > .tmp/moto-artifacts.log 2>&1 & pids+=($!)
+  "$VENV/bin/python" tests/py/moto_server.py -H 127.0.0.1 -p "$port" > .tmp/moto-artifacts.log 2>&1 & pids+=($!)
   export MOTO_ENDPOINT="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "$MOTO_ENDPOINT/moto-api/" 2>/dev/null && break; sleep 0.1; done
 fi
-cargo build --quiet --bin csbs-sim
+# Built by `cargo test` in scripts/test.sh; a plain build only when run on its own.
+[ -x target/debug/csbs-sim ] || cargo build --quiet --bin csbs-sim
 
 if ! command -v qemu-aarch64-static >/dev/null || [ ! -d /usr/aarch64-linux-gnu/lib ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -26,7 +26,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 port=$(free_port)
-"$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > .tmp/moto.log 2>&1 &
+# moto, with DynamoDB's per-item atomicity for the ledger's racing conditional writes.
+"$VENV/bin/python" tests/py/moto_server.py -H 127.0.0.1 -p "$port" > .tmp/moto.log 2>&1 &
 pids+=($!)
 export MOTO_ENDPOINT="http://127.0.0.1:$port"
 for _ in $(seq 1 100); do
@@ -48,7 +49,9 @@ if [ "${1:-}" = "--" ]; then shift; extra=("$@"); fi
 cargo test --all-targets "${extra[@]}"
 
 echo "== the simulator accepts the official Huawei SDK signer"
-cargo build --quiet --bin csbs-sim
+# `cargo test` built it (integration tests build the package's binaries); a plain `cargo build`
+# would build every dependency again without the dev-dependencies' features.
+[ -x target/debug/csbs-sim ] || cargo build --quiet --bin csbs-sim
 ./target/debug/csbs-sim --port 0 --seed-demo > .tmp/sim.out 2> .tmp/sim.err &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q listening .tmp/sim.out 2>/dev/null && break; sleep 0.05; done

@@ -53,7 +53,8 @@ const EXAMPLES: &str = r#"Examples:
   csbs-deleter submit --queue-url https://sqs.eu-central-1.amazonaws.com/123456789012/intake @request.json
   csbs-deleter submit --url https://abc.execute-api.eu-central-1.amazonaws.com '{"project_id": "…", "checkpoint_id": "…"}'
 
-  # Live state of a checkpoint, or of CBR backups
+  # A task's recorded outcome (the decision ledger), or the live state of a checkpoint or CBR backups
+  csbs-deleter status --url https://… --task tsk_0f3c…
   csbs-deleter status --url https://… --project-id 0123… --checkpoint-id 2eef…
   csbs-deleter status --url https://… --project-id 0123… --service cbr --backup-id cbb0…
 
@@ -99,8 +100,12 @@ pub enum Command {
         /// The HTTP API's base URL; the query is signed with WEBHOOK_SECRET.
         #[arg(long)]
         url: String,
-        #[arg(long)]
-        project_id: String,
+        /// A task's record in the decision ledger (`GET /deletions/{task_id}`: no call to
+        /// CSBS or CBR), instead of the live state of backups.
+        #[arg(long, conflicts_with_all = ["project_id", "checkpoint_id", "items", "backup_ids"])]
+        task: Option<String>,
+        #[arg(long, required_unless_present = "task")]
+        project_id: Option<String>,
         /// `csbs` (default) or `cbr`.
         #[arg(long, default_value = "csbs")]
         service: String,
@@ -184,7 +189,15 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
             }
         }
         Command::Status {
+            url, task: Some(task), ..
+        } => {
+            // Ids go into a path: only the task id's own characters pass.
+            crate::ids::validate_id("task", &task).map_err(|e| refused(e.to_string()))?;
+            http(&url, "GET", &format!("/deletions/{task}"), "", None).await
+        }
+        Command::Status {
             url,
+            task: None,
             project_id,
             service,
             checkpoint_id,
@@ -195,7 +208,7 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
             if service != "csbs" {
                 q.append_pair("service", &service);
             }
-            q.append_pair("project_id", &project_id);
+            q.append_pair("project_id", project_id.as_deref().unwrap_or_default());
             if let Some(c) = &checkpoint_id {
                 q.append_pair("checkpoint_id", c);
             }

@@ -63,6 +63,8 @@ pub struct Config {
     pub intake_queue_url: Option<String>,
     /// The delay between fan-out steps (`FANOUT_STEP_SECONDS`, default 30, at most 900).
     pub fanout_step_seconds: u32,
+    /// The decision ledger's DynamoDB table (`LEDGER_TABLE_NAME`), required by submit and poll.
+    pub ledger_table_name: Option<String>,
 }
 
 /// `scheme://host[:port]`, a trailing `/` tolerated.
@@ -246,6 +248,7 @@ impl Config {
                 20,
             )?,
             intake_queue_url: get("INTAKE_QUEUE_URL").filter(|u| !u.trim().is_empty()),
+            ledger_table_name: get("LEDGER_TABLE_NAME").map(|t| t.trim().to_string()),
             fanout_step_seconds: parse_num("FANOUT_STEP_SECONDS", get("FANOUT_STEP_SECONDS"), 30, 0, 900)?,
         })
     }
@@ -255,6 +258,13 @@ impl Config {
         self.pending_queue_url
             .as_deref()
             .ok_or_else(|| err("PENDING_QUEUE_URL", "is required"))
+    }
+
+    /// The ledger table (docs/DESIGN.md, "Decisions"): without it no decision can be kept.
+    pub fn require_ledger_table(&self) -> Result<&str, ConfigError> {
+        self.ledger_table_name
+            .as_deref()
+            .ok_or_else(|| err("LEDGER_TABLE_NAME", "is required: the decision ledger's DynamoDB table"))
     }
 }
 

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod intake;
 pub mod json;
 pub mod lambda;
+pub mod ledger;
 #[cfg(feature = "dev")]
 pub mod local;
 pub mod pending;

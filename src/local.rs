@@ -75,6 +75,8 @@ struct Local {
     intake: Arc<MemoryQueue>,
     app: Arc<SubmitApp>,
     poller: Arc<Poller>,
+    /// The decision ledger submit and poll share (in memory here, DynamoDB when deployed).
+    ledger: Arc<crate::ledger::memory::MemoryLedger>,
 }
 
 async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
@@ -107,6 +109,7 @@ async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(120)));
     let intake = Arc::new(MemoryQueue::new(Duration::from_secs(120)));
     let sink = Arc::new(MemorySink::new());
+    let ledger = Arc::new(crate::ledger::memory::MemoryLedger::new());
     let settings = SubmitSettings {
         // Accelerated, like the poll interval.
         expand: crate::selection::ExpandSettings {
@@ -121,7 +124,8 @@ async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
         sink.clone() as Arc<dyn EventSink>,
         settings,
     )
-    .with_intake(intake.clone());
+    .with_intake(intake.clone())
+    .with_ledger(ledger.clone());
     let app = Arc::new(SubmitApp {
         submitter,
         webhook: WebhookPolicy::Secret(Secret::new(LOCAL_WEBHOOK_SECRET)),
@@ -131,12 +135,9 @@ async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
         interval: opts.poll_interval,
         ..Default::default()
     };
-    let poller = Arc::new(Poller::new(
-        csbs,
-        queue.clone(),
-        sink.clone() as Arc<dyn EventSink>,
-        settings,
-    ));
+    let poller = Arc::new(
+        Poller::new(csbs, queue.clone(), sink.clone() as Arc<dyn EventSink>, settings).with_ledger(ledger.clone()),
+    );
     Ok(Local {
         sim,
         sink,
@@ -144,6 +145,7 @@ async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
         intake,
         app,
         poller,
+        ledger,
     })
 }
 
@@ -443,6 +445,9 @@ pub async fn run(opts: LocalOptions) -> Result<LocalSummary, Box<dyn std::error:
     for e in local.sink.events() {
         *summary.by_outcome.entry(e.outcome.as_str()).or_default() += 1;
     }
+    if let Some(line) = show_a_record(&local).await? {
+        say(line);
+    }
     // Let the printer catch up before the summary.
     tokio::task::yield_now().await;
     if let Some(port) = opts.serve {
@@ -450,6 +455,32 @@ pub async fn run(opts: LocalOptions) -> Result<LocalSummary, Box<dyn std::error:
     }
     printer.abort();
     Ok(summary)
+}
+
+/// One task's record in the decision ledger, read through the signed status-by-id route.
+async fn show_a_record(local: &Local) -> Result<Option<String>, lambda_runtime::Error> {
+    let decided = local.ledger.records();
+    let Some(record) = decided.iter().find(|r| r.request_id.as_deref() == Some("http-4")) else {
+        return Ok(None);
+    };
+    let path = format!("/deletions/{}", record.task_id);
+    let answer = dispatch::handle(
+        &local.app,
+        LambdaEvent::new(signed_http("GET", &path, "", None), context(30)),
+    )
+    .await?;
+    Ok(Some(format!(
+        "ledger: {} records, {} decided; GET {path} → {} {}",
+        decided.len(),
+        decided.iter().filter(|r| r.state.is_terminal()).count(),
+        answer["statusCode"],
+        answer["body"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .take(160)
+            .collect::<String>()
+    )))
 }
 
 /// Submits what is visible on the intake queue (a selection's targets and follow-ups), ten

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use crate::cbr::CbrClient;
 use crate::csbs::{CsbsClient, CsbsError, ListFilter};
 use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all, event_id};
+use crate::ledger::{Ledger, LedgerError, decide_event};
 use crate::pending::{MAX_BATCH, PendingQueue, Received};
 use crate::request::task_id_of_raw;
 use crate::service::Service;
@@ -44,7 +45,9 @@ pub struct PollSettings {
 impl Default for PollSettings {
     fn default() -> Self {
         PollSettings {
-            window: Duration::from_secs(50),
+            // 60 s: on a one-minute schedule, one invocation watches until the next one starts,
+            // so no part of the minute goes unchecked (docs/DESIGN.md, "Rules").
+            window: Duration::from_secs(60),
             interval: Duration::from_secs(10),
             csbs_concurrency: 16,
             event_attempts: 4,
@@ -65,6 +68,9 @@ pub struct PollSummary {
     pub unreadable: u64,
     /// Terminal events the bus did not accept (their messages are kept).
     pub unemitted: u64,
+    /// Terminal verdicts the decision ledger could not take (unavailable, or a record that
+    /// cannot be read): their messages are kept and no event is emitted.
+    pub ledger_errors: u64,
     pub passes: u64,
 }
 
@@ -78,6 +84,7 @@ impl PollSummary {
         self.still_pending += o.still_pending;
         self.unreadable += o.unreadable;
         self.unemitted += o.unemitted;
+        self.ledger_errors += o.ledger_errors;
     }
 
     /// Adds a later pass's (or invocation's) counters; `still_pending` is the later value.
@@ -188,6 +195,7 @@ pub struct Poller {
     calls: AtomicU64,
     /// `csbs_concurrency` checks at a time, across every lane.
     csbs_slots: tokio::sync::Semaphore,
+    ledger: Arc<dyn Ledger>,
 }
 
 impl Poller {
@@ -206,7 +214,15 @@ impl Poller {
             settings,
             calls: AtomicU64::new(0),
             csbs_slots,
+            // An in-memory ledger of its own unless one is given (see Submitter::with_ledger).
+            ledger: Arc::new(crate::ledger::memory::MemoryLedger::new()),
         }
+    }
+
+    /// The decision ledger shared with submit.
+    pub fn with_ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
+        self.ledger = ledger;
+        self
     }
 
     /// One invocation: passes every `interval` until nothing is pending or the window (or the
@@ -353,31 +369,50 @@ impl Poller {
                 }
             }
         }
-        events.extend(unreadable.iter().map(|(e, _)| e.clone()));
-        let accepted = emit_all(self.sink.as_ref(), &events, deadline, self.settings.event_attempts).await;
+        // Every terminal verdict goes through the ledger (docs/DESIGN.md, "Decisions"): a copy
+        // that lost emits the recorded decision instead of its own; one the ledger could not
+        // take keeps its message and is checked again — never an undecided event.
+        let mut finals: Vec<(Option<String>, String, OutcomeEvent)> = terminal
+            .into_iter()
+            .zip(events)
+            .map(|((task, receipt), e)| (Some(task.task_id), receipt, e))
+            .collect();
+        finals.extend(unreadable.into_iter().map(|(e, receipt)| (None, receipt, e)));
+        let own: Vec<OutcomeEvent> = finals.iter().map(|(_, _, e)| e.clone()).collect();
+        let decided: Vec<Result<OutcomeEvent, LedgerError>> = futures::stream::iter(own)
+            .map(|e| {
+                let ledger = self.ledger.clone();
+                async move { decide_event(ledger.as_ref(), e, deadline).await }
+            })
+            .buffered(MAX_BATCH)
+            .collect()
+            .await;
+        let to_emit: Vec<OutcomeEvent> = decided.iter().filter_map(|d| d.as_ref().ok().cloned()).collect();
+        let accepted = emit_all(self.sink.as_ref(), &to_emit, deadline, self.settings.event_attempts).await;
         let retry_secs = self.settings.interval.as_secs().max(1) as u32;
-        for ((task, receipt), event) in terminal.into_iter().zip(&events) {
-            let disposition = if accepted.contains(&event.event_id) {
-                self.count(&mut summary, event);
-                Disposition::Delete
-            } else {
-                // Kept: checked again (and the same event id emitted) at the next pass.
-                summary.unemitted += 1;
-                Disposition::Retime(retry_secs)
+        for ((task_id, receipt, _), decision) in finals.into_iter().zip(decided) {
+            let disposition = match decision {
+                Ok(event) if accepted.contains(&event.event_id) => {
+                    self.count(&mut summary, &event);
+                    Disposition::Delete
+                }
+                Ok(_) => {
+                    // Kept: checked again (and the decided event emitted) at the next pass.
+                    summary.unemitted += 1;
+                    Disposition::Retime(retry_secs)
+                }
+                Err(e) => {
+                    // Loud: an error line, the ledger_errors metric and its alarm.
+                    tracing::error!(task_id = task_id.as_deref().unwrap_or(""), code = e.code(), error = %e, "the decision could not be recorded; the task is kept and no event is emitted");
+                    summary.ledger_errors += 1;
+                    Disposition::Retime(retry_secs)
+                }
             };
-            let receipts = pass.settle(&task.task_id, disposition).into_iter().chain([receipt]);
+            let settled = task_id.map(|t| pass.settle(&t, disposition)).unwrap_or_default();
+            let receipts = settled.into_iter().chain([receipt]);
             match disposition {
                 Disposition::Delete => to_delete.extend(receipts),
                 Disposition::Retime(secs) => to_retime.extend(receipts.map(|r| (r, secs))),
-            }
-        }
-        for (event, receipt) in unreadable {
-            if accepted.contains(&event.event_id) {
-                self.count(&mut summary, &event);
-                to_delete.push(receipt);
-            } else {
-                summary.unemitted += 1;
-                to_retime.push((receipt, retry_secs));
             }
         }
         self.forget(&to_delete, deadline).await;

@@ -16,6 +16,8 @@ use crate::cbr::{BackupFilter, CbrClient};
 use crate::csbs::{CsbsClient, CsbsError, DeleteOutcome, ErrorClass};
 use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all};
 use crate::intake::{Intake, IntakeQueue, Refusal};
+use crate::ledger::memory::MemoryLedger;
+use crate::ledger::{Begun, Ledger, LedgerError, Record as LedgerRecord, decide_event};
 use crate::pending::{MAX_BATCH, PendingQueue};
 use crate::request::{DeletionRequest, RequestError, echo_fields, task_id_of_raw};
 use crate::selection::{ExpandSettings, Expander};
@@ -57,12 +59,23 @@ pub enum Accepted {
     Submitted(PendingTask),
     /// CSBS says it is already gone.
     Completed(PendingTask),
+    /// A copy of a request the ledger has decided already: nothing was deleted, the recorded
+    /// event was emitted again (docs/DESIGN.md, "Decisions").
+    Decided(Box<DecidedTask>),
+}
+
+/// A decided request and its recorded terminal event.
+#[derive(Debug, Clone)]
+pub struct DecidedTask {
+    pub task: PendingTask,
+    pub event: OutcomeEvent,
 }
 
 impl Accepted {
     pub fn task(&self) -> &PendingTask {
         match self {
             Accepted::Submitted(t) | Accepted::Completed(t) => t,
+            Accepted::Decided(d) => &d.task,
         }
     }
 }
@@ -84,6 +97,16 @@ pub enum SubmitError {
 }
 
 impl SubmitError {
+    /// The ledger could not be asked: transient, like an unavailable queue or bus.
+    fn ledger(e: &LedgerError) -> Self {
+        tracing::error!(code = e.code(), error = %e, "the decision ledger failed");
+        SubmitError::Transient {
+            code: e.code().into(),
+            message: e.to_string(),
+            bad_gateway: false,
+        }
+    }
+
     fn transient(e: &CsbsError) -> Self {
         SubmitError::Transient {
             code: e.code(),
@@ -176,6 +199,7 @@ pub struct Submitter {
     settings: SubmitSettings,
     csbs_slots: Arc<Semaphore>,
     expander: Expander,
+    ledger: Arc<dyn Ledger>,
 }
 
 impl Submitter {
@@ -196,7 +220,20 @@ impl Submitter {
             settings,
             csbs_slots,
             expander,
+            // An in-memory ledger of its own unless one is given (the Lambda wiring gives the
+            // DynamoDB one; tests that run submit and poll together share one).
+            ledger: Arc::new(MemoryLedger::new()),
         }
+    }
+
+    /// The decision ledger shared with poll.
+    pub fn with_ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
+        self.ledger = ledger;
+        self
+    }
+
+    pub fn ledger(&self) -> &Arc<dyn Ledger> {
+        &self.ledger
     }
 
     /// Selections may fan out to `intake` (without it, only dry runs).
@@ -258,36 +295,46 @@ impl Submitter {
                 project_id: req.project_id.clone(),
             }));
         }
+        // Milliseconds: what the ledger keeps, so every copy computes the same deadline.
+        let received_at = chrono::SubsecRound::trunc_subsecs(received_at, 3);
         let mut task = PendingTask::new(req, received_at, self.settings.default_timeout_seconds);
+        // The record before the first DELETE (docs/DESIGN.md, "Decisions").
+        match self.ledger.begin(&LedgerRecord::submitted(&task), deadline).await {
+            Ok(Begun::New) => {}
+            Ok(Begun::Existing(first)) => {
+                if let Some(event) = first.terminal_event() {
+                    tracing::info!(task_id = %task.task_id, outcome = event.outcome.as_str(), "already decided: the recorded event again, nothing deleted");
+                    let event = event.clone();
+                    return Step::Emit {
+                        event: Box::new(event.clone()),
+                        then: Ok(Accepted::Decided(Box::new(DecidedTask { task, event }))),
+                    };
+                }
+                // A copy of a request still running: its DELETE and pending message are sent
+                // again (a crash may have lost them), with the first submission's times.
+                if let (Some(at), Some(deadline)) = (first.submitted_at, first.deadline) {
+                    task.submitted_at = at;
+                    task.deadline = deadline;
+                }
+            }
+            Err(e) => return Step::Done(Err(SubmitError::ledger(&e))),
+        }
         if task.service == Service::Cbr && task.backup_ids.is_none() {
             match self.restore_point_backups(&task, deadline).await {
                 Ok(RestorePoint::Backups(ids)) => task.backup_ids = Some(ids),
                 Ok(RestorePoint::Gone) => {
                     let event =
                         OutcomeEvent::for_task(&task, Outcome::Completed, Utc::now(), Some("absent".into()), None);
-                    return Step::Emit {
-                        event: Box::new(event),
-                        then: Ok(Accepted::Completed(task)),
-                    };
+                    return self.decided(task, event, deadline).await;
                 }
                 Ok(RestorePoint::Refused(error)) => {
                     let event = OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(error));
-                    return Step::Emit {
-                        then: Err(SubmitError::Rejected {
-                            event: Box::new(event.clone()),
-                        }),
-                        event: Box::new(event),
-                    };
+                    return self.decided(task, event, deadline).await;
                 }
                 Err(e) if e.class() == ErrorClass::Permanent => {
                     let event =
                         OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(event_error(&e)));
-                    return Step::Emit {
-                        then: Err(SubmitError::Rejected {
-                            event: Box::new(event.clone()),
-                        }),
-                        event: Box::new(event),
-                    };
+                    return self.decided(task, event, deadline).await;
                 }
                 Err(e) => return Step::Done(Err(SubmitError::transient(&e))),
             }
@@ -309,19 +356,11 @@ impl Submitter {
             Decision::Reject(e) => {
                 let error = event_error(e);
                 let event = OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(error));
-                return Step::Emit {
-                    then: Err(SubmitError::Rejected {
-                        event: Box::new(event.clone()),
-                    }),
-                    event: Box::new(event),
-                };
+                return self.decided(task, event, deadline).await;
             }
             Decision::AllGone => {
                 let event = OutcomeEvent::for_task(&task, Outcome::Completed, Utc::now(), Some("absent".into()), None);
-                return Step::Emit {
-                    event: Box::new(event),
-                    then: Ok(Accepted::Completed(task)),
-                };
+                return self.decided(task, event, deadline).await;
             }
             Decision::Pending { refused } => refused,
         };
@@ -332,6 +371,31 @@ impl Submitter {
             );
         }
         Step::Record(PendingTask { refused_items, ..task })
+    }
+
+    /// A terminal decision of submit (already gone, refused for good): written to the ledger
+    /// first; a copy that lost emits the recorded decision instead of its own.
+    async fn decided(&self, task: PendingTask, own: OutcomeEvent, deadline: Instant) -> Step {
+        let own_id = own.event_id.clone();
+        match decide_event(self.ledger.as_ref(), own, deadline).await {
+            Err(e) => Step::Done(Err(SubmitError::ledger(&e))),
+            Ok(event) if event.event_id == own_id => {
+                let then = match event.outcome {
+                    Outcome::Completed => Ok(Accepted::Completed(task)),
+                    _ => Err(SubmitError::Rejected {
+                        event: Box::new(event.clone()),
+                    }),
+                };
+                Step::Emit {
+                    event: Box::new(event),
+                    then,
+                }
+            }
+            Ok(event) => Step::Emit {
+                event: Box::new(event.clone()),
+                then: Ok(Accepted::Decided(Box::new(DecidedTask { task, event }))),
+            },
+        }
     }
 
     /// The second phase, for any number of requests: one `SendMessageBatch` per ten pending
@@ -674,7 +738,12 @@ impl Submitter {
         for (key, result) in keys.into_iter().zip(results) {
             match result {
                 Ok(a) => {
-                    tracing::info!(task_id = %key, outcome = if matches!(a, Accepted::Submitted(_)) { "submitted" } else { "completed" }, "request accepted")
+                    let outcome = match &a {
+                        Accepted::Submitted(_) => "submitted",
+                        Accepted::Completed(_) => "completed",
+                        Accepted::Decided(d) => d.event.outcome.as_str(),
+                    };
+                    tracing::info!(task_id = %key, outcome, "request accepted")
                 }
                 Err(SubmitError::Rejected { .. }) => {}
                 Err(e) => {

@@ -13,6 +13,7 @@ use crate::csbs::models::{CheckpointItem, status};
 use crate::csbs::{CsbsError, ListFilter};
 use crate::ids::validate_id;
 use crate::intake::Intake;
+use crate::ledger::LedgerError;
 use crate::request::{DeletionRequest, RequestError};
 use crate::selection::SelectionRequest;
 use crate::submit::{Accepted, SubmitError};
@@ -70,6 +71,10 @@ enum Route {
         backup_id: String,
     },
     Status,
+    /// `GET /deletions/{task_id}`: the task's record in the decision ledger.
+    Task {
+        task_id: String,
+    },
 }
 
 impl Route {
@@ -85,6 +90,7 @@ impl Route {
                 checkpoint_id,
             } => format!("/v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}"),
             Route::CbrMirror { project_id, backup_id } => format!("/v3/{project_id}/backups/{backup_id}"),
+            Route::Task { task_id } => format!("/deletions/{task_id}"),
         }
     }
 }
@@ -100,6 +106,19 @@ fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
     let mirror = (n >= 6 && segs[n - 6] == "v1" && segs[n - 4] == "providers" && segs[n - 2] == "checkpoints")
         .then(|| (segs[n - 5], segs[n - 3], segs[n - 1]));
     let cbr_mirror = (n >= 4 && segs[n - 4] == "v3" && segs[n - 2] == "backups").then(|| (segs[n - 3], segs[n - 1]));
+    let task = (n >= 2 && segs[n - 2] == "deletions" && segs[n - 1] != "status").then(|| segs[n - 1]);
+    if let Some(task_id) = task.filter(|_| mirror.is_none()) {
+        return match *method {
+            Method::GET => Ok(Route::Task {
+                task_id: task_id.into(),
+            }),
+            _ => Err((
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this path does not take that method",
+            )),
+        };
+    }
     if let Some((p, b)) = cbr_mirror {
         return match *method {
             Method::DELETE => Ok(Route::CbrMirror {
@@ -129,7 +148,7 @@ fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
         _ => Err((
             StatusCode::NOT_FOUND,
             "not_found",
-            "routes: POST /deletions, DELETE /v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}, DELETE /v3/{project_id}/backups/{backup_id}, GET /deletions/status",
+            "routes: POST /deletions, DELETE /v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}, DELETE /v3/{project_id}/backups/{backup_id}, GET /deletions/status, GET /deletions/{task_id}",
         )),
     }
 }
@@ -233,7 +252,68 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
             }
         }
         Route::Status => status_of(app, raw_query, deadline).await,
+        Route::Task { task_id } => {
+            if let Err(e) = parse_query(raw_query, "", &[]) {
+                return request_error(&e);
+            }
+            task_of(app, &task_id, deadline).await
+        }
     }
+}
+
+/// Whether `id` is a task id as `crate::task::task_id` makes them: `tsk_` and 32 lower-case
+/// hex digits.
+fn is_task_id(id: &str) -> bool {
+    id.strip_prefix("tsk_")
+        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+/// `GET /deletions/{task_id}`: the record the decision ledger holds — no call to the cloud
+/// (docs/DESIGN.md, "HTTP API").
+async fn task_of(app: &SubmitApp, task_id: &str, deadline: Instant) -> Response<Body> {
+    if !is_task_id(task_id) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "task_id: must be tsk_ followed by 32 lower-case hex digits",
+        );
+    }
+    let record = match app.submitter.ledger().get(task_id, deadline).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "unknown_task",
+                &format!(
+                    "task {task_id} is not in the decision ledger (never submitted, refused before reaching the service, or expired)"
+                ),
+            );
+        }
+        Err(e @ LedgerError::Unavailable(_)) => {
+            return with_retry_after(error(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()), 5);
+        }
+        Err(e) => {
+            tracing::error!(task_id, error = %e, "a ledger record cannot be read");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, e.code(), &e.to_string());
+        }
+    };
+    if let Some(p) = record.project_id.as_deref().filter(|p| !app.submitter.is_allowed(p)) {
+        return not_allowed(p);
+    }
+    json_response(
+        StatusCode::OK,
+        json!({
+            "task_id": record.task_id,
+            "state": record.state.as_str(),
+            "service": record.service,
+            "region": record.region,
+            "project_id": record.project_id,
+            "submitted_at": record.submitted_at.map(rfc3339),
+            "deadline": record.deadline.map(rfc3339),
+            "decided_at": record.decided_at.map(rfc3339),
+            "event": record.terminal_event(),
+        }),
+    )
 }
 
 /// Most plan rows a dry run answers with (the counts are always whole).
@@ -272,11 +352,18 @@ async fn submit(app: &SubmitApp, req: &DeletionRequest, deadline: Instant) -> Re
     let span = tracing::info_span!("http_request", task_id = %crate::task::task_id(req), project_id = %req.project_id, checkpoint_id = %req.checkpoint_id.as_deref().unwrap_or(""), target = %req.target_label());
     let _enter = span.enter();
     match app.submitter.submit(req, deadline).await {
+        // A copy of a decided request: the recorded outcome, whatever it is (docs/DESIGN.md,
+        // "Decisions": the request is decided, not refused).
+        Ok(Accepted::Decided(d)) => json_response(
+            StatusCode::OK,
+            json!({"task_id": d.task.task_id, "status": d.event.outcome.as_str(), "decided_at": d.event.finished_at, "event": d.event}),
+        ),
         Ok(accepted) => {
             let task = accepted.task();
             let (code, status) = match accepted {
                 Accepted::Submitted(_) => (StatusCode::ACCEPTED, "submitted"),
                 Accepted::Completed(_) => (StatusCode::OK, "completed"),
+                Accepted::Decided(_) => unreachable!("answered above"),
             };
             let mut body = json!({"task_id": task.task_id, "status": status, "submitted_at": rfc3339(task.submitted_at), "deadline": rfc3339(task.deadline)});
             if !task.refused_items.is_empty() {

@@ -21,6 +21,7 @@ pub fn emf_line(summary: &PollSummary, function_name: &str, timestamp_ms: i64) -
         "csbs_calls",
         "unreadable",
         "unemitted",
+        "ledger_errors",
     ];
     let summary_json = serde_json::to_value(summary).expect("serialisable");
     let mut doc = json!({

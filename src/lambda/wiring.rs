@@ -8,6 +8,8 @@ use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use crate::config::{Config, ConfigError};
 use crate::csbs::{ClientConfig, CsbsClient};
 use crate::events::eventbridge::EventBridgeSink;
+use crate::ledger::Ledger;
+use crate::ledger::dynamodb::DynamoLedger;
 use crate::pending::sqs::SqsQueue;
 use crate::poll::{PollSettings, Poller};
 use crate::secrets::{ResolvedSecrets, resolve};
@@ -78,6 +80,13 @@ fn queue(config: &Config, aws: &SdkConfig) -> Result<SqsQueue, ConfigError> {
     ))
 }
 
+fn ledger(config: &Config, aws: &SdkConfig) -> Result<Arc<dyn Ledger>, ConfigError> {
+    Ok(Arc::new(DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        config.require_ledger_table()?,
+    )))
+}
+
 fn sink(config: &Config, aws: &SdkConfig) -> EventBridgeSink {
     EventBridgeSink::new(
         aws_sdk_eventbridge::Client::new(aws),
@@ -104,7 +113,8 @@ pub async fn submit_app(config: &Config, aws: &SdkConfig) -> Result<SubmitApp, C
         Arc::new(queue(config, aws)?),
         Arc::new(sink(config, aws)),
         settings,
-    );
+    )
+    .with_ledger(ledger(config, aws)?);
     if let Some(url) = &config.intake_queue_url {
         // The same adapter as the pending queue; its receive wait is never used here.
         submitter = submitter.with_intake(Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url.clone(), 0)));
@@ -128,5 +138,6 @@ pub async fn poller(config: &Config, aws: &SdkConfig) -> Result<Poller, ConfigEr
         Arc::new(queue(config, aws)?),
         Arc::new(sink(config, aws)),
         settings,
-    ))
+    )
+    .with_ledger(ledger(config, aws)?))
 }

@@ -182,11 +182,17 @@ def main():
     events.put_targets(Rule=f"capture-{tag}", EventBusName=bus, Targets=[{"Id": "c", "Arn": capture_arn}])
     creds = sm.create_secret(Name=f"artifact-creds-{tag}", SecretString=json.dumps({"ak": DEMO_AK, "sk": DEMO_SK}))["ARN"]
     webhook = sm.create_secret(Name=f"artifact-webhook-{tag}", SecretString=SECRET)["ARN"]
+    # The decision ledger, as the template creates it.
+    ledger = f"artifact-ledger-{tag}"
+    boto3.client("dynamodb", **aws).create_table(
+        TableName=ledger, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "task_id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "task_id", "KeyType": "HASH"}])
     env = {
         "AWS_ENDPOINT_URL": moto, "AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-central-1",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "CSBS_ENDPOINT": sim_url, "CBR_ENDPOINT": sim_url, "CSBS_CREDENTIALS_SECRET_ARN": creds, "WEBHOOK_SECRET_ARN": webhook,
-        "PENDING_QUEUE_URL": pending, "EVENT_BUS_NAME": bus, "PENDING_RECEIVE_WAIT_SECONDS": "0",
+        "PENDING_QUEUE_URL": pending, "EVENT_BUS_NAME": bus, "PENDING_RECEIVE_WAIT_SECONDS": "0", "LEDGER_TABLE_NAME": ledger,
         "POLL_WINDOW_SECONDS": "0", "AWS_LAMBDA_FUNCTION_NAME": "artifact", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_FORMAT": "JSON",
     }
@@ -276,6 +282,13 @@ def main():
         check(kind == "response" and isinstance(answer, dict) and "checked" in answer, "poll: the classic scheduled event is served too")
         check(proc.poll() is None, "poll: the process is still serving")
         proc.kill()
+
+        # The decision ledger: a record per task that reached the service, the decided ones
+        # holding their terminal event.
+        items = boto3.client("dynamodb", **aws).scan(TableName=ledger)["Items"]
+        decided = [i for i in items if i["state"]["S"] != "submitted"]
+        check(len(items) >= 8 and len(decided) >= 8 and all(json.loads(i["event"]["S"])["task_id"] == i["task_id"]["S"] for i in decided),
+              f"the ledger holds the decisions: {len(items)} records, {len(decided)} decided")
 
         got = 0
         for _ in range(10):

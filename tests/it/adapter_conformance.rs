@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use crate::common::*;
+use aws_sdk_sqs::types::QueueAttributeName;
 use csbs_deleter::events::eventbridge::EventBridgeSink;
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::events::{EventError, EventSink, OutcomeEvent};

@@ -60,6 +60,8 @@ pub struct Infra {
     pub bus_name: String,
     pub credentials_arn: String,
     pub webhook_arn: String,
+    /// The decision ledger's table (DynamoDB on moto), as the template creates it.
+    pub ledger_table: String,
 }
 
 impl Infra {
@@ -118,6 +120,7 @@ impl Infra {
         let sm = aws_sdk_secretsmanager::Client::new(&aws);
         let credentials_arn = create_secret(&sm, format!("csbs-credentials-{id}"), credentials_json).await;
         let webhook_arn = create_secret(&sm, format!("webhook-{id}"), WEBHOOK_SECRET).await;
+        let (_, ledger_table) = crate::ledger_conformance::ledger_table().await;
         Infra {
             aws,
             sqs,
@@ -126,6 +129,7 @@ impl Infra {
             bus_name,
             credentials_arn,
             webhook_arn,
+            ledger_table,
         }
     }
 
@@ -141,6 +145,7 @@ impl Infra {
             ("EVENT_BUS_NAME".into(), self.bus_name.clone()),
             ("WEBHOOK_SECRET_ARN".into(), self.webhook_arn.clone()),
             ("PENDING_RECEIVE_WAIT_SECONDS".into(), "0".into()),
+            ("LEDGER_TABLE_NAME".into(), self.ledger_table.clone()),
         ];
         for (k, v) in extra {
             env.retain(|(ek, _)| ek != k);

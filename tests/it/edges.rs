@@ -47,12 +47,14 @@ async fn world() -> World {
     let csbs = CsbsClient::new(cc).unwrap();
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
     let sink = Arc::new(MemorySink::new());
+    let ledger = Arc::new(csbs_deleter::ledger::memory::MemoryLedger::new());
     let submitter = Submitter::new(
         csbs.clone(),
         queue.clone(),
         sink.clone() as Arc<dyn EventSink>,
         SubmitSettings::default(),
-    );
+    )
+    .with_ledger(ledger.clone());
     let poller = Poller::new(
         csbs,
         queue,
@@ -62,7 +64,8 @@ async fn world() -> World {
             interval: Duration::from_secs(1),
             ..Default::default()
         },
-    );
+    )
+    .with_ledger(ledger);
     let app = SubmitApp {
         submitter,
         webhook: WebhookPolicy::Secret(Secret::new(SECRET)),
@@ -514,4 +517,51 @@ async fn replicas_and_children_are_never_targets() {
         w.sim.sim.statuses().contains_key(sim::DEMO_REPLICA),
         "the replica is still there after its restore point was deleted"
     );
+}
+
+/// `GET /deletions/{task_id}` answers from the decision ledger, signed like every route, and
+/// never calls the cloud (docs/DESIGN.md, "HTTP API").
+#[tokio::test]
+async fn a_task_is_read_by_its_id_from_the_ledger() {
+    let w = world().await;
+    let body = json!({"project_id": P, "checkpoint_id": checkpoint(0), "request_id": "by-id"}).to_string();
+    let (status, answer) = call(&w, signed("POST", "/deletions", "", Some(&body))).await;
+    assert_eq!(status, 202, "{answer}");
+    let task_id = answer["task_id"].as_str().unwrap().to_string();
+    let path = format!("/deletions/{task_id}");
+    let calls = cloud_calls(&w);
+    let (status, record) = call(&w, signed("GET", &path, "", None)).await;
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(
+        (
+            record["state"].as_str(),
+            record["project_id"].as_str(),
+            &record["event"]
+        ),
+        (Some("submitted"), Some(P), &Value::Null)
+    );
+    assert_eq!(record["deadline"], answer["deadline"]);
+    assert_eq!(cloud_calls(&w), calls, "no call to the cloud");
+    drain(&w, 1).await;
+    let (status, record) = call(&w, signed("GET", &path, "", None)).await;
+    assert_eq!((status, record["state"].as_str()), (200, Some("completed")), "{record}");
+    assert_eq!(record["event"]["outcome"], "completed");
+    assert!(record["decided_at"].is_string());
+    // Unknown, malformed, and a header signed for another task.
+    let unknown = format!("/deletions/tsk_{}", "0".repeat(32));
+    let (status, e) = call(&w, signed("GET", &unknown, "", None)).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (404, Some("unknown_task")));
+    for bad in ["/deletions/tsk_XYZ", "/deletions/not-a-task"] {
+        let (status, e) = call(&w, signed("GET", bad, "", None)).await;
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{bad}"
+        );
+    }
+    let mut replay = v2("GET", &path, "", None);
+    set_header(&mut replay, "x-signature-256", &header_for("GET", &unknown, "", None));
+    assert_eq!(call(&w, replay).await.0, 401);
+    let (status, _) = call(&w, signed("DELETE", &path, "", None)).await;
+    assert_eq!(status, 405);
 }

@@ -80,7 +80,10 @@ impl World {
     fn terminal(&self) -> HashMap<String, HashSet<(String, Outcome)>> {
         let mut by_task: HashMap<String, HashSet<(String, Outcome)>> = HashMap::new();
         for e in self.sink.events().into_iter().filter(|e| e.outcome.is_terminal()) {
-            by_task.entry(e.task_id.clone()).or_default().insert((e.event_id, e.outcome));
+            by_task
+                .entry(e.task_id.clone())
+                .or_default()
+                .insert((e.event_id, e.outcome));
         }
         by_task
     }
@@ -94,7 +97,11 @@ impl World {
             let (event_id, outcome) = outcomes.iter().next().unwrap();
             let record = self.ledger.get(task_id, far()).await.unwrap().expect("a record");
             let recorded = record.terminal_event().expect("decided");
-            assert_eq!((&recorded.event_id, recorded.outcome), (event_id, *outcome), "{task_id}");
+            assert_eq!(
+                (&recorded.event_id, recorded.outcome),
+                (event_id, *outcome),
+                "{task_id}"
+            );
             assert_eq!(State::of(*outcome), Some(record.state));
         }
     }
@@ -105,7 +112,8 @@ fn far() -> Instant {
 }
 
 fn request(project: &str, timeout: u64) -> DeletionRequest {
-    DeletionRequest::from_value(&json!({"project_id": project, "checkpoint_id": "ckpt", "timeout_seconds": timeout})).unwrap()
+    DeletionRequest::from_value(&json!({"project_id": project, "checkpoint_id": "ckpt", "timeout_seconds": timeout}))
+        .unwrap()
 }
 
 /// The case, made deterministic: one copy is checked just after the deadline while the
@@ -144,7 +152,11 @@ async fn a_copy_checked_after_the_deletion_finished_repeats_the_first_decision()
         Accepted::Decided(d) => assert_eq!(d.event.outcome, Outcome::TimedOut),
         other => panic!("{other:?}"),
     }
-    assert_eq!(w.sim.sim.stats().delete, deletes, "a decided request is not deleted again");
+    assert_eq!(
+        w.sim.sim.stats().delete,
+        deletes,
+        "a decided request is not deleted again"
+    );
     w.assert_one_outcome_each(1).await;
 }
 
@@ -157,13 +169,20 @@ async fn a_retried_request_keeps_its_first_deadline() {
     let t0 = Utc::now();
     let first = s.submit_at(&request(sim::DEMO_PROJECT, 600), t0, far()).await.unwrap();
     let again = s
-        .submit_at(&request(sim::DEMO_PROJECT, 600), t0 + chrono::Duration::seconds(3), far())
+        .submit_at(
+            &request(sim::DEMO_PROJECT, 600),
+            t0 + chrono::Duration::seconds(3),
+            far(),
+        )
         .await
         .unwrap();
     let (Accepted::Submitted(a), Accepted::Submitted(b)) = (first, again) else {
         panic!("both submitted");
     };
-    assert_eq!((a.task_id, a.deadline, a.submitted_at), (b.task_id, b.deadline, b.submitted_at));
+    assert_eq!(
+        (a.task_id, a.deadline, a.submitted_at),
+        (b.task_id, b.deadline, b.submitted_at)
+    );
     assert_eq!(w.ledger.calls().writes, 2, "one record, one refused second write");
 }
 
@@ -185,7 +204,12 @@ async fn a_crash_between_emit_and_delete_repeats_the_same_event() {
     p.pass(far()).await;
     assert!(w.queue.is_empty());
     w.assert_one_outcome_each(1).await;
-    let failed: Vec<OutcomeEvent> = w.sink.events().into_iter().filter(|e| e.outcome == Outcome::Failed).collect();
+    let failed: Vec<OutcomeEvent> = w
+        .sink
+        .events()
+        .into_iter()
+        .filter(|e| e.outcome == Outcome::Failed)
+        .collect();
     assert_eq!(failed.len(), 2, "emitted twice, one event id");
 }
 
@@ -202,7 +226,8 @@ async fn copies_around_the_deadline_with_two_pollers_end_in_one_outcome_each() {
         s.submit(&request(&project, 3), far()).await.unwrap();
     }
     for (i, body) in w.queue.bodies().into_iter().enumerate() {
-        w.queue.push_delayed(body, Duration::from_millis(500 + 100 * (i as u64 % 30)));
+        w.queue
+            .push_delayed(body, Duration::from_millis(500 + 100 * (i as u64 % 30)));
     }
     let (a, b) = (w.poller(Duration::from_secs(8)), w.poller(Duration::from_secs(8)));
     let (sa, sb) = tokio::join!(a.run(far()), b.run(far()));
@@ -229,14 +254,22 @@ async fn an_unavailable_ledger_delays_and_never_loses() {
         s.submit(&request(sim::DEMO_PROJECT, 600), far()).await,
         Err(csbs_deleter::submit::SubmitError::Transient { .. })
     ));
-    assert_eq!((w.sim.sim.stats().delete, w.sink.events().len()), (0, 0), "no DELETE before the record");
+    assert_eq!(
+        (w.sim.sim.stats().delete, w.sink.events().len()),
+        (0, 0),
+        "no DELETE before the record"
+    );
     w.ledger.set_unavailable(false);
     s.submit(&request(sim::DEMO_PROJECT, 600), far()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     w.ledger.set_unavailable(true);
     let p = w.poller(Duration::ZERO);
     let pass = p.pass(far()).await;
-    assert_eq!((pass.completed, pass.ledger_errors, w.queue.len()), (0, 1, 1), "{pass:?}");
+    assert_eq!(
+        (pass.completed, pass.ledger_errors, w.queue.len()),
+        (0, 1, 1),
+        "{pass:?}"
+    );
     assert!(w.terminal().is_empty(), "no undecided event");
     w.ledger.set_unavailable(false);
     w.queue.expire_visibility();
@@ -249,7 +282,12 @@ async fn an_unavailable_ledger_delays_and_never_loses() {
 async fn an_unreadable_record_yields_no_event() {
     let w = world((Duration::from_millis(100), Duration::from_millis(100))).await;
     w.sim.sim.seed(sim::DEMO_PROJECT, "ckpt", &[ItemSeed::ok("item")]);
-    let Accepted::Submitted(task) = w.submitter().submit(&request(sim::DEMO_PROJECT, 600), far()).await.unwrap() else {
+    let Accepted::Submitted(task) = w
+        .submitter()
+        .submit(&request(sim::DEMO_PROJECT, 600), far())
+        .await
+        .unwrap()
+    else {
         panic!("submitted");
     };
     let mut item = csbs_deleter::ledger::Record::submitted(&task).to_item();
@@ -257,7 +295,11 @@ async fn an_unreadable_record_yields_no_event() {
     w.ledger.put_raw(item);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pass = w.poller(Duration::ZERO).pass(far()).await;
-    assert_eq!((pass.completed, pass.ledger_errors, w.queue.len()), (0, 1, 1), "{pass:?}");
+    assert_eq!(
+        (pass.completed, pass.ledger_errors, w.queue.len()),
+        (0, 1, 1),
+        "{pass:?}"
+    );
     assert!(w.terminal().is_empty());
 }
 

@@ -22,8 +22,10 @@ fn soon() -> Instant {
 }
 
 fn task(n: usize) -> PendingTask {
-    let req = DeletionRequest::from_value(&json!({"project_id": "p", "checkpoint_id": format!("c-{n}"), "request_id": format!("r-{n}")}))
-        .unwrap();
+    let req = DeletionRequest::from_value(
+        &json!({"project_id": "p", "checkpoint_id": format!("c-{n}"), "request_id": format!("r-{n}")}),
+    )
+    .unwrap();
     PendingTask::new(&req, Utc::now(), 1800)
 }
 
@@ -43,12 +45,19 @@ async fn conformance(ledger: Arc<dyn Ledger>, put_raw: PutRaw, which: &str) {
     let Begun::Existing(again) = ledger.begin(&submitted, soon()).await.unwrap() else {
         panic!("{which}: a second begin finds the record");
     };
-    assert_eq!((again.state, again.deadline.map(|d| d.timestamp())), (State::Submitted, Some(t.deadline.timestamp())));
+    assert_eq!(
+        (again.state, again.deadline.map(|d| d.timestamp())),
+        (State::Submitted, Some(t.deadline.timestamp()))
+    );
     assert_eq!(again.expires_at, (t.deadline + RETENTION).timestamp(), "{which}: TTL");
 
     // The first decision wins; a later one gets it back; so does a late begin.
     let completed = decision(&t, Outcome::Completed);
-    assert_eq!(ledger.decide(&completed, soon()).await.unwrap(), Decided::Won, "{which}");
+    assert_eq!(
+        ledger.decide(&completed, soon()).await.unwrap(),
+        Decided::Won,
+        "{which}"
+    );
     let Decided::Lost(first) = ledger.decide(&decision(&t, Outcome::TimedOut), soon()).await.unwrap() else {
         panic!("{which}: a second decision loses");
     };
@@ -56,12 +65,21 @@ async fn conformance(ledger: Arc<dyn Ledger>, put_raw: PutRaw, which: &str) {
     let Begun::Existing(decided) = ledger.begin(&submitted, soon()).await.unwrap() else {
         panic!("{which}: begin after the decision finds it");
     };
-    assert_eq!((decided.state, decided.terminal_event()), (State::Completed, completed.event.as_ref()));
-    assert_eq!(ledger.get(&t.task_id, soon()).await.unwrap().unwrap().state, State::Completed);
+    assert_eq!(
+        (decided.state, decided.terminal_event()),
+        (State::Completed, completed.event.as_ref())
+    );
+    assert_eq!(
+        ledger.get(&t.task_id, soon()).await.unwrap().unwrap().state,
+        State::Completed
+    );
 
     // A task pending from before the ledger (no record) is decided like any other.
     let old = task(2);
-    assert_eq!(ledger.decide(&decision(&old, Outcome::Failed), soon()).await.unwrap(), Decided::Won);
+    assert_eq!(
+        ledger.decide(&decision(&old, Outcome::Failed), soon()).await.unwrap(),
+        Decided::Won
+    );
 
     // Many copies racing: one decision, and every loser is handed that one.
     let racing = task(3);
@@ -72,12 +90,24 @@ async fn conformance(ledger: Arc<dyn Ledger>, put_raw: PutRaw, which: &str) {
         let r = decision(&racing, outcomes[i % 3]);
         tokio::spawn(async move { ledger.decide(&r, soon()).await.unwrap() })
     });
-    let results: Vec<Decided> = futures::future::join_all(copies).await.into_iter().map(Result::unwrap).collect();
-    assert_eq!(results.iter().filter(|d| **d == Decided::Won).count(), 1, "{which}: exactly one decision");
+    let results: Vec<Decided> = futures::future::join_all(copies)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        results.iter().filter(|d| **d == Decided::Won).count(),
+        1,
+        "{which}: exactly one decision"
+    );
     let stored = ledger.get(&racing.task_id, soon()).await.unwrap().unwrap();
     for d in &results {
         if let Decided::Lost(first) = d {
-            assert_eq!(first.terminal_event(), stored.terminal_event(), "{which}: losers repeat the winner");
+            assert_eq!(
+                first.terminal_event(),
+                stored.terminal_event(),
+                "{which}: losers repeat the winner"
+            );
         }
     }
     let begins = (0..12).map(|_| {
@@ -85,8 +115,16 @@ async fn conformance(ledger: Arc<dyn Ledger>, put_raw: PutRaw, which: &str) {
         let r = Record::submitted(&task(4));
         tokio::spawn(async move { ledger.begin(&r, soon()).await.unwrap() })
     });
-    let begun: Vec<Begun> = futures::future::join_all(begins).await.into_iter().map(Result::unwrap).collect();
-    assert_eq!(begun.iter().filter(|b| **b == Begun::New).count(), 1, "{which}: one begin writes");
+    let begun: Vec<Begun> = futures::future::join_all(begins)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        begun.iter().filter(|b| **b == Begun::New).count(),
+        1,
+        "{which}: one begin writes"
+    );
 
     // Unreadable records: every call about them is Corrupt, never a decision or a begin.
     let unknown_state = {
@@ -103,10 +141,21 @@ async fn conformance(ledger: Arc<dyn Ledger>, put_raw: PutRaw, which: &str) {
         put_raw(item).await;
         let t = task(n);
         let corrupt = |r: Result<(), LedgerError>| matches!(r, Err(LedgerError::Corrupt { .. }));
-        assert!(corrupt(ledger.get(&t.task_id, soon()).await.map(|_| ())), "{which} {n}: get");
-        assert!(corrupt(ledger.begin(&Record::submitted(&t), soon()).await.map(|_| ())), "{which} {n}: begin");
         assert!(
-            corrupt(ledger.decide(&decision(&t, Outcome::TimedOut), soon()).await.map(|_| ())),
+            corrupt(ledger.get(&t.task_id, soon()).await.map(|_| ())),
+            "{which} {n}: get"
+        );
+        assert!(
+            corrupt(ledger.begin(&Record::submitted(&t), soon()).await.map(|_| ())),
+            "{which} {n}: begin"
+        );
+        assert!(
+            corrupt(
+                ledger
+                    .decide(&decision(&t, Outcome::TimedOut), soon())
+                    .await
+                    .map(|_| ())
+            ),
             "{which} {n}: decide"
         );
     }
@@ -185,7 +234,13 @@ async fn dynamodb_ledger_on_moto_conforms() {
                     (k, v)
                 })
                 .collect();
-            client.put_item().table_name(table).set_item(Some(item)).send().await.unwrap();
+            client
+                .put_item()
+                .table_name(table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .unwrap();
         })
     });
     conformance(ledger, put_raw, "dynamodb").await;

@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use crate::common::*;
+use aws_sdk_sqs::types::QueueAttributeName;
 use csbs_deleter::lambda::{dispatch, poll, wiring};
 use csbs_deleter::sim::{DEMO_PROJECT as P, ItemSeed, Route};
 use serde_json::{Value, json};

@@ -7,6 +7,12 @@
 //! lost, none stuck; and the simulator's final state agrees (every backup of a Completed task
 //! is gone, a Failed task's refused or failed backup is not).
 //!
+//! A tenth of the requests race their deadline (a 1 s timeout against deletions of 0.2–1.5 s):
+//! their copies, checked at different moments, may honestly see Completed and Timed Out — the
+//! decision ledger makes them all end in the first decision. After the run every request is
+//! delivered once more (a late redelivery): nothing is deleted again and no new outcome
+//! appears. Every task's one event is the one its ledger record holds.
+//!
 //! `SOAK_REQUESTS` sets the size (default 100, as in CI; `scripts/bench.sh` runs 500);
 //! `SOAK_SEED` replays a run's random choices (the seed is printed first).
 
@@ -18,6 +24,8 @@ use csbs_deleter::chaos::Chaos;
 use csbs_deleter::csbs::{ClientConfig, CsbsClient, RetryPolicy};
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::events::{EventSink, Outcome};
+use csbs_deleter::ledger::Ledger;
+use csbs_deleter::ledger::memory::MemoryLedger;
 use csbs_deleter::pending::memory::MemoryQueue;
 use csbs_deleter::poll::{PollSettings, Poller};
 use csbs_deleter::request::{DeletionRequest, task_id_of_raw};
@@ -31,7 +39,8 @@ use tokio::time::Instant;
 
 struct Request {
     record: Record,
-    expected: Outcome,
+    /// `None`: the request races its deadline, Completed or Timed Out.
+    expected: Option<Outcome>,
     task_id: String,
     /// Backups that must be gone at the end, and backups that must still be there (status).
     gone: Vec<String>,
@@ -48,13 +57,24 @@ fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
             // Every other ten requests are CBR ones of the same kinds.
             let cbr = (i / 10) % 2 == 1;
             let (body, expected) = match i % 10 {
-                _ if cbr => cbr_case(i, &c, sim, &mut gone, &mut kept),
-                0..=5 => {
+                _ if cbr => {
+                    let (body, outcome) = cbr_case(i, &c, sim, &mut gone, &mut kept);
+                    (body, Some(outcome))
+                }
+                5 => {
+                    // Races its deadline: the deletion takes 0.2–1.5 s, the timeout is 1 s.
+                    sim.seed(P, &c, &[ItemSeed::ok(format!("{c}-a"))]);
+                    (
+                        json!({"project_id": P, "checkpoint_id": c, "request_id": format!("r{i}"), "timeout_seconds": 1}),
+                        None,
+                    )
+                }
+                0..=4 => {
                     sim.seed(P, &c, &[ItemSeed::ok(format!("{c}-a"))]);
                     gone.push(format!("{c}-a"));
                     (
                         json!({"project_id": P, "checkpoint_id": c, "request_id": format!("r{i}")}),
-                        Outcome::Completed,
+                        Some(Outcome::Completed),
                     )
                 }
                 6 => {
@@ -72,7 +92,7 @@ fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
                     kept.push((items[1].clone(), "error"));
                     (
                         json!({"project_id": P, "checkpoint_id": c, "checkpoint_items": items}),
-                        Outcome::Failed,
+                        Some(Outcome::Failed),
                     )
                 }
                 7 => {
@@ -85,16 +105,16 @@ fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
                     kept.push((format!("{c}-stuck"), "protecting"));
                     (
                         json!({"project_id": P, "checkpoint_id": c, "timeout_seconds": 3}),
-                        Outcome::TimedOut,
+                        Some(Outcome::TimedOut),
                     )
                 }
                 8 => (
                     json!({"project_id": P, "checkpoint_id": format!("{c}/../x")}),
-                    Outcome::Rejected,
+                    Some(Outcome::Rejected),
                 ),
                 _ if i % 20 == 9 => (
                     json!({"project_id": P, "checkpoint_id": format!("{c}-never-existed")}),
-                    Outcome::Completed,
+                    Some(Outcome::Completed),
                 ),
                 _ => {
                     // One item refused for good, the other accepted: tracked, then Failed.
@@ -105,7 +125,7 @@ fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
                     kept.push((refused.clone(), "available"));
                     (
                         json!({"project_id": P, "checkpoint_id": c, "checkpoint_items": [ok, refused]}),
-                        Outcome::Failed,
+                        Some(Outcome::Failed),
                     )
                 }
             };
@@ -258,12 +278,17 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
     // and refuse 3 % of their calls (the bus also 3 % of single entries).
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(2)).with_chaos(Chaos::new((0, 60), 0.03, seed ^ 1)));
     let sink = Arc::new(MemorySink::new().with_chaos(Chaos::new((0, 60), 0.03, seed ^ 2)));
-    let submitter = Arc::new(Submitter::new(
-        csbs.clone(),
-        queue.clone(),
-        sink.clone() as Arc<dyn EventSink>,
-        SubmitSettings::default(),
-    ));
+    // One decision ledger for every submit and poll invocation, as deployed.
+    let ledger = Arc::new(MemoryLedger::new());
+    let submitter = Arc::new(
+        Submitter::new(
+            csbs.clone(),
+            queue.clone(),
+            sink.clone() as Arc<dyn EventSink>,
+            SubmitSettings::default(),
+        )
+        .with_ledger(ledger.clone()),
+    );
     let poller = || {
         Poller::new(
             csbs.clone(),
@@ -275,6 +300,7 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
                 ..Default::default()
             },
         )
+        .with_ledger(ledger.clone())
     };
     // Two functions' worth of pollers: overlapping schedule ticks run side by side.
     let pollers = [poller(), poller()];
@@ -343,6 +369,27 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
             break;
         }
     }
+    // A late redelivery of every request, after its decision: nothing is deleted again, and
+    // a decided request's recorded event is emitted again (same id).
+    let deletes_before = {
+        let st = sim.sim.stats();
+        st.delete + st.cbr_delete
+    };
+    let all: Vec<Record> = reqs.iter().map(|r| r.record.clone()).collect();
+    for batch in all.chunks(10) {
+        let failed = submitter
+            .submit_batch(batch, Instant::now() + Duration::from_secs(20))
+            .await;
+        assert!(failed.is_empty() || failed.iter().all(|f| batch.iter().any(|r| &r.message_id == f)));
+    }
+    let late_deletes = {
+        let st = sim.sim.stats();
+        st.delete + st.cbr_delete - deletes_before
+    };
+    assert_eq!(late_deletes, 0, "seed {seed}: a decided request was deleted again");
+    // A redelivery the chaos refused may have left nothing pending: the queue stays empty.
+    let p = poller();
+    p.run(Instant::now() + Duration::from_secs(6)).await;
     expirer.abort();
 
     // Every request: exactly one distinct terminal event, the expected one.
@@ -365,8 +412,34 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
             r.task_id,
             r.record.body
         );
-        let (_, outcome) = seen.into_iter().next().unwrap();
-        assert_eq!(outcome, r.expected, "seed {seed}: {}", r.record.body);
+        let (event_id, outcome) = seen.into_iter().next().unwrap();
+        match r.expected {
+            Some(expected) => assert_eq!(outcome, expected, "seed {seed}: {}", r.record.body),
+            None => assert!(
+                matches!(outcome, Outcome::Completed | Outcome::TimedOut),
+                "seed {seed}: {outcome:?} for a deadline race"
+            ),
+        }
+        // The ledger holds that decision (requests refused before any call have no record).
+        if let Some(record) = ledger
+            .get(&r.task_id, Instant::now() + Duration::from_secs(5))
+            .await
+            .unwrap()
+        {
+            let recorded = record.terminal_event().expect("decided");
+            assert_eq!(
+                (&recorded.event_id, recorded.outcome),
+                (&event_id, outcome),
+                "seed {seed}: {}",
+                r.task_id
+            );
+        } else {
+            assert_eq!(
+                outcome,
+                Outcome::Rejected,
+                "seed {seed}: only a refused request has no record"
+            );
+        }
         *by_outcome.entry(outcome.as_str()).or_default() += 1;
         // The simulator agrees with the event.
         for id in &r.gone {

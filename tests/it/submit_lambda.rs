@@ -199,11 +199,23 @@ async fn forbidden_becomes_rejected() {
         (Some("rejected"), Some(403))
     );
     assert_eq!(infra.pending_count().await, 0);
+    // Over HTTP, a fresh request CSBS refuses with 403 is answered 403.
+    sim.sim.seed(P, "ckpt-g", &[ItemSeed::ok("item-g")]);
+    let mut ev = fixture("apigw-rest.json");
+    ev["body"] = json!(req("ckpt-g"));
+    resign(&mut ev, WEBHOOK_SECRET);
+    let (code, body) = http_answer(&dispatch::handle(&app, event(ev, 20)).await.unwrap());
+    assert_eq!((code, body["status"].as_str()), (403, Some("rejected")));
+    // The first request again: decided already (the ledger), so no DELETE, and the answer is
+    // the recorded decision (docs/DESIGN.md, "Decisions": decided, not refused).
+    let deletes = sim.sim.stats().delete;
     let mut ev = fixture("apigw-rest.json");
     ev["body"] = json!(req("ckpt-f"));
     resign(&mut ev, WEBHOOK_SECRET);
     let (code, body) = http_answer(&dispatch::handle(&app, event(ev, 20)).await.unwrap());
-    assert_eq!((code, body["status"].as_str()), (403, Some("rejected")));
+    assert_eq!((code, body["status"].as_str()), (200, Some("rejected")), "{body}");
+    assert_eq!(body["event"]["event_id"], e["event_id"], "the recorded event");
+    assert_eq!(sim.sim.stats().delete, deletes);
 }
 
 #[tokio::test]

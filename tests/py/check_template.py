@@ -114,8 +114,8 @@ def main(path):
     # 4. Alarms: Errors of both functions, age of the oldest pending task, each with alarm and OK actions.
     alarms = of_type("AWS::CloudWatch::Alarm")
     def alarm_on(metric, dim_value):
-        return [a for a in alarms.values() if a["Properties"]["MetricName"] == metric
-                and any(d["Value"] == dim_value for d in a["Properties"]["Dimensions"])]
+        return [a for a in alarms.values() if a["Properties"].get("MetricName") == metric
+                and any(d["Value"] == dim_value for d in a["Properties"].get("Dimensions", []))]
     check(len(alarm_on("Errors", {"Ref": "SubmitFunction"})) == 1, "Errors alarm on submit")
     check(len(alarm_on("Errors", {"Ref": "PollFunction"})) == 1, "Errors alarm on poll")
     age = alarm_on("ApproximateAgeOfOldestMessage", {"Fn::GetAtt": ["PendingQueue", "QueueName"]})
@@ -177,6 +177,40 @@ def main(path):
           "the schedule's role may send to the intake queue only")
     routes = [e["Properties"]["Path"] for e in raw["Resources"]["SubmitFunction"]["Properties"]["Events"].values() if e["Type"] == "HttpApi"]
     check("/v3/{project_id}/backups/{backup_id}" in routes, "HTTP API routes the CBR mirror DELETE")
+
+    # 10. The decision ledger: a retained on-demand table keyed by task_id with a TTL, named to
+    # both functions, least-privilege grants, an alarm; poll watches the whole minute.
+    table = res.get("LedgerTable", {})
+    tp = table.get("Properties", {})
+    check(table.get("DeletionPolicy") == "Retain" and table.get("UpdateReplacePolicy") == "Retain", "LedgerTable: Retain")
+    check(tp.get("BillingMode") == "PAY_PER_REQUEST", "LedgerTable: on demand")
+    check(tp.get("KeySchema") == [{"AttributeName": "task_id", "KeyType": "HASH"}]
+          and tp.get("AttributeDefinitions") == [{"AttributeName": "task_id", "AttributeType": "S"}], "LedgerTable: partition key task_id (S)")
+    check(tp.get("TimeToLiveSpecification") == {"AttributeName": "expires_at", "Enabled": True}, "LedgerTable: TTL on expires_at")
+    check(tp.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") == {"Fn::If": ["LedgerPitr", True, False]}
+          and param("LedgerPointInTimeRecovery").get("AllowedValues") == ["true", "false"], "LedgerTable: point-in-time recovery as a parameter")
+    check(env.get("LEDGER_TABLE_NAME") == {"Ref": "LedgerTable"}, "both functions: LEDGER_TABLE_NAME")
+    def dynamo_actions(role, on_table_only):
+        table_arn = {"Fn::GetAtt": ["LedgerTable", "Arn"]}
+        return {a for p in res[role]["Properties"].get("Policies", []) for st in p["PolicyDocument"]["Statement"]
+                for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+                if str(a).startswith("dynamodb:") and (not on_table_only or st.get("Resource") == table_arn)}
+    grants = lambda role: dynamo_actions(role, True)
+    all_dynamo = lambda role: dynamo_actions(role, False)
+    check(grants("SubmitFunctionRole") == all_dynamo("SubmitFunctionRole") == {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"},
+          "submit: PutItem, UpdateItem, GetItem on the ledger table, nothing else")
+    check(grants("PollFunctionRole") == all_dynamo("PollFunctionRole") == {"dynamodb:UpdateItem", "dynamodb:GetItem"},
+          "poll: UpdateItem, GetItem on the ledger table, nothing else")
+    ledger_alarm = res.get("LedgerErrorsAlarm", {}).get("Properties", {})
+    stats = [m.get("MetricStat", {}).get("Metric", {}) for m in ledger_alarm.get("Metrics", [])]
+    check(any(m.get("MetricName") == "ThrottledRequests" and {"Name": "TableName", "Value": {"Ref": "LedgerTable"}} in m.get("Dimensions", []) for m in stats)
+          and any(m.get("MetricName") == "ledger_errors" for m in stats), "an alarm on ledger throttling, errors and unreadable records")
+    poll_props = raw["Resources"]["PollFunction"]["Properties"]
+    poll_env = poll_props["Environment"]["Variables"]
+    window, interval = int(poll_env["POLL_WINDOW_SECONDS"]), int(poll_env["POLL_INTERVAL_SECONDS"])
+    check(window >= 60, f"poll watches until the next scheduled start (window {window} s on a 60 s schedule)")
+    check(poll_props["Timeout"] >= window + interval, f"poll's timeout ({poll_props['Timeout']} s) leaves its last pass time to finish")
+    check("/deletions/{task_id}" in routes, "HTTP API routes GET /deletions/{task_id}")
 
     # The functions' permissions and triggers.
     check(any(v["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"] for v in of_type("AWS::Lambda::EventSourceMapping").values()),

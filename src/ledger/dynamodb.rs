@@ -1,0 +1,179 @@
+//! The DynamoDB ledger (docs/DESIGN.md, "Decisions"): partition key `task_id` (S), TTL on
+//! `expires_at` (N). `begin` is a PutItem with `attribute_not_exists(task_id)`; `decide` an
+//! UpdateItem with `attribute_not_exists(task_id) OR state = submitted` (so submit needs
+//! PutItem, GetItem and UpdateItem, poll GetItem and UpdateItem); a failed condition costs one
+//! consistent GetItem. Every call is bounded by the invocation's deadline.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use tokio::time::Instant;
+
+use super::{Attr, Begun, Decided, Item, Ledger, LedgerError, Record, State};
+
+/// Every attribute a record may have besides its key (an update removes the ones a new
+/// record lacks).
+const FIELDS: [&str; 12] = [
+    "state",
+    "service",
+    "region",
+    "project_id",
+    "request_id",
+    "selection_id",
+    "submitted_at",
+    "deadline",
+    "decided_at",
+    "event_id",
+    "event",
+    "expires_at",
+];
+
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+}
+
+impl DynamoLedger {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoLedger {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn read(&self, task_id: &str, deadline: Instant) -> Result<Option<Record>, LedgerError> {
+        let call = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("task_id", AttributeValue::S(task_id.into()))
+            .consistent_read(true)
+            .send();
+        let out = bounded(deadline, call).await?.map_err(unavailable)?;
+        out.item()
+            .map(|i| Record::from_item(&from_dynamo(task_id, i)?))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl Ledger for DynamoLedger {
+    async fn begin(&self, record: &Record, deadline: Instant) -> Result<Begun, LedgerError> {
+        let call = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_dynamo(&record.to_item())))
+            .condition_expression("attribute_not_exists(task_id)")
+            .send();
+        match bounded(deadline, call).await? {
+            Ok(_) => Ok(Begun::New),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                match self.read(&record.task_id, deadline).await? {
+                    Some(existing) => Ok(Begun::Existing(existing)),
+                    // Expired by its TTL between the two calls: try again later.
+                    None => Err(LedgerError::Unavailable(
+                        "the record vanished between write and read".into(),
+                    )),
+                }
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn decide(&self, record: &Record, deadline: Instant) -> Result<Decided, LedgerError> {
+        debug_assert!(record.state.is_terminal());
+        let item = record.to_item();
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        let mut names = HashMap::new();
+        let mut values = to_dynamo(&item);
+        values.remove("task_id");
+        let mut values: HashMap<String, AttributeValue> =
+            values.into_iter().map(|(k, v)| (format!(":{k}"), v)).collect();
+        for f in FIELDS {
+            // Every name aliased: `state`, `region` and others are DynamoDB reserved words.
+            names.insert(format!("#{f}"), f.to_string());
+            if item.contains_key(f) {
+                set.push(format!("#{f} = :{f}"));
+            } else {
+                remove.push(format!("#{f}"));
+            }
+        }
+        values.insert(":submitted".into(), AttributeValue::S(State::Submitted.as_str().into()));
+        let mut update = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let call = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("task_id", AttributeValue::S(record.task_id.clone()))
+            .update_expression(update)
+            .condition_expression("attribute_not_exists(task_id) OR #state = :submitted")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send();
+        match bounded(deadline, call).await? {
+            Ok(_) => Ok(Decided::Won),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                match self.read(&record.task_id, deadline).await? {
+                    Some(first) => Ok(Decided::Lost(first)),
+                    None => Err(LedgerError::Unavailable(
+                        "the record vanished between write and read".into(),
+                    )),
+                }
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn get(&self, task_id: &str, deadline: Instant) -> Result<Option<Record>, LedgerError> {
+        self.read(task_id, deadline).await
+    }
+}
+
+async fn bounded<F: std::future::Future>(deadline: Instant, call: F) -> Result<F::Output, LedgerError> {
+    tokio::time::timeout_at(deadline, call)
+        .await
+        .map_err(|_| LedgerError::Unavailable("the time left for this call ran out".into()))
+}
+
+fn unavailable<E, R>(e: SdkError<E, R>) -> LedgerError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    LedgerError::Unavailable(DisplayErrorContext(&e).to_string())
+}
+
+fn to_dynamo(item: &Item) -> HashMap<String, AttributeValue> {
+    item.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Attr::S(s) => AttributeValue::S(s.clone()),
+                Attr::N(n) => AttributeValue::N(n.clone()),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// A stored item in this module's terms; an attribute of another type (a list, a map, a
+/// binary) makes the record unreadable.
+fn from_dynamo(task_id: &str, item: &HashMap<String, AttributeValue>) -> Result<Item, LedgerError> {
+    item.iter()
+        .map(|(k, v)| match v {
+            AttributeValue::S(s) => Ok((k.clone(), Attr::S(s.clone()))),
+            AttributeValue::N(n) => Ok((k.clone(), Attr::N(n.clone()))),
+            _ => Err(LedgerError::Corrupt {
+                task_id: task_id.into(),
+                reason: format!("{k} is neither a string nor a number"),
+            }),
+        })
+        .collect()
+}
