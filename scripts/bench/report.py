@@ -31,7 +31,7 @@ def ok(cond):
 
 
 STEP_OF = {"artifacts.json": "artifacts", "cold-lean-submit.json": "coldstart", "submit.json": "workflow",
-           "poll1k.json": "workflow", "cbr.json": "cbr", "selection.json": "selection", "edges.json": "edges", "throughput.json": "workflow", "delay.json": "workflow",
+           "poll1k.json": "workflow", "cbr.json": "cbr", "selection.json": "selection", "edges.json": "edges", "ledger.json": "ledger", "throughput.json": "workflow", "delay.json": "workflow",
            "soak.txt": "soak", "fuzz.txt": "fuzz", "mutants.out/outcomes.json": "mutants",
            "mutants-selection/mutants.out/outcomes.json": "mutants-selection"}
 
@@ -170,6 +170,26 @@ if c:
     w(f"| added per request: strict − serde_json + v2 verify | ≤ 5 µs | **{c['added_us']:.2f} µs** | {ok(c['added_us'] <= 5)} |")
     w(f"| per-record CPU of submit without network, now (strict parse, task id, pending body, event JSON) | — | {c['record_overhead_us']:.2f} µs | |")
     w(f"| token requests of a burst of {c['burst_calls']} calls after one revocation | 1 | **{c['burst_token_requests']}** ({c['burst_ok']} calls succeeded) | {ok(c['burst_token_requests'] == 1 and c['burst_ok'] == c['burst_calls'])} |")
+    w("")
+else:
+    w("Not measured.\n")
+
+# --- the decision ledger -------------------------------------------------------------------------
+c = load("ledger.json")
+w(f"## The decision ledger: what exactly-once costs ({when('ledger.json')})\n")
+if c:
+    w(f"**Conditions:** {c['conditions']}. Prices: on-demand, ${c['usd_per_million_wru']} per million write and "
+      f"${c['usd_per_million_rru']} per million read request units (us-east-1 list prices). `cargo bench --bench workflow -- ledger`.\n")
+    w("| figure | target | measured | |")
+    w("|---|---|---|---|")
+    w(f"| records written per task (the submitted record, the decision) | ≤ 2 | **{c['written_per_task']:.2f}** ({c['decided']:,} of {c['tasks']:,} tasks decided) | {ok(c['written_per_task'] <= 2)} |")
+    w(f"| conditional writes per task, copies' refused writes included | — | {c['writes_per_task']:.2f} ({c['conflicts']:,} refused) | |")
+    w(f"| reads per conflicting copy | ≤ 1 | **{c['reads_per_conflict']:.2f}** | {ok(c['reads_per_conflict'] <= 1)} |")
+    w(f"| SQS + EventBridge requests per submitted request | 0.20, unchanged | **{c['submit_aws_requests_per_request']:.2f}** | {ok(c['submit_aws_requests_per_request'] <= 0.21)} |")
+    w(f"| SQS + EventBridge requests per poll check | ≤ 0.30, unchanged | **{c['poll_aws_requests_per_check']:.2f}** ({c['checks']:,} checks) | {ok(c['poll_aws_requests_per_check'] <= 0.30)} |")
+    w(f"| item size: submitted / decided (with its event) | — | {c['submitted_item_bytes']:.0f} B / {c['decided_item_bytes']:.0f} B | |")
+    w(f"| DynamoDB cost per 1,000 tasks, copies included | — | **${c['usd_per_1000_tasks']:.4f}** | |")
+    w(f"| 10,000 pending tasks at 100 ms cloud latency, ledger in the path: 60 s invocations to drain | ≤ 2 | **{c['drain_10k_100ms_invocations']}** ({c['drain_10k_100ms_completed']:,} completed) | {ok(c['drain_10k_100ms_invocations'] <= 2)} |")
     w("")
 else:
     w("Not measured.\n")

@@ -73,7 +73,7 @@ impl Ledger for DynamoLedger {
             Ok(_) => Ok(Begun::New),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 match self.read(&record.task_id, deadline).await? {
-                    Some(existing) => Ok(Begun::Existing(existing)),
+                    Some(existing) => Ok(Begun::Existing(Box::new(existing))),
                     // Expired by its TTL between the two calls: try again later.
                     None => Err(LedgerError::Unavailable(
                         "the record vanished between write and read".into(),
@@ -122,7 +122,7 @@ impl Ledger for DynamoLedger {
             Ok(_) => Ok(Decided::Won),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 match self.read(&record.task_id, deadline).await? {
-                    Some(first) => Ok(Decided::Lost(first)),
+                    Some(first) => Ok(Decided::Lost(Box::new(first))),
                     None => Err(LedgerError::Unavailable(
                         "the record vanished between write and read".into(),
                     )),

@@ -18,13 +18,15 @@ pub struct MemoryLedger {
     unavailable: AtomicBool,
     writes: AtomicU64,
     reads: AtomicU64,
+    conflicts: AtomicU64,
 }
 
-/// Calls so far: conditional writes (won or lost) and reads.
+/// Calls so far: conditional writes (won or lost), reads, and writes whose condition failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LedgerCalls {
     pub writes: u64,
     pub reads: u64,
+    pub conflicts: u64,
 }
 
 impl MemoryLedger {
@@ -48,7 +50,13 @@ impl MemoryLedger {
         LedgerCalls {
             writes: self.writes.load(Ordering::Relaxed),
             reads: self.reads.load(Ordering::Relaxed),
+            conflicts: self.conflicts.load(Ordering::Relaxed),
         }
+    }
+
+    /// The stored items (the benchmark sizes them as DynamoDB bills them).
+    pub fn items(&self) -> Vec<Item> {
+        self.items.lock().unwrap().values().cloned().collect()
     }
 
     /// Every readable record (the local run shows them).
@@ -92,6 +100,7 @@ impl MemoryLedger {
             items.insert(record.task_id.clone(), record.to_item());
             return Ok(None);
         }
+        self.conflicts.fetch_add(1, Ordering::Relaxed);
         self.reads.fetch_add(1, Ordering::Relaxed);
         stored.map(Record::from_item).transpose()
     }
@@ -103,7 +112,7 @@ impl Ledger for MemoryLedger {
         debug_assert_eq!(record.state, State::Submitted);
         Ok(match self.write_if(record)? {
             None => Begun::New,
-            Some(existing) => Begun::Existing(existing),
+            Some(existing) => Begun::Existing(Box::new(existing)),
         })
     }
 
@@ -111,7 +120,7 @@ impl Ledger for MemoryLedger {
         debug_assert!(record.state.is_terminal());
         Ok(match self.write_if(record)? {
             None => Decided::Won,
-            Some(existing) => Decided::Lost(existing),
+            Some(existing) => Decided::Lost(Box::new(existing)),
         })
     }
 

@@ -292,7 +292,7 @@ pub enum Begun {
     /// No record existed: this one is written.
     New,
     /// A record exists (a copy came first): submitted or decided.
-    Existing(Record),
+    Existing(Box<Record>),
 }
 
 /// What [`Ledger::decide`] did.
@@ -301,7 +301,7 @@ pub enum Decided {
     /// This decision is the task's.
     Won,
     /// Another copy decided first: its record, whose event is emitted instead.
-    Lost(Record),
+    Lost(Box<Record>),
 }
 
 #[async_trait]
