@@ -303,6 +303,7 @@ async fn ledger_bench() -> serde_json::Value {
            "usd_per_million_wru": USD_PER_MILLION_WRU, "usd_per_million_rru": USD_PER_MILLION_RRU,
            "submit_aws_requests_per_request": submit_aws, "poll_aws_requests_per_check": poll_aws, "checks": checks,
            "drain_10k_100ms_invocations": drain["invocations"], "drain_10k_100ms_completed": drain["completed"],
+           "drain_10k_100ms_aws_requests_per_check": drain["aws_requests_per_check"],
            "conditions": "in-memory queue, bus and ledger (its calls counted as DynamoDB would bill them), AK/SK, csbs-sim deletions of 10-40 ms; 1,000 CSBS requests in SQS batches of 10, a fifth delivered twice, every pending message duplicated, two pollers at once"})
 }
 

@@ -35,14 +35,11 @@ impl fmt::Display for StrictError {
 pub fn from_slice(bytes: &[u8]) -> Result<Value, StrictError> {
     let found = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = Strict {
-        path: String::new(),
-        duplicate: &found,
-    }
-    .deserialize(&mut de)
-    .and_then(|v| de.end().map(|()| v));
+    let parsed = Strict { duplicate: &found }
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v));
     match (parsed, found.into_inner()) {
-        (_, Some(path)) => Err(StrictError::Duplicate { path }),
+        (_, Some(segments)) => Err(StrictError::Duplicate { path: join(segments) }),
         (Ok(v), None) => Ok(v),
         (Err(e), None) => Err(StrictError::Syntax(e)),
     }
@@ -53,24 +50,46 @@ pub fn from_str(text: &str) -> Result<Value, StrictError> {
     from_slice(text.as_bytes())
 }
 
-/// A value at `path`; a duplicate key is written to `duplicate` (the error serde returns
-/// cannot carry it as data).
+/// One step of a path: an object's key or an array's index.
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// The path of a duplicate from its segments, innermost first: `select.status`, `a[1].b`.
+fn join(mut segments: Vec<Segment>) -> String {
+    segments.reverse();
+    let mut path = String::new();
+    for s in segments {
+        match s {
+            Segment::Key(k) if path.is_empty() => path.push_str(&k),
+            Segment::Key(k) => {
+                path.push('.');
+                path.push_str(&k);
+            }
+            Segment::Index(i) => path.push_str(&format!("[{i}]")),
+        }
+    }
+    path
+}
+
+/// A value; a duplicate key is recorded in `duplicate` (the error serde returns cannot carry
+/// it as data). The path is built only on that error, as it unwinds through the enclosing
+/// objects and arrays, so a valid document costs no more than serde_json's own parse.
+#[derive(Clone, Copy)]
 struct Strict<'a> {
-    path: String,
-    duplicate: &'a RefCell<Option<String>>,
+    duplicate: &'a RefCell<Option<Vec<Segment>>>,
 }
 
 impl Strict<'_> {
-    fn child(&self, segment: fmt::Arguments<'_>, dotted: bool) -> Self {
-        let path = match (self.path.is_empty(), dotted) {
-            (true, _) => segment.to_string(),
-            (false, true) => format!("{}.{segment}", self.path),
-            (false, false) => format!("{}{segment}", self.path),
-        };
-        Strict {
-            path,
-            duplicate: self.duplicate,
+    /// Adds the enclosing step to a duplicate's path on the way out.
+    fn within<T, E>(self, segment: impl FnOnce() -> Segment, r: Result<T, E>) -> Result<T, E> {
+        if r.is_err()
+            && let Some(path) = self.duplicate.borrow_mut().as_mut()
+        {
+            path.push(segment());
         }
+        r
     }
 }
 
@@ -124,22 +143,29 @@ impl<'de> Visitor<'de> for Strict<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut out = Vec::new();
-        while let Some(v) = seq.next_element_seed(self.child(format_args!("[{}]", out.len()), false))? {
-            out.push(v);
+        loop {
+            let next = seq.next_element_seed(self);
+            let i = out.len();
+            match self.within(|| Segment::Index(i), next)? {
+                Some(v) => out.push(v),
+                None => return Ok(Value::Array(out)),
+            }
         }
-        Ok(Value::Array(out))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let child = self.child(format_args!("{key}"), true);
             if out.contains_key(&key) {
-                let message = format!("duplicate key {}", child.path);
-                *self.duplicate.borrow_mut() = Some(child.path);
+                let message = format!("duplicate key {key}");
+                *self.duplicate.borrow_mut() = Some(vec![Segment::Key(key)]);
                 return Err(de::Error::custom(message));
             }
-            let v = map.next_value_seed(child)?;
+            let value = map.next_value_seed(self);
+            let v = match value {
+                Ok(v) => v,
+                Err(e) => return self.within(|| Segment::Key(key), Err(e)),
+            };
             out.insert(key, v);
         }
         Ok(Value::Object(out))

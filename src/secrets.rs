@@ -39,38 +39,63 @@ async fn fetch(
     })
 }
 
-/// Reads the secrets; `client` is needed only when an ARN is configured.
+/// Reads the secrets; `client` is needed only when an ARN is configured. The two reads run
+/// concurrently: each is a round trip to Secrets Manager on the cold-start path.
 pub async fn resolve(
     config: &Config,
     client: Option<&aws_sdk_secretsmanager::Client>,
 ) -> Result<ResolvedSecrets, ConfigError> {
-    let need = |variable: &'static str| {
-        client.ok_or(ConfigError {
-            variable,
-            message: "a Secrets Manager client is required".into(),
-        })
-    };
-    let credentials = match &config.credentials {
-        CredentialsSource::Inline(c) => c.clone(),
-        CredentialsSource::SecretArn(arn) => {
-            let text = fetch(need("CSBS_CREDENTIALS_SECRET_ARN")?, "CSBS_CREDENTIALS_SECRET_ARN", arn).await?;
-            Credentials::from_json(&text).map_err(|m| ConfigError {
-                variable: "CSBS_CREDENTIALS_SECRET_ARN",
-                message: m,
-            })?
-        }
-    };
+    let (credentials, webhook_secret) =
+        futures::future::try_join(credentials(config, client), webhook_secret(config, client)).await?;
     if matches!(credentials, Credentials::Password { .. }) && config.iam_endpoint.is_none() {
         return Err(ConfigError {
             variable: "IAM_ENDPOINT",
             message: "is required for password (token) authentication".into(),
         });
     }
-    let webhook_secret = match &config.webhook_secret {
-        None => None,
-        Some(SecretSource::Inline(s)) => Some(s.clone()),
+    Ok(ResolvedSecrets {
+        credentials,
+        webhook_secret,
+    })
+}
+
+fn need<'a>(
+    client: Option<&'a aws_sdk_secretsmanager::Client>,
+    variable: &'static str,
+) -> Result<&'a aws_sdk_secretsmanager::Client, ConfigError> {
+    client.ok_or(ConfigError {
+        variable,
+        message: "a Secrets Manager client is required".into(),
+    })
+}
+
+async fn credentials(
+    config: &Config,
+    client: Option<&aws_sdk_secretsmanager::Client>,
+) -> Result<Credentials, ConfigError> {
+    const VARIABLE: &str = "CSBS_CREDENTIALS_SECRET_ARN";
+    match &config.credentials {
+        CredentialsSource::Inline(c) => Ok(c.clone()),
+        CredentialsSource::SecretArn(arn) => {
+            let text = fetch(need(client, VARIABLE)?, VARIABLE, arn).await?;
+            Credentials::from_json(&text).map_err(|m| ConfigError {
+                variable: VARIABLE,
+                message: m,
+            })
+        }
+    }
+}
+
+async fn webhook_secret(
+    config: &Config,
+    client: Option<&aws_sdk_secretsmanager::Client>,
+) -> Result<Option<Secret>, ConfigError> {
+    const VARIABLE: &str = "WEBHOOK_SECRET_ARN";
+    match &config.webhook_secret {
+        None => Ok(None),
+        Some(SecretSource::Inline(s)) => Ok(Some(s.clone())),
         Some(SecretSource::Arn(arn)) => {
-            let text = fetch(need("WEBHOOK_SECRET_ARN")?, "WEBHOOK_SECRET_ARN", arn).await?;
+            let text = fetch(need(client, VARIABLE)?, VARIABLE, arn).await?;
             // A plain string, or a JSON object {"secret": "..."} as the console creates.
             let value = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
@@ -78,15 +103,11 @@ pub async fn resolve(
                 .unwrap_or(text);
             if value.len() < 16 {
                 return Err(ConfigError {
-                    variable: "WEBHOOK_SECRET_ARN",
+                    variable: VARIABLE,
                     message: "the secret must be at least 16 characters".into(),
                 });
             }
-            Some(Secret::new(value))
+            Ok(Some(Secret::new(value)))
         }
-    };
-    Ok(ResolvedSecrets {
-        credentials,
-        webhook_secret,
-    })
+    }
 }

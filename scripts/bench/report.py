@@ -186,7 +186,8 @@ if c:
     w(f"| conditional writes per task, copies' refused writes included | — | {c['writes_per_task']:.2f} ({c['conflicts']:,} refused) | |")
     w(f"| reads per conflicting copy | ≤ 1 | **{c['reads_per_conflict']:.2f}** | {ok(c['reads_per_conflict'] <= 1)} |")
     w(f"| SQS + EventBridge requests per submitted request | 0.20, unchanged | **{c['submit_aws_requests_per_request']:.2f}** | {ok(c['submit_aws_requests_per_request'] <= 0.21)} |")
-    w(f"| SQS + EventBridge requests per poll check | ≤ 0.30, unchanged | **{c['poll_aws_requests_per_check']:.2f}** ({c['checks']:,} checks) | {ok(c['poll_aws_requests_per_check'] <= 0.30)} |")
+    w(f"| SQS + EventBridge requests per poll check, draining 10,000 tasks (as in the throughput section) | ≤ 0.30, unchanged | **{c['drain_10k_100ms_aws_requests_per_check']:.2f}** | {ok(c['drain_10k_100ms_aws_requests_per_check'] <= 0.30)} |")
+    w(f"| the same with the copies above (every message twice, 1 s checks, two pollers) | — | {c['poll_aws_requests_per_check']:.2f} ({c['checks']:,} checks) | |")
     w(f"| item size: submitted / decided (with its event) | — | {c['submitted_item_bytes']:.0f} B / {c['decided_item_bytes']:.0f} B | |")
     w(f"| DynamoDB cost per 1,000 tasks, copies included | — | **${c['usd_per_1000_tasks']:.4f}** | |")
     w(f"| 10,000 pending tasks at 100 ms cloud latency, ledger in the path: 60 s invocations to drain | ≤ 2 | **{c['drain_10k_100ms_invocations']}** ({c['drain_10k_100ms_completed']:,} completed) | {ok(c['drain_10k_100ms_invocations'] <= 2)} |")
@@ -246,7 +247,10 @@ if d:
       "`cargo bench --bench workflow -- delay`.\n")
     w("| measured | ticks | p50 | p95 | max | target |")
     w("|---|---|---|---|---|---|")
-    w(f"| {d['measured']} of {d['deletions']} | {d['ticks']} | {d['p50_s']:.1f} s | **{d['p95_s']:.1f} s** | {d['max_s']:.1f} s | p95 ≤ 15 s {ok(d['p95_s'] <= 15)} |")
+    w(f"| {d['measured']} of {d['deletions']} | {d['ticks']} | {d['p50_s']:.1f} s | **{d['p95_s']:.1f} s** | {d['max_s']:.1f} s | p95 ≤ 10 s {ok(d['p95_s'] <= 10)} |")
+    w("\nAs deployed: the template's 75 s timeout, 60 s window and 10 s interval, a tick every 60 s — the window "
+      "reaches the next tick, so no part of the minute goes unchecked (with the earlier 50 s window the last 10 s "
+      "of every minute were).")
     w("")
 else:
     w("Not measured.\n")
@@ -258,8 +262,11 @@ w("`SOAK_REQUESTS=500 cargo test --profile bench --test it soak:: -- --nocapture
   "queue and bus with 0–60 ms latency on every call and 3 % refused calls (the bus also 3 % of entries); "
   "`csbs-sim` with 10 % injected 429/5xx on every route and 0–40 ms jitter; password credentials (tokens) "
   "expired every 0.7 s; duplicated and repeated SQS deliveries; two poll invocations at a time, killed at random "
-  "points. Checked: every request ends in exactly one distinct terminal event of the expected kind, none lost, "
-  "none stuck, and the simulator's final state agrees. CI runs the same test with 100 requests.\n")
+  "points; a tenth of the requests race their deadline (1 s against deletions of 0.2–1.5 s), and after the run "
+  "every request is delivered once more. Checked: every request ends in exactly one distinct terminal event of "
+  "the expected kind (Completed or Timed Out for the races), the one its decision-ledger record holds; the late "
+  "redeliveries delete nothing; none lost, none stuck, and the simulator's final state agrees. CI runs the same "
+  "test with 100 requests.\n")
 w(f"```\n{soak or 'not measured'}\n```\n")
 w(f"## Fuzzing ({when('fuzz.txt')})\n")
 w("`PROPTEST_CASES=5000 cargo test --profile bench --test it fuzz::`: generated valid requests and one-field "

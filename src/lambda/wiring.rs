@@ -72,9 +72,9 @@ pub async fn secrets(config: &Config, aws: &SdkConfig) -> Result<ResolvedSecrets
     resolve(config, Some(&sm)).await
 }
 
-fn queue(config: &Config, aws: &SdkConfig) -> Result<SqsQueue, ConfigError> {
+fn queue(config: &Config, sqs: &aws_sdk_sqs::Client) -> Result<SqsQueue, ConfigError> {
     Ok(SqsQueue::new(
-        aws_sdk_sqs::Client::new(aws),
+        sqs.clone(),
         config.require_pending_queue()?,
         config.pending_receive_wait_seconds,
     ))
@@ -108,16 +108,18 @@ pub async fn submit_app(config: &Config, aws: &SdkConfig) -> Result<SubmitApp, C
         },
         ..SubmitSettings::default()
     };
+    // Each client once: the SQS client (and its connection pool) serves both queues.
+    let sqs = aws_sdk_sqs::Client::new(aws);
     let mut submitter = Submitter::new(
         csbs_client(config, &secrets)?,
-        Arc::new(queue(config, aws)?),
+        Arc::new(queue(config, &sqs)?),
         Arc::new(sink(config, aws)),
         settings,
     )
     .with_ledger(ledger(config, aws)?);
     if let Some(url) = &config.intake_queue_url {
         // The same adapter as the pending queue; its receive wait is never used here.
-        submitter = submitter.with_intake(Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url.clone(), 0)));
+        submitter = submitter.with_intake(Arc::new(SqsQueue::new(sqs, url.clone(), 0)));
     }
     Ok(SubmitApp {
         submitter,
@@ -135,7 +137,7 @@ pub async fn poller(config: &Config, aws: &SdkConfig) -> Result<Poller, ConfigEr
     };
     Ok(Poller::new(
         csbs_client(config, &secrets)?,
-        Arc::new(queue(config, aws)?),
+        Arc::new(queue(config, &aws_sdk_sqs::Client::new(aws))?),
         Arc::new(sink(config, aws)),
         settings,
     )

@@ -435,6 +435,8 @@ fn cbr(
                 Ok(p) => p,
                 Err(m) => return error(400, "BackupService.9900", m),
             };
+            // Replay what happened until now, as every other route does (time advances lazily).
+            backend.advance(now);
             let since = param("start_time").and_then(|t| crate::cbr::models::parse_time(&t));
             let mut logs: Vec<Value> = backend
                 .op_logs

@@ -373,3 +373,89 @@ async fn restore_points_and_configuration() {
     assert_eq!((e.class(), e.is_bad_gateway()), (ErrorClass::Misconfigured, true));
     assert!(e.to_string().contains("CBR_ENDPOINT"), "{e}");
 }
+
+/// The simulator's operation logs filter by `status` and `resource_id`, as the service does
+/// (docs/cbr-api.md): a client that asks for failed delete tasks of one server gets only those.
+#[tokio::test]
+async fn operation_logs_filter_by_status_and_resource() {
+    let s = Simulator::start(SimConfig {
+        delete_duration: (Duration::from_millis(50), Duration::from_millis(50)),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let on = |id: &str, server: &str| ItemSeed {
+        resource_id: Some(server.into()),
+        ..ItemSeed::failing(id)
+    };
+    s.sim.seed_cbr(
+        P,
+        "rp",
+        &[on("bk-a", "srv-a"), on("bk-b", "srv-b"), ItemSeed::ok("bk-ok")],
+    );
+    let cbr = client(&s, sim::demo_aksk());
+    for b in ["bk-a", "bk-b", "bk-ok"] {
+        assert_eq!(cbr.delete_backup(P, b, soon()).await.unwrap(), DeleteOutcome::Accepted);
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Raw queries with a token of the simulator's IAM (the client asks with its own filters).
+    let c = reqwest::Client::new();
+    let body = csbs_deleter::csbs::auth::token_request_body(
+        sim::DEMO_USER,
+        &csbs_deleter::secret::Secret::new(sim::DEMO_PASSWORD),
+        sim::DEMO_DOMAIN,
+        P,
+    );
+    let token = c
+        .post(format!("{}v3/auth/tokens", s.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .headers()["x-subject-token"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let logs = |query: &str| {
+        let (c, s, token) = (c.clone(), &s, token.clone());
+        let query = query.to_string();
+        async move {
+            let v: serde_json::Value = c
+                .get(format!("{}v3/{P}/operation-logs?{query}", s.base_url()))
+                .header("X-Auth-Token", token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let mut ids: Vec<String> = v["operation_logs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{}:{}",
+                        l["extra_info"]["delete"]["backup_id"].as_str().unwrap(),
+                        l["status"].as_str().unwrap()
+                    )
+                })
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(
+        logs("operation_type=delete").await,
+        ["bk-a:failed", "bk-b:failed", "bk-ok:success"]
+    );
+    assert_eq!(
+        logs("operation_type=delete&status=failed").await,
+        ["bk-a:failed", "bk-b:failed"]
+    );
+    assert_eq!(
+        logs("operation_type=delete&status=failed&resource_id=srv-a").await,
+        ["bk-a:failed"]
+    );
+    assert_eq!(logs("status=success").await, ["bk-ok:success"]);
+}

@@ -181,6 +181,26 @@ async fn submit_status_and_sign_against_moto_and_the_http_api() {
         "planned"
     );
 
+    // The task's record in the decision ledger (GET /deletions/{task_id}), by its id.
+    let task_id = answer["task_id"].as_str().unwrap();
+    let out = cli(&["status", "--url", &api, "--task", task_id], &http_env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let record: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (record["task_id"].as_str(), record["state"].as_str()),
+        (Some(task_id), Some("submitted"))
+    );
+    let unknown = format!("tsk_{}", "0".repeat(32));
+    let out = cli(&["status", "--url", &api, "--task", &unknown], &http_env);
+    assert_eq!(out.status.code(), Some(2), "404 is refused input");
+    assert!(stderr(&out).contains("unknown_task"), "{}", stderr(&out));
+    let out = cli(&["status", "--url", &api, "--task", "tsk/../x"], &http_env);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an id that could leave the path is refused before any call"
+    );
+
     let out = cli(
         &["status", "--url", &api, "--project-id", P, "--checkpoint-id", "cp-http"],
         &http_env,

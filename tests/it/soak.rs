@@ -402,6 +402,11 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
             .or_default()
             .insert((e.event_id.clone(), e.outcome));
     }
+    // Counted before the assertions, for the benchmark's line: tasks with two terminal kinds.
+    let two_kinds = terminal
+        .values()
+        .filter(|seen| seen.iter().map(|(_, o)| *o).collect::<HashSet<_>>().len() > 1)
+        .count();
     let mut by_outcome: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &reqs {
         let seen = terminal.remove(&r.task_id).unwrap_or_default();
@@ -465,7 +470,7 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
     let stats = sim.sim.stats();
     let distinct: usize = by_outcome.values().sum();
     println!(
-        "soak: {n} requests, {deliveries} deliveries, {deliveries_of_terminal} terminal deliveries ({} repeated), {polls_killed} poll invocations killed, {:?}, {} CSBS calls, {} CBR calls, {} token logins, {:.1} s",
+        "soak: {n} requests, {deliveries} deliveries, {deliveries_of_terminal} terminal deliveries ({} repeated), {two_kinds} tasks with two terminal kinds, {polls_killed} poll invocations killed, {:?}, {} CSBS calls, {} CBR calls, {} token logins, {:.1} s",
         deliveries_of_terminal - distinct,
         by_outcome,
         stats.csbs_calls(),
