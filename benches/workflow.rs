@@ -111,27 +111,36 @@ async fn one_finished_pass(w: &World, n: usize, route: Route) -> f64 {
     secs
 }
 
-/// Per-record CPU cost without any network: parse + validate + task id + pending body + event.
-fn record_overhead() -> f64 {
-    let bodies: Vec<String> = (0..20_000)
+/// Request bodies as the benchmarks parse them: two items and a context each.
+fn request_bodies(n: usize) -> Vec<String> {
+    (0..n)
         .map(|i| {
             json!({"project_id": sim::DEMO_PROJECT, "checkpoint_id": format!("c0ffee00-0000-4000-8000-{i:012}"),
                    "checkpoint_items": [format!("item-{i}-b"), format!("item-{i}-a")], "request_id": format!("req-{i}"),
                    "context": {"ticket": i}})
             .to_string()
         })
-        .collect();
-    let started = StdInstant::now();
-    let mut bytes = 0usize;
-    for b in &bodies {
-        let req = DeletionRequest::from_sqs_body(b).unwrap();
-        let task = PendingTask::new(&req, chrono::Utc::now(), 1800);
-        bytes += serde_json::to_string(&task).unwrap().len();
-        let event = OutcomeEvent::for_task(&task, Outcome::Submitted, chrono::Utc::now(), None, None);
-        bytes += serde_json::to_string(&event).unwrap().len();
-    }
-    std::hint::black_box(bytes);
-    started.elapsed().as_secs_f64() * 1e6 / bodies.len() as f64
+        .collect()
+}
+
+/// Per-record CPU cost without any network: parse + validate + task id + pending body + event
+/// (the fastest of three rounds: the others are the machine's noise).
+fn record_overhead() -> f64 {
+    let bodies = request_bodies(20_000);
+    let round = || {
+        let started = StdInstant::now();
+        let mut bytes = 0usize;
+        for b in &bodies {
+            let req = DeletionRequest::from_sqs_body(b).unwrap();
+            let task = PendingTask::new(&req, chrono::Utc::now(), 1800);
+            bytes += serde_json::to_string(&task).unwrap().len();
+            let event = OutcomeEvent::for_task(&task, Outcome::Submitted, chrono::Utc::now(), None, None);
+            bytes += serde_json::to_string(&event).unwrap().len();
+        }
+        std::hint::black_box(bytes);
+        started.elapsed().as_secs_f64() * 1e6 / bodies.len() as f64
+    };
+    (0..3).map(|_| round()).fold(f64::MAX, f64::min)
 }
 
 /// The cost of the promises at the edges (docs/DESIGN.md, "HTTP API"): per request, the strict
@@ -140,54 +149,48 @@ fn record_overhead() -> f64 {
 async fn edges_bench() -> serde_json::Value {
     use csbs_deleter::secret::Secret;
     use csbs_deleter::webhook::{self, Signed, WebhookPolicy};
-    let bodies: Vec<String> = (0..20_000)
-        .map(|i| {
-            json!({"project_id": sim::DEMO_PROJECT, "checkpoint_id": format!("c0ffee00-0000-4000-8000-{i:012}"),
-                   "checkpoint_items": [format!("item-{i}-b"), format!("item-{i}-a")], "request_id": format!("req-{i}"),
-                   "context": {"ticket": i}})
-            .to_string()
-        })
-        .collect();
-    let per_body = |f: &dyn Fn(&str)| {
-        let started = StdInstant::now();
-        for b in &bodies {
-            f(b);
-        }
-        started.elapsed().as_secs_f64() * 1e6 / bodies.len() as f64
-    };
-    let loose_us = per_body(&|b| {
-        let v: serde_json::Value = serde_json::from_str(b).unwrap();
-        std::hint::black_box(DeletionRequest::from_value(&v).unwrap());
-    });
-    let strict_us = per_body(&|b| {
-        let v = csbs_deleter::request::parse_json(b.as_bytes(), "the body").unwrap();
-        std::hint::black_box(DeletionRequest::from_value(&v).unwrap());
-    });
+    let bodies = request_bodies(20_000);
     let secret = Secret::new("bench-webhook-secret-0123456789");
     let policy = WebhookPolicy::Secret(secret.clone());
     let now = chrono::Utc::now().timestamp();
-    let signed = |b: &str| -> (String, String) {
-        let query = webhook::canonical_raw_query("");
-        let req = Signed {
-            method: "POST",
-            path: "/deletions",
-            query: &query,
-            body: b.as_bytes(),
-        };
-        (webhook::sign(&secret, now, &req), query)
+    let query = webhook::canonical_raw_query("");
+    let post = |b: &'_ str| Signed {
+        method: "POST",
+        path: "/deletions",
+        query: "",
+        body: b.as_bytes(),
     };
-    let headers: Vec<(String, String)> = bodies.iter().map(|b| signed(b)).collect();
-    let started = StdInstant::now();
-    for (b, (h, q)) in bodies.iter().zip(&headers) {
+    let headers: Vec<String> = bodies.iter().map(|b| webhook::sign(&secret, now, &post(b))).collect();
+    let per_body = |f: &dyn Fn(usize, &str)| {
+        let started = StdInstant::now();
+        for (i, b) in bodies.iter().enumerate() {
+            f(i, b);
+        }
+        started.elapsed().as_secs_f64() * 1e6 / bodies.len() as f64
+    };
+    let loose = |_: usize, b: &str| {
+        let v: serde_json::Value = serde_json::from_str(b).unwrap();
+        std::hint::black_box(DeletionRequest::from_value(&v).unwrap());
+    };
+    let strict = |_: usize, b: &str| {
+        let v = csbs_deleter::request::parse_json(b.as_bytes(), "the body").unwrap();
+        std::hint::black_box(DeletionRequest::from_value(&v).unwrap());
+    };
+    let verify = |i: usize, b: &str| {
         let req = Signed {
-            method: "POST",
-            path: "/deletions",
-            query: q,
-            body: b.as_bytes(),
+            query: &query,
+            ..post(b)
         };
-        webhook::verify(&policy, Some(h), &req, now).unwrap();
+        webhook::verify(&policy, Some(&headers[i]), &req, now).unwrap();
+    };
+    // Seven rounds, the three measured in turn; the fastest round of each (a CPU-bound figure:
+    // the others are the machine's noise).
+    let (mut loose_us, mut strict_us, mut verify_us) = (f64::MAX, f64::MAX, f64::MAX);
+    for _ in 0..7 {
+        loose_us = loose_us.min(per_body(&loose));
+        strict_us = strict_us.min(per_body(&strict));
+        verify_us = verify_us.min(per_body(&verify));
     }
-    let verify_us = started.elapsed().as_secs_f64() * 1e6 / bodies.len() as f64;
     // One revocation under a burst of 50 calls in flight, password credentials.
     let s = Simulator::start(SimConfig::default()).await.unwrap();
     s.sim.seed(sim::DEMO_PROJECT, "ckpt", &[ItemSeed::ok("item")]);

@@ -57,6 +57,17 @@ impl DynamoLedger {
             .map(|i| Record::from_item(&from_dynamo(task_id, i)?))
             .transpose()
     }
+
+    /// The record whose existence failed a write's condition: one consistent read.
+    async fn standing(&self, task_id: &str, deadline: Instant) -> Result<Box<Record>, LedgerError> {
+        match self.read(task_id, deadline).await? {
+            Some(r) => Ok(Box::new(r)),
+            // Expired by its TTL between the two calls: try again later.
+            None => Err(LedgerError::Unavailable(
+                "the record vanished between write and read".into(),
+            )),
+        }
+    }
 }
 
 #[async_trait]
@@ -72,13 +83,7 @@ impl Ledger for DynamoLedger {
         match bounded(deadline, call).await? {
             Ok(_) => Ok(Begun::New),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                match self.read(&record.task_id, deadline).await? {
-                    Some(existing) => Ok(Begun::Existing(Box::new(existing))),
-                    // Expired by its TTL between the two calls: try again later.
-                    None => Err(LedgerError::Unavailable(
-                        "the record vanished between write and read".into(),
-                    )),
-                }
+                Ok(Begun::Existing(self.standing(&record.task_id, deadline).await?))
             }
             Err(e) => Err(unavailable(e)),
         }
@@ -121,12 +126,7 @@ impl Ledger for DynamoLedger {
         match bounded(deadline, call).await? {
             Ok(_) => Ok(Decided::Won),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                match self.read(&record.task_id, deadline).await? {
-                    Some(first) => Ok(Decided::Lost(Box::new(first))),
-                    None => Err(LedgerError::Unavailable(
-                        "the record vanished between write and read".into(),
-                    )),
-                }
+                Ok(Decided::Lost(self.standing(&record.task_id, deadline).await?))
             }
             Err(e) => Err(unavailable(e)),
         }
