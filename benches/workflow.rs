@@ -154,12 +154,14 @@ async fn edges_bench() -> serde_json::Value {
     let policy = WebhookPolicy::Secret(secret.clone());
     let now = chrono::Utc::now().timestamp();
     let query = webhook::canonical_raw_query("");
-    let post = |b: &'_ str| Signed {
-        method: "POST",
-        path: "/deletions",
-        query: "",
-        body: b.as_bytes(),
-    };
+    fn post(b: &str) -> Signed<'_> {
+        Signed {
+            method: "POST",
+            path: "/deletions",
+            query: "",
+            body: b.as_bytes(),
+        }
+    }
     let headers: Vec<String> = bodies.iter().map(|b| webhook::sign(&secret, now, &post(b))).collect();
     let per_body = |f: &dyn Fn(usize, &str)| {
         let started = StdInstant::now();
