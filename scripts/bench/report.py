@@ -31,7 +31,7 @@ def ok(cond):
 
 
 STEP_OF = {"artifacts.json": "artifacts", "cold-lean-submit.json": "coldstart", "submit.json": "workflow",
-           "poll1k.json": "workflow", "cbr.json": "cbr", "selection.json": "selection", "edges.json": "edges", "ledger.json": "ledger", "throughput.json": "workflow", "delay.json": "workflow",
+           "poll1k.json": "workflow", "cbr.json": "cbr", "selection.json": "selection", "edges.json": "edges", "ledger.json": "ledger", "throughput.json": "workflow", "delay.json": "delay",
            "soak.txt": "soak", "fuzz.txt": "fuzz", "mutants.out/outcomes.json": "mutants",
            "mutants-selection/mutants.out/outcomes.json": "mutants-selection"}
 
