@@ -397,7 +397,9 @@ async fn operation_logs_filter_by_status_and_resource() {
     for b in ["bk-a", "bk-b", "bk-ok"] {
         assert_eq!(cbr.delete_backup(P, b, soon()).await.unwrap(), DeleteOutcome::Accepted);
     }
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    for b in ["bk-a", "bk-b", "bk-ok"] {
+        settled(&s, b).await;
+    }
     // Raw queries with a token of the simulator's IAM (the client asks with its own filters).
     let c = reqwest::Client::new();
     let body = csbs_deleter::csbs::auth::token_request_body(

@@ -107,6 +107,16 @@ impl World {
     }
 }
 
+/// Until the simulator has finished the deletion of `item` (gone or failed): the state the
+/// test goes on from, awaited rather than slept for.
+async fn finished(w: &World, item: &str) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !w.sim.sim.finished().iter().any(|f| f.item_id == item) {
+        assert!(Instant::now() < until, "{item} never finished");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn far() -> Instant {
     Instant::now() + Duration::from_secs(60)
 }
@@ -130,15 +140,19 @@ async fn a_copy_checked_after_the_deletion_finished_repeats_the_first_decision()
     // The duplicate becomes visible once the deletion has finished.
     w.queue
         .push_delayed(serde_json::to_string(&task).unwrap(), Duration::from_millis(3500));
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Past the 1 s deadline (the deletion takes 2.5 s): the time itself is what is waited for.
+    tokio::time::sleep_until(Instant::now() + Duration::from_millis(1200)).await;
     let p = w.poller(Duration::ZERO);
     let first = p.pass(far()).await;
     assert_eq!(first.timed_out, 1, "past the deadline, still deleting: {first:?}");
-    // Wait for the delayed copy, checked after the backup is gone.
+    // The delayed copy, checked after the backup is gone.
+    finished(&w, "item").await;
     let until = Instant::now() + Duration::from_secs(10);
     while !w.queue.is_empty() && Instant::now() < until {
-        p.pass(far()).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if p.pass(far()).await.checked == 0 {
+            // Not visible yet: its delay is SQS's DelaySeconds, not a state to await.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     assert!(w.queue.is_empty());
     let gone = w.csbs.get_item(sim::DEMO_PROJECT, "item", far()).await.unwrap();
@@ -194,7 +208,7 @@ async fn a_crash_between_emit_and_delete_repeats_the_same_event() {
     w.sim.sim.seed(sim::DEMO_PROJECT, "ckpt", &[ItemSeed::failing("item")]);
     let s = w.submitter();
     s.submit(&request(sim::DEMO_PROJECT, 600), far()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    finished(&w, "item").await;
     w.queue.fail_deletes(true);
     let p = w.poller(Duration::ZERO);
     assert_eq!(p.pass(far()).await.failed, 1);
@@ -261,7 +275,7 @@ async fn an_unavailable_ledger_delays_and_never_loses() {
     );
     w.ledger.set_unavailable(false);
     s.submit(&request(sim::DEMO_PROJECT, 600), far()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    finished(&w, "item").await;
     w.ledger.set_unavailable(true);
     let p = w.poller(Duration::ZERO);
     let pass = p.pass(far()).await;
@@ -293,7 +307,7 @@ async fn an_unreadable_record_yields_no_event() {
     let mut item = csbs_deleter::ledger::Record::submitted(&task).to_item();
     item.insert("state".into(), csbs_deleter::ledger::Attr::S("archived".into()));
     w.ledger.put_raw(item);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    finished(&w, "item").await;
     let pass = w.poller(Duration::ZERO).pass(far()).await;
     assert_eq!(
         (pass.completed, pass.ledger_errors, w.queue.len()),
