@@ -128,7 +128,8 @@ def main(path):
 
     # 5. Log groups with a retention parameter (default 30 days), used by both functions.
     groups = of_type("AWS::Logs::LogGroup")
-    check(len(groups) == 2 and all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups.values()), "two log groups with RetentionInDays = LogRetentionDays")
+    check(len(groups) == 3 and all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups.values()),
+          "three log groups (the functions', the HTTP API's access logs) with RetentionInDays = LogRetentionDays")
     check(param("LogRetentionDays").get("Default") == 30, "log retention defaults to 30 days")
     for fn in ["SubmitFunction", "PollFunction"]:
         lg = res[fn]["Properties"].get("LoggingConfig", {}).get("LogGroup")
@@ -211,6 +212,22 @@ def main(path):
     check(window >= 60, f"poll watches until the next scheduled start (window {window} s on a 60 s schedule)")
     check(poll_props["Timeout"] >= window + interval, f"poll's timeout ({poll_props['Timeout']} s) leaves its last pass time to finish")
     check("/deletions/{task_id}" in routes, "HTTP API routes GET /deletions/{task_id}")
+
+    # 11. Traced functions; the HTTP API with access logs and default route throttling (AWS's
+    # serverless rules WS1000, ES2000, ES2003 — scripts/test.sh runs those rules too).
+    for fn in ["SubmitFunction", "PollFunction"]:
+        check(res[fn]["Properties"].get("TracingConfig") == {"Mode": "Active"}, f"{fn}: X-Ray tracing Active")
+    stages = of_type("AWS::ApiGatewayV2::Stage")
+    check(len(stages) == 1, "one HTTP API stage")
+    for k, st in stages.items():
+        sp = st["Properties"]
+        check(sp.get("AccessLogSettings", {}).get("DestinationArn") == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]},
+              f"{k}: access logs to their log group")
+        check(sp.get("DefaultRouteSettings", {}).get("ThrottlingBurstLimit") == {"Ref": "HttpApiBurstLimit"}
+              and sp.get("DefaultRouteSettings", {}).get("ThrottlingRateLimit") == {"Ref": "HttpApiRateLimit"},
+              f"{k}: default route throttling from the parameters")
+    check(all(e["Properties"].get("ApiId") == {"Ref": "HttpApi"} for e in raw["Resources"]["SubmitFunction"]["Properties"]["Events"].values()
+              if e["Type"] == "HttpApi"), "every route on the explicit HTTP API")
 
     # The functions' permissions and triggers.
     check(any(v["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"] for v in of_type("AWS::Lambda::EventSourceMapping").values()),
