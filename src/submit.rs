@@ -304,11 +304,7 @@ impl Submitter {
             Ok(Begun::Existing(first)) => {
                 if let Some(event) = first.terminal_event() {
                     tracing::info!(task_id = %task.task_id, outcome = event.outcome.as_str(), "already decided: the recorded event again, nothing deleted");
-                    let event = event.clone();
-                    return Step::Emit {
-                        event: Box::new(event.clone()),
-                        then: Ok(Accepted::Decided(Box::new(DecidedTask { task, event }))),
-                    };
+                    return Self::repeat(task, event.clone());
                 }
                 // A copy of a request still running: its DELETE and pending message are sent
                 // again (a crash may have lost them), with the first submission's times.
@@ -391,10 +387,15 @@ impl Submitter {
                     then,
                 }
             }
-            Ok(event) => Step::Emit {
-                event: Box::new(event.clone()),
-                then: Ok(Accepted::Decided(Box::new(DecidedTask { task, event }))),
-            },
+            Ok(recorded) => Self::repeat(task, recorded),
+        }
+    }
+
+    /// A copy of a decided request: the recorded event again, answered as decided.
+    fn repeat(task: PendingTask, recorded: OutcomeEvent) -> Step {
+        Step::Emit {
+            event: Box::new(recorded.clone()),
+            then: Ok(Accepted::Decided(Box::new(DecidedTask { task, event: recorded }))),
         }
     }
 
