@@ -65,6 +65,30 @@ pub struct Config {
     pub fanout_step_seconds: u32,
     /// The decision ledger's DynamoDB table (`LEDGER_TABLE_NAME`), required by submit and poll.
     pub ledger_table_name: Option<String>,
+    /// How HTTP callers are authenticated (`HTTP_AUTH`: `signature`, the default, or `iam`).
+    pub http_auth: HttpAuth,
+}
+
+/// `HTTP_AUTH` (docs/DESIGN.md, "HTTP API").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpAuth {
+    /// The `X-Signature-256` webhook signature, checked by the function.
+    #[default]
+    Signature,
+    /// AWS_IAM at API Gateway / the function URL: the caller's SigV4 identity, present in the
+    /// request context, replaces the signature.
+    Iam,
+}
+
+fn parse_http_auth(value: Option<String>) -> Result<HttpAuth, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") | Some("signature") => Ok(HttpAuth::Signature),
+        Some("iam") => Ok(HttpAuth::Iam),
+        Some(other) => Err(ConfigError {
+            variable: "HTTP_AUTH",
+            message: format!("must be signature or iam, not {other:?}"),
+        }),
+    }
 }
 
 /// `scheme://host[:port]`, a trailing `/` tolerated.
@@ -250,6 +274,7 @@ impl Config {
             intake_queue_url: get("INTAKE_QUEUE_URL").filter(|u| !u.trim().is_empty()),
             ledger_table_name: get("LEDGER_TABLE_NAME").map(|t| t.trim().to_string()),
             fanout_step_seconds: parse_num("FANOUT_STEP_SECONDS", get("FANOUT_STEP_SECONDS"), 30, 0, 900)?,
+            http_auth: parse_http_auth(get("HTTP_AUTH"))?,
         })
     }
 
@@ -334,6 +359,11 @@ mod tests {
             "DELETION_TIMEOUT_SECONDS"
         );
         assert_eq!(with("ALLOW_UNSIGNED_HTTP", "maybe").variable, "ALLOW_UNSIGNED_HTTP");
+        let e = with("HTTP_AUTH", "IAM ");
+        assert!(
+            e.variable == "HTTP_AUTH" && e.message.contains("signature or iam"),
+            "{e}"
+        );
         assert_eq!(with("ALLOWED_PROJECT_IDS", "p1,bad/id").variable, "ALLOWED_PROJECT_IDS");
         assert_eq!(with("CSBS_CONCURRENCY", "0").variable, "CSBS_CONCURRENCY");
         let e = with("WEBHOOK_SECRET", "short-s3cr3t");

@@ -19,6 +19,7 @@ pub mod lambda;
 pub mod ledger;
 #[cfg(feature = "dev")]
 pub mod local;
+pub mod metrics;
 pub mod pending;
 pub mod poll;
 pub mod request;
@@ -31,4 +32,5 @@ pub mod sim;
 pub mod submit;
 pub mod target;
 pub mod task;
+pub mod trace;
 pub mod webhook;

@@ -126,10 +126,10 @@ async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
     )
     .with_intake(intake.clone())
     .with_ledger(ledger.clone());
-    let app = Arc::new(SubmitApp {
+    let app = Arc::new(SubmitApp::new(
         submitter,
-        webhook: WebhookPolicy::Secret(Secret::new(LOCAL_WEBHOOK_SECRET)),
-    });
+        WebhookPolicy::Secret(Secret::new(LOCAL_WEBHOOK_SECRET)),
+    ));
     let settings = PollSettings {
         window: POLL_WINDOW,
         interval: opts.poll_interval,

@@ -21,6 +21,7 @@ use crate::request::task_id_of_raw;
 use crate::service::Service;
 use crate::target::TargetState;
 use crate::task::PendingTask;
+use tracing::Instrument;
 
 /// Time kept after the last receive of an invocation to check, emit and delete.
 pub const RECEIVE_RESERVE: Duration = Duration::from_secs(3);
@@ -225,6 +226,11 @@ impl Poller {
         self
     }
 
+    /// The Huawei transport (CSBS and CBR share it): its call times feed the metrics.
+    pub fn csbs(&self) -> &CsbsClient {
+        &self.csbs
+    }
+
     /// One invocation: passes every `interval` until nothing is pending or the window (or the
     /// deadline) is used up.
     pub async fn run(&self, deadline: Instant) -> PollSummary {
@@ -341,7 +347,17 @@ impl Poller {
 
         let verdicts: Vec<(PendingTask, String, Verdict)> = futures::stream::iter(mine)
             .map(|(task, receipt)| async move {
-                let verdict = self.check(&task, deadline).await;
+                // Every line about the task names it, its request and the trace it began in.
+                let span = tracing::info_span!(
+                    "task",
+                    task_id = %task.task_id,
+                    request_id = task.request_id.as_deref().unwrap_or(""),
+                    trace_id = task.trace_id.as_deref().unwrap_or(""),
+                );
+                let verdict = self.check(&task, deadline).instrument(span.clone()).await;
+                if let Verdict::Terminal(e) = &verdict {
+                    span.in_scope(|| tracing::info!(outcome = e.outcome.as_str(), "decided by this check"));
+                }
                 (task, receipt, verdict)
             })
             .buffer_unordered(MAX_BATCH)
@@ -427,7 +443,14 @@ impl Poller {
             Outcome::TimedOut => summary.timed_out += 1,
             _ => {}
         }
-        tracing::info!(event_id = %e.event_id, task_id = %e.task_id, outcome = e.outcome.as_str(), "event emitted");
+        tracing::info!(
+            event_id = %e.event_id,
+            task_id = %e.task_id,
+            request_id = e.request_id.as_deref().unwrap_or(""),
+            trace_id = e.trace_id.as_deref().unwrap_or(""),
+            outcome = e.outcome.as_str(),
+            "event emitted"
+        );
     }
 
     async fn forget(&self, receipts: &[String], deadline: Instant) {
@@ -679,7 +702,7 @@ pub fn next_check_secs(
 ) -> u32 {
     let age = (now - submitted_at).num_seconds().max(0) as u64;
     let to_deadline = (deadline - now).num_seconds().max(1) as u64;
-    let step_ms = interval.as_secs().max(age / 100).max(1) * 1000;
+    let step_ms = check_step_secs(interval, age) * 1000;
     // Aligned to multiples of the step since the epoch: copies of one task (a redelivery checked
     // in another pass) reappear together and are collapsed in one pass, so they cannot drift
     // apart and reach different verdicts. SQS takes whole seconds: round up, so the message is
@@ -687,6 +710,12 @@ pub fn next_check_secs(
     let wait_ms = until_boundary_ms(now.timestamp_millis().max(0) as u64, step_ms);
     // At most a day (deadlines are at most 24 h away); the SQS adapter caps it at SQS's 12 h.
     wait_ms.div_ceil(1000).clamp(1, to_deadline) as u32
+}
+
+/// The check period of a task `age_secs` old: `interval`, or 1 % of its age when longer (so a
+/// finished deletion is seen at most that late: the functions' detection-delay metric).
+pub fn check_step_secs(interval: Duration, age_secs: u64) -> u64 {
+    interval.as_secs().max(age_secs / 100).max(1)
 }
 
 /// Milliseconds from `now_ms` to the next multiple of `step_ms`, at least half a step away.

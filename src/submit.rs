@@ -713,7 +713,8 @@ impl Submitter {
                     task_id = %key,
                     project_id = %project,
                     checkpoint_id = %checkpoint,
-                    target = %target
+                    target = %target,
+                    trace_id = crate::trace::current().unwrap_or_default(),
                 );
                 let record_span = span.clone();
                 async move {

@@ -69,6 +69,11 @@ pub struct PendingTask {
     /// The selection that fanned this target out (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection_id: Option<String>,
+    /// The X-Ray trace id of the submit invocation that created the task (crate::trace):
+    /// poll logs it on every line about the task and its events carry it. Absent outside
+    /// Lambda and in tasks written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// An item of a task whose DELETE was refused for good, with CSBS's answer.
@@ -97,6 +102,7 @@ impl PendingTask {
             deadline: now + chrono::Duration::seconds(timeout),
             refused_items: Vec::new(),
             selection_id: req.selection_id.clone(),
+            trace_id: crate::trace::current(),
         }
     }
 

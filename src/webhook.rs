@@ -25,6 +25,9 @@ pub enum WebhookPolicy {
     AllowUnsigned,
     /// No secret: HTTP is refused.
     Refuse,
+    /// `HTTP_AUTH=iam`: API Gateway or the function URL checked the caller's SigV4 signature;
+    /// the caller's identity in the request context authorizes, and nothing else does.
+    Iam,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -45,6 +48,8 @@ pub enum WebhookError {
     Stale,
     #[error("the signature does not match")]
     Mismatch,
+    #[error("this API authenticates callers with AWS SigV4 (HTTP_AUTH=iam): the request carries no IAM identity")]
+    IamIdentityMissing,
 }
 
 impl WebhookError {
@@ -57,6 +62,7 @@ impl WebhookError {
             WebhookError::V1NotAllowed => "signature_v1_not_allowed",
             WebhookError::Stale => "signature_expired",
             WebhookError::Mismatch => "signature_invalid",
+            WebhookError::IamIdentityMissing => "iam_identity_missing",
         }
     }
 }
@@ -171,11 +177,32 @@ fn parts(header: &str) -> Result<Parts<'_>, WebhookError> {
     })
 }
 
+/// Authorizes one HTTP request by the configured policy. With [`WebhookPolicy::Iam`] the
+/// caller's IAM identity (`iam_caller`: the user ARN API Gateway or the function URL put in the
+/// request context after checking its SigV4 signature) decides, and a signature header is no
+/// fallback; otherwise the signature does ([`verify`]).
+pub fn authorize(
+    policy: &WebhookPolicy,
+    iam_caller: Option<&str>,
+    header: Option<&str>,
+    req: &Signed<'_>,
+    now: i64,
+) -> Result<(), WebhookError> {
+    match policy {
+        WebhookPolicy::Iam => match iam_caller {
+            Some(caller) if !caller.trim().is_empty() => Ok(()),
+            _ => Err(WebhookError::IamIdentityMissing),
+        },
+        _ => verify(policy, header, req, now),
+    }
+}
+
 /// Verifies `header` for `req`. With a `v2` the `v1` is ignored (a client migrating sends both).
 pub fn verify(policy: &WebhookPolicy, header: Option<&str>, req: &Signed<'_>, now: i64) -> Result<(), WebhookError> {
     let secret = match policy {
         WebhookPolicy::AllowUnsigned => return Ok(()),
         WebhookPolicy::Refuse => return Err(WebhookError::UnsignedRefused),
+        WebhookPolicy::Iam => return Err(WebhookError::IamIdentityMissing),
         WebhookPolicy::Secret(s) => s,
     };
     let p = parts(header.ok_or(WebhookError::Missing)?)?;
@@ -211,6 +238,40 @@ mod tests {
 
     fn policy() -> WebhookPolicy {
         WebhookPolicy::Secret(Secret::new(SECRET))
+    }
+
+    #[test]
+    fn iam_policy_takes_the_caller_identity_and_nothing_else() {
+        let body = br#"{"project_id":"p","checkpoint_id":"c"}"#;
+        let now = 1_700_000_000;
+        let signed = sign(&Secret::new(SECRET), now, &post(body));
+        let caller = Some("arn:aws:iam::123456789012:user/ops");
+        type Case<'a> = (&'a WebhookPolicy, Option<&'a str>, Option<&'a str>, Result<(), &'a str>);
+        let cases: [Case; 7] = [
+            (&WebhookPolicy::Iam, caller, None, Ok(())),
+            (&WebhookPolicy::Iam, None, None, Err("iam_identity_missing")),
+            // A valid signature is no fallback for a missing identity.
+            (&WebhookPolicy::Iam, None, Some(&signed), Err("iam_identity_missing")),
+            (
+                &WebhookPolicy::Iam,
+                Some("  "),
+                Some(&signed),
+                Err("iam_identity_missing"),
+            ),
+            // Under the signature policy an identity is no substitute for the signature.
+            (&policy(), caller, None, Err("signature_missing")),
+            (&policy(), caller, Some(&signed), Ok(())),
+            (
+                &WebhookPolicy::Refuse,
+                caller,
+                Some(&signed),
+                Err("unsigned_http_refused"),
+            ),
+        ];
+        for (i, (p, identity, header, want)) in cases.into_iter().enumerate() {
+            let got = authorize(p, identity, header, &post(body), now).map_err(|e| e.code());
+            assert_eq!(got, want, "case {i}");
+        }
     }
 
     fn post(body: &[u8]) -> Signed<'_> {

@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     init_logging();
     let config = Config::from_env()?;
     let aws = wiring::aws_from_env().await;
-    let poller = wiring::poller(&config, &aws).await?;
-    let poller = &poller;
-    run(service_fn(move |event: LambdaEvent<Value>| poll::handle(poller, event))).await
+    let app = wiring::poll_app(&config, &aws).await?;
+    let app = &app;
+    run(service_fn(move |event: LambdaEvent<Value>| poll::handle(app, event))).await
 }

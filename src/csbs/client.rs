@@ -1,6 +1,7 @@
 //! The CSBS v1 client: the calls a deletion needs, authenticated, retried with backoff for
 //! transient answers, and never running past the caller's deadline.
 
+use crate::metrics::{CallLatencies, Latencies};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,6 +142,8 @@ struct Inner {
     http: reqwest::Client,
     config: ClientConfig,
     tokens: TokenCache,
+    /// Every HTTP call's time, for the functions' metrics (crate::metrics).
+    latencies: CallLatencies,
 }
 
 /// Cheap to clone: one reqwest connection pool shared by every clone.
@@ -167,8 +170,14 @@ impl CsbsClient {
                 http,
                 config,
                 tokens: TokenCache::default(),
+                latencies: CallLatencies::default(),
             }),
         })
+    }
+
+    /// The times of the HTTP calls made since the last call (each attempt, IAM included).
+    pub fn take_latencies(&self) -> Latencies {
+        self.inner.latencies.take()
     }
 
     pub fn credentials(&self) -> &Credentials {
@@ -469,7 +478,10 @@ impl CsbsClient {
             return Err(CsbsError::DeadlineExceeded);
         }
         let req = req.timeout(left.min(self.inner.config.request_timeout));
-        let resp = req.send().await.map_err(map_reqwest)?;
+        let started = Instant::now();
+        let sent = req.send().await;
+        self.inner.latencies.record(started.elapsed());
+        let resp = sent.map_err(map_reqwest)?;
         let status = resp.status();
         let retry_after = parse_retry_after(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()));
         let subject_token = resp

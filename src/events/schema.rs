@@ -87,6 +87,10 @@ pub struct OutcomeEvent {
     /// ([`OutcomeEvent::fitted`]; a Planned event's `target_ids`).
     #[serde(default)]
     pub truncated: bool,
+    /// The X-Ray trace id of the submit invocation the task began in (crate::trace); null
+    /// when there was none (outside Lambda, or a task older than this key).
+    #[serde(default)]
+    pub trace_id: Option<String>,
     /// Planned events only.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlannedDetail>,
@@ -161,6 +165,7 @@ impl OutcomeEvent {
             error,
             selection_id: task.selection_id.clone(),
             truncated: false,
+            trace_id: task.trace_id.clone(),
             plan: None,
         }
     }
@@ -225,6 +230,7 @@ impl OutcomeEvent {
             error: Some(error),
             selection_id: None,
             truncated: false,
+            trace_id: crate::trace::current(),
             plan: None,
         }
     }
@@ -267,6 +273,7 @@ mod tests {
             "last_status",
             "error",
             "truncated",
+            "trace_id",
         ] {
             assert!(keys.contains(&k), "{k}");
         }

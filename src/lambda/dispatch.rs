@@ -93,8 +93,18 @@ fn invalid_base64_body(payload: &Value) -> bool {
             .is_some_and(|b| base64::engine::general_purpose::STANDARD.decode(b).is_err())
 }
 
-/// The submit function's handler.
+/// The submit function's handler: the invocation runs in its X-Ray trace (crate::trace), then
+/// its metrics are published.
 pub async fn handle(app: &SubmitApp, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let trace_id = event.context.xray_trace_id.as_deref().and_then(crate::trace::root_of);
+    let answer = crate::trace::scope(trace_id, answer(app, event)).await;
+    if let Some(sink) = &app.metrics {
+        super::publish_metrics(&sink.take(), &app.submitter.csbs().take_latencies());
+    }
+    answer
+}
+
+async fn answer(app: &SubmitApp, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let (payload, context) = event.into_parts();
     let deadline = work_deadline(context.deadline);
     match shape_of(&payload) {

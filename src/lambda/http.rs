@@ -204,9 +204,19 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
         body,
     };
     let header = req.headers().get(webhook::HEADER).and_then(|v| v.to_str().ok());
-    if let Err(e) = webhook::verify(&app.webhook, header, &signed, chrono::Utc::now().timestamp()) {
+    let caller = iam_caller(&req);
+    if let Err(e) = webhook::authorize(
+        &app.webhook,
+        caller.as_deref(),
+        header,
+        &signed,
+        chrono::Utc::now().timestamp(),
+    ) {
         tracing::warn!(code = e.code(), "refused an unauthenticated HTTP request");
         return error(StatusCode::UNAUTHORIZED, e.code(), &e.to_string());
+    }
+    if let (webhook::WebhookPolicy::Iam, Some(caller)) = (&app.webhook, &caller) {
+        tracing::info!(caller = %caller, "IAM caller");
     }
     match route {
         Route::Create => match crate::request::parse_json(body, "the body") {
@@ -259,6 +269,21 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
             task_of(app, &task_id, deadline).await
         }
     }
+}
+
+/// The caller's IAM identity (its user ARN) as API Gateway or the function URL put it in the
+/// request context after checking a SigV4 signature: HTTP API and function URL
+/// `requestContext.authorizer.iam.userArn`, REST API `requestContext.identity.userArn`. An ALB
+/// authenticates no IAM caller.
+fn iam_caller(req: &Request) -> Option<String> {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(c) => c.authorizer.as_ref()?.iam.as_ref()?.user_arn.clone(),
+        RequestContext::ApiGatewayV1(c) => c.identity.user_arn.clone(),
+        _ => None,
+    }
+    .filter(|arn| !arn.trim().is_empty())
 }
 
 /// Whether `id` is a task id as `crate::task::task_id` makes them: `tsk_` and 32 lower-case
@@ -349,7 +374,7 @@ async fn select(app: &SubmitApp, req: &SelectionRequest, deadline: Instant) -> R
 }
 
 async fn submit(app: &SubmitApp, req: &DeletionRequest, deadline: Instant) -> Response<Body> {
-    let span = tracing::info_span!("http_request", task_id = %crate::task::task_id(req), project_id = %req.project_id, checkpoint_id = %req.checkpoint_id.as_deref().unwrap_or(""), target = %req.target_label());
+    let span = tracing::info_span!("http_request", task_id = %crate::task::task_id(req), project_id = %req.project_id, checkpoint_id = %req.checkpoint_id.as_deref().unwrap_or(""), target = %req.target_label(), request_id = req.request_id.as_deref().unwrap_or(""), trace_id = crate::trace::current().unwrap_or_default());
     let _enter = span.enter();
     match app.submitter.submit(req, deadline).await {
         // A copy of a decided request: the recorded outcome, whatever it is (docs/DESIGN.md,

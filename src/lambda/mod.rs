@@ -34,8 +34,19 @@ pub fn work_deadline(deadline_ms: u64) -> Instant {
     Instant::now() + left.saturating_sub(DEADLINE_MARGIN).max(Duration::from_millis(100))
 }
 
-/// Logs: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON` (each line carries the current span's fields:
-/// task id, message id, project, checkpoint), plain text otherwise. Level from
+/// Prints the invocation's EMF metric lines (crate::metrics) to stdout, where CloudWatch Logs
+/// reads them, under the function's name.
+pub fn publish_metrics(tally: &crate::metrics::Tally, latencies: &crate::metrics::Latencies) {
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
+    let now = chrono::Utc::now().timestamp_millis();
+    for line in crate::metrics::emf_lines(&function, now, tally, latencies) {
+        println!("{line}");
+    }
+}
+
+/// Logs: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON` (each line carries its spans' fields: the
+/// invocation's request and trace ids, task id, request id, message id, project, checkpoint),
+/// plain text otherwise. Level from
 /// `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, default info.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
@@ -53,7 +64,9 @@ pub fn init_logging() {
         builder
             .json()
             .with_current_span(true)
-            .with_span_list(false)
+            // Every enclosing span too: the runtime's (the Lambda request id and X-Ray trace
+            // id of the invocation) and ours (task id, request id, the task's trace id).
+            .with_span_list(true)
             .without_time()
             .init();
     } else {

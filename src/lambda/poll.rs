@@ -5,8 +5,9 @@
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 
+use super::wiring::PollApp;
 use super::work_deadline;
-use crate::poll::{PollSummary, Poller};
+use crate::poll::PollSummary;
 
 pub const METRICS_NAMESPACE: &str = "CsbsDeleter";
 
@@ -41,7 +42,8 @@ pub fn emf_line(summary: &PollSummary, function_name: &str, timestamp_ms: i64) -
     doc.to_string()
 }
 
-pub async fn handle(poller: &Poller, event: LambdaEvent<Value>) -> Result<Value, Error> {
+pub async fn handle(app: &PollApp, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let poller = &app.poller;
     let (payload, context) = event.into_parts();
     // The input only identifies the trigger; the pending queue is the state.
     let trigger = payload
@@ -59,6 +61,9 @@ pub async fn handle(poller: &Poller, event: LambdaEvent<Value>) -> Result<Value,
         "{}",
         emf_line(&summary, &function, chrono::Utc::now().timestamp_millis())
     );
+    if let Some(sink) = &app.metrics {
+        super::publish_metrics(&sink.take(), &poller.csbs().take_latencies());
+    }
     tracing::info!(
         checked = summary.checked,
         completed = summary.completed,

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, HttpAuth};
 use crate::csbs::{ClientConfig, CsbsClient};
 use crate::events::eventbridge::EventBridgeSink;
 use crate::ledger::Ledger;
 use crate::ledger::dynamodb::DynamoLedger;
+use crate::metrics::CountingSink;
 use crate::pending::sqs::SqsQueue;
 use crate::poll::{PollSettings, Poller};
 use crate::secrets::{ResolvedSecrets, resolve};
@@ -21,6 +22,32 @@ use crate::webhook::WebhookPolicy;
 pub struct SubmitApp {
     pub submitter: Submitter,
     pub webhook: WebhookPolicy,
+    /// What the bus accepted, counted for the invocation's metrics (crate::metrics); none in
+    /// tests that do not read them.
+    pub metrics: Option<Arc<CountingSink>>,
+}
+
+impl SubmitApp {
+    pub fn new(submitter: Submitter, webhook: WebhookPolicy) -> Self {
+        SubmitApp {
+            submitter,
+            webhook,
+            metrics: None,
+        }
+    }
+}
+
+/// What the poll function needs.
+pub struct PollApp {
+    pub poller: Poller,
+    /// As [`SubmitApp::metrics`].
+    pub metrics: Option<Arc<CountingSink>>,
+}
+
+impl PollApp {
+    pub fn new(poller: Poller) -> Self {
+        PollApp { poller, metrics: None }
+    }
 }
 
 /// The AWS configuration from the environment (honours `AWS_ENDPOINT_URL`, `AWS_REGION`).
@@ -60,6 +87,9 @@ pub fn csbs_client(config: &Config, secrets: &ResolvedSecrets) -> Result<CsbsCli
 }
 
 pub fn webhook_policy(config: &Config, secrets: &ResolvedSecrets) -> WebhookPolicy {
+    if config.http_auth == HttpAuth::Iam {
+        return WebhookPolicy::Iam;
+    }
     match (&secrets.webhook_secret, config.allow_unsigned_http) {
         (Some(s), _) => WebhookPolicy::Secret(s.clone()),
         (None, true) => WebhookPolicy::AllowUnsigned,
@@ -87,12 +117,13 @@ fn ledger(config: &Config, aws: &SdkConfig) -> Result<Arc<dyn Ledger>, ConfigErr
     )))
 }
 
-fn sink(config: &Config, aws: &SdkConfig) -> EventBridgeSink {
-    EventBridgeSink::new(
+/// The EventBridge bus, counted for the function's metrics.
+fn sink(config: &Config, aws: &SdkConfig) -> CountingSink {
+    CountingSink::new(Arc::new(EventBridgeSink::new(
         aws_sdk_eventbridge::Client::new(aws),
         &config.event_bus_name,
         &config.event_source,
-    )
+    )))
 }
 
 pub async fn submit_app(config: &Config, aws: &SdkConfig) -> Result<SubmitApp, ConfigError> {
@@ -110,10 +141,11 @@ pub async fn submit_app(config: &Config, aws: &SdkConfig) -> Result<SubmitApp, C
     };
     // Each client once: the SQS client (and its connection pool) serves both queues.
     let sqs = aws_sdk_sqs::Client::new(aws);
+    let metrics = Arc::new(sink(config, aws));
     let mut submitter = Submitter::new(
         csbs_client(config, &secrets)?,
         Arc::new(queue(config, &sqs)?),
-        Arc::new(sink(config, aws)),
+        metrics.clone(),
         settings,
     )
     .with_ledger(ledger(config, aws)?);
@@ -124,10 +156,24 @@ pub async fn submit_app(config: &Config, aws: &SdkConfig) -> Result<SubmitApp, C
     Ok(SubmitApp {
         submitter,
         webhook: webhook_policy(config, &secrets),
+        metrics: Some(metrics),
+    })
+}
+
+pub async fn poll_app(config: &Config, aws: &SdkConfig) -> Result<PollApp, ConfigError> {
+    let metrics = Arc::new(sink(config, aws).with_detection_bound(config.poll_interval));
+    let poller = poller_with(config, aws, metrics.clone()).await?;
+    Ok(PollApp {
+        poller,
+        metrics: Some(metrics),
     })
 }
 
 pub async fn poller(config: &Config, aws: &SdkConfig) -> Result<Poller, ConfigError> {
+    poller_with(config, aws, Arc::new(sink(config, aws))).await
+}
+
+async fn poller_with(config: &Config, aws: &SdkConfig, sink: Arc<CountingSink>) -> Result<Poller, ConfigError> {
     let secrets = secrets(config, aws).await?;
     let settings = PollSettings {
         window: config.poll_window,
@@ -138,7 +184,7 @@ pub async fn poller(config: &Config, aws: &SdkConfig) -> Result<Poller, ConfigEr
     Ok(Poller::new(
         csbs_client(config, &secrets)?,
         Arc::new(queue(config, &aws_sdk_sqs::Client::new(aws))?),
-        Arc::new(sink(config, aws)),
+        sink,
         settings,
     )
     .with_ledger(ledger(config, aws)?))

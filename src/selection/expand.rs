@@ -327,6 +327,7 @@ fn selection_event(
         error: None,
         selection_id: Some(selection_id.to_string()),
         truncated: false,
+        trace_id: crate::trace::current(),
         plan: None,
     }
 }

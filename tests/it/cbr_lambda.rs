@@ -116,8 +116,8 @@ async fn a_cbr_batch_submits_polls_and_ends_in_one_event_each() {
     assert_eq!(cbr_task["service"], "cbr");
 
     let before = sim.sim.stats();
-    let poller = wiring::poller(&config, &infra.aws).await.unwrap();
-    let summary = poll::handle(&poller, event(fixture("schedule-v2.json"), 30))
+    let poll_app = wiring::poll_app(&config, &infra.aws).await.unwrap();
+    let summary = poll::handle(&poll_app, event(fixture("schedule-v2.json"), 30))
         .await
         .unwrap();
     assert_eq!(
@@ -183,8 +183,8 @@ async fn busy_and_available_backups_get_their_delete_again() {
     assert_eq!(answer["batchItemFailures"], json!([]));
     assert_eq!(infra.events(1, WAIT).await[0]["outcome"], "submitted");
     assert_eq!(sim.sim.item_status(P, "bk-1").as_deref(), Some("available"));
-    let poller = wiring::poller(&config, &infra.aws).await.unwrap();
-    let summary = poll::handle(&poller, event(fixture("schedule-v2.json"), 20))
+    let poll_app = wiring::poll_app(&config, &infra.aws).await.unwrap();
+    let summary = poll::handle(&poll_app, event(fixture("schedule-v2.json"), 20))
         .await
         .unwrap();
     assert_eq!(summary["completed"], 1, "{summary}");

@@ -66,10 +66,7 @@ async fn world() -> World {
         },
     )
     .with_ledger(ledger);
-    let app = SubmitApp {
-        submitter,
-        webhook: WebhookPolicy::Secret(Secret::new(SECRET)),
-    };
+    let app = SubmitApp::new(submitter, WebhookPolicy::Secret(Secret::new(SECRET)));
     World { sim, app, sink, poller }
 }
 

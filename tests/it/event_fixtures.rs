@@ -130,15 +130,15 @@ async fn samples_run_through_the_handlers() {
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
     let sink = Arc::new(MemorySink::new());
     let secret = Secret::new(csbs_deleter::local::LOCAL_WEBHOOK_SECRET);
-    let app = SubmitApp {
-        submitter: Submitter::new(
+    let app = SubmitApp::new(
+        Submitter::new(
             csbs.clone(),
             queue.clone(),
             sink.clone() as Arc<dyn EventSink>,
             SubmitSettings::default(),
         ),
-        webhook: WebhookPolicy::Secret(secret.clone()),
-    };
+        WebhookPolicy::Secret(secret.clone()),
+    );
     let answer = dispatch::handle(
         &app,
         lambda_runtime::LambdaEvent::new(serde_json::from_str(&raw("sqs.json")).unwrap(), context()),
@@ -189,7 +189,7 @@ async fn samples_run_through_the_handlers() {
         2,
         "two dry-run plans"
     );
-    let poller = Poller::new(
+    let poll_app = csbs_deleter::lambda::wiring::PollApp::new(Poller::new(
         csbs,
         queue.clone(),
         sink.clone() as Arc<dyn EventSink>,
@@ -197,10 +197,10 @@ async fn samples_run_through_the_handlers() {
             window: Duration::ZERO,
             ..Default::default()
         },
-    );
+    ));
     for name in ["schedule-v2.json", "scheduled-event.json"] {
         let summary = poll::handle(
-            &poller,
+            &poll_app,
             lambda_runtime::LambdaEvent::new(serde_json::from_str(&raw(name)).unwrap(), context()),
         )
         .await

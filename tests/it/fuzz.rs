@@ -457,14 +457,8 @@ fn harness() -> &'static Harness {
                     SubmitSettings::default(),
                 )
             };
-            let app = SubmitApp {
-                submitter: submitter(),
-                webhook: WebhookPolicy::AllowUnsigned,
-            };
-            let signed = SubmitApp {
-                submitter: submitter(),
-                webhook: WebhookPolicy::Secret(Secret::new(FUZZ_SECRET)),
-            };
+            let app = SubmitApp::new(submitter(), WebhookPolicy::AllowUnsigned);
+            let signed = SubmitApp::new(submitter(), WebhookPolicy::Secret(Secret::new(FUZZ_SECRET)));
             (app, signed, sink, sim)
         });
         Harness {

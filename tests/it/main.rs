@@ -21,6 +21,7 @@ mod event_fixtures;
 mod exactly_once;
 mod fuzz;
 mod ledger_conformance;
+mod operate;
 mod pipeline;
 mod poll_lambda;
 mod poll_workflow;

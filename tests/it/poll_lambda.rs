@@ -42,8 +42,8 @@ async fn completed_failed_and_timed_out_in_one_invocation() {
     let submitted = infra.events(3, WAIT).await;
     assert!(submitted.iter().all(|e| e["outcome"] == "submitted"));
 
-    let poller = wiring::poller(&config, &infra.aws).await.unwrap();
-    let summary = poll::handle(&poller, event(fixture("schedule-v2.json"), 30))
+    let poll_app = wiring::poll_app(&config, &infra.aws).await.unwrap();
+    let summary = poll::handle(&poll_app, event(fixture("schedule-v2.json"), 30))
         .await
         .unwrap();
     assert_eq!(
@@ -97,8 +97,8 @@ async fn classic_scheduled_event_and_empty_queue_return_at_once() {
     let sim = sim().await;
     let infra = Infra::new(&aksk_json()).await;
     let config = infra.config(&sim, &[]);
-    let poller = wiring::poller(&config, &infra.aws).await.unwrap();
-    let summary = poll::handle(&poller, event(fixture("scheduled-event.json"), 60))
+    let poll_app = wiring::poll_app(&config, &infra.aws).await.unwrap();
+    let summary = poll::handle(&poll_app, event(fixture("scheduled-event.json"), 60))
         .await
         .unwrap();
     // Nothing pending: one pass and no second one waited for, whatever the 50 s window.
@@ -127,8 +127,8 @@ async fn csbs_503_during_a_tick_keeps_tasks_pending() {
     .unwrap();
     infra.events(1, WAIT).await;
     sim.sim.add_fault(Fault::status(Route::List, 503));
-    let poller = wiring::poller(&config, &infra.aws).await.unwrap();
-    let s = poll::handle(&poller, event(fixture("schedule-v2.json"), 8))
+    let poll_app = wiring::poll_app(&config, &infra.aws).await.unwrap();
+    let s = poll::handle(&poll_app, event(fixture("schedule-v2.json"), 8))
         .await
         .unwrap();
     assert_eq!(
@@ -144,7 +144,7 @@ async fn csbs_503_during_a_tick_keeps_tasks_pending() {
     // The task reappears after its next-check delay (1 s); a later tick finishes it.
     let mut done = json!(null);
     for _ in 0..40 {
-        done = poll::handle(&poller, event(fixture("schedule-v2.json"), 8))
+        done = poll::handle(&poll_app, event(fixture("schedule-v2.json"), 8))
             .await
             .unwrap();
         if done["completed"] == 1 {

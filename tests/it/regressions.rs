@@ -73,8 +73,8 @@ async fn a_gateway_404_is_never_completed() {
     sim.sim
         .add_fault(Fault::status(Route::Get, 404).with_code("APIGW.0101"));
     let config = infra.config(&sim, &[("POLL_WINDOW_SECONDS", "0")]);
-    let poller = wiring::poller(&config, &infra.aws).await.unwrap();
-    let summary = poll::handle(&poller, event(fixture("schedule-v2.json"), 20))
+    let poll_app = wiring::poll_app(&config, &infra.aws).await.unwrap();
+    let summary = poll::handle(&poll_app, event(fixture("schedule-v2.json"), 20))
         .await
         .unwrap();
     assert_eq!(
@@ -128,8 +128,8 @@ async fn one_refused_item_leaves_the_others_tracked_and_ends_failed() {
         );
     }
 
-    let poller = wiring::poller(&config, &infra.aws).await.unwrap();
-    let summary = poll::handle(&poller, event(fixture("schedule-v2.json"), 30))
+    let poll_app = wiring::poll_app(&config, &infra.aws).await.unwrap();
+    let summary = poll::handle(&poll_app, event(fixture("schedule-v2.json"), 30))
         .await
         .unwrap();
     assert_eq!(summary["failed"], 1, "{summary}");

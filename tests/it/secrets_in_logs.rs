@@ -76,8 +76,8 @@ async fn no_credential_in_logs_events_or_answers() {
         .await
         .unwrap()
         .to_string();
-    let poller = wiring::poller(&config, &infra.aws).await.unwrap();
-    answers += &poll::handle(&poller, event(fixture("schedule-v2.json"), 20))
+    let poll_app = wiring::poll_app(&config, &infra.aws).await.unwrap();
+    answers += &poll::handle(&poll_app, event(fixture("schedule-v2.json"), 20))
         .await
         .unwrap()
         .to_string();

@@ -80,7 +80,7 @@ async fn a_queued_selection_fans_out_and_every_target_ends_in_its_own_event() {
     let selection_id = planned["selection_id"].as_str().unwrap().to_string();
     assert_eq!(planned["task_id"], selection_id.as_str());
     // The intake queue now holds the targets and a follow-up: feed them back until drained.
-    let poller = wiring::poller(&config, &infra.aws).await.unwrap();
+    let poll_app = wiring::poll_app(&config, &infra.aws).await.unwrap();
     let mut events = Vec::new();
     let mut rounds = 0;
     while events.iter().filter(|e: &&Value| e["outcome"] == "completed").count() < 11 {
@@ -90,7 +90,7 @@ async fn a_queued_selection_fans_out_and_every_target_ends_in_its_own_event() {
             let answer = dispatch::handle(&app, event(ev, 20)).await.unwrap();
             assert_eq!(answer["batchItemFailures"], json!([]));
         }
-        poll::handle(&poller, event(fixture("schedule-v2.json"), 15))
+        poll::handle(&poll_app, event(fixture("schedule-v2.json"), 15))
             .await
             .unwrap();
         events.extend(infra.drain_events().await);
