@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 mkdir -p .tmp
 
 VENV=.venv
-if ! "$VENV/bin/python" -c "import moto, cfnlint, cfn_lint_serverless, huaweicloudsdkcore, samtranslator, yaml" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import moto, cfnlint, cfn_lint_serverless, huaweicloudsdkcore, samtranslator, yaml, jsonschema, rfc3339_validator" 2>/dev/null; then
   echo "== installing the Python test tools into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
@@ -46,7 +46,15 @@ quick=false
 if [ "${1:-}" = "--quick" ]; then quick=true; shift; fi
 extra=()
 if [ "${1:-}" = "--" ]; then shift; extra=("$@"); fi
-cargo test --all-targets "${extra[@]}"
+# Every event the tests emit is recorded (CSBS_EVENT_LOG) and validated against its schema below.
+rm -f .tmp/events.jsonl
+CSBS_EVENT_LOG="$PWD/.tmp/events.jsonl" cargo test --all-targets "${extra[@]}"
+
+echo "== the outcome events: the published schemas, and every event the tests emitted against them"
+"$VENV/bin/python" scripts/event-schemas.py
+if [ ${#extra[@]} -eq 0 ]; then
+  "$VENV/bin/python" tests/py/check_events.py .tmp/events.jsonl
+fi
 
 echo "== the simulator accepts the official Huawei SDK signer"
 # `cargo test` built it (integration tests build the package's binaries); a plain `cargo build`

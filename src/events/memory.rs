@@ -61,6 +61,26 @@ impl MemorySink {
     }
 }
 
+/// `CSBS_EVENT_LOG`: a file every accepted event is appended to, one JSON line with its
+/// detail type (scripts/test.sh sets it; tests/py/check_events.py validates every line against
+/// the published schemas in events/schemas/, so no emitted event can drift from them).
+fn record(e: &OutcomeEvent) {
+    static LOG: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    let Some(path) = LOG.get_or_init(|| std::env::var_os("CSBS_EVENT_LOG").map(Into::into)) else {
+        return;
+    };
+    let line = serde_json::json!({"detail-type": e.outcome.detail_type(), "detail": e}).to_string() + "\n";
+    // One write of the whole line with O_APPEND: lines of concurrent tests do not interleave.
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+    if let Err(err) = written {
+        tracing::warn!(error = %err, "CSBS_EVENT_LOG: could not record an event");
+    }
+}
+
 #[async_trait]
 impl EventSink for MemorySink {
     async fn put(&self, events: &[OutcomeEvent], _deadline: Instant) -> Result<Vec<Result<(), String>>, SinkError> {
@@ -89,6 +109,7 @@ impl EventSink for MemorySink {
             if refuse {
                 out.push(Err("InternalFailure: simulated partial failure".into()));
             } else {
+                record(e);
                 self.events.lock().unwrap().push(e.clone());
                 let _ = self.tx.send(e.clone());
                 out.push(Ok(()));

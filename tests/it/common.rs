@@ -180,6 +180,7 @@ impl Infra {
             .into_iter()
             .map(|v| {
                 assert_eq!(v["source"], EVENT_SOURCE);
+                record_envelope(&v);
                 let mut detail = v["detail"].clone();
                 detail["_detail_type"] = v["detail-type"].clone();
                 detail
@@ -485,4 +486,19 @@ pub fn http_answer(v: &Value) -> (u16, Value) {
         .map(|b| serde_json::from_str(b).unwrap_or(Value::String(b.into())))
         .unwrap_or(Value::Null);
     (code, body)
+}
+
+/// An event as EventBridge delivered it (through moto), appended to `CSBS_EVENT_LOG` like the
+/// in-memory bus's (tests/py/check_events.py validates the whole envelope against the schema).
+fn record_envelope(v: &Value) {
+    let Some(path) = std::env::var_os("CSBS_EVENT_LOG") else {
+        return;
+    };
+    let line = v.to_string() + "\n";
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("CSBS_EVENT_LOG opens");
+    std::io::Write::write_all(&mut f, line.as_bytes()).expect("CSBS_EVENT_LOG takes the line");
 }

@@ -91,10 +91,13 @@ def main(path):
 
     # 1. Function URL: both resource-policy statements (since October 2025).
     perms = [v["Properties"] for v in of_type("AWS::Lambda::Permission").values() if v.get("Condition") == "CreateFunctionUrl"]
-    check(any(p["Action"] == "lambda:InvokeFunctionUrl" and p.get("FunctionUrlAuthType") == "NONE" and p["Principal"] == "*" for p in perms),
-          "Function URL: lambda:InvokeFunctionUrl with FunctionUrlAuthType NONE")
-    check(any(p["Action"] == "lambda:InvokeFunction" and p.get("InvokedViaFunctionUrl") in (True, "true") and p["Principal"] == "*" for p in perms),
+    by_auth = lambda signature, iam: {"Fn::If": ["IamHttpAuth", iam, signature]}
+    principal = by_auth("*", {"Ref": "AWS::AccountId"})
+    check(any(p["Action"] == "lambda:InvokeFunctionUrl" and p.get("FunctionUrlAuthType") == by_auth("NONE", "AWS_IAM") and p["Principal"] == principal for p in perms),
+          "Function URL: lambda:InvokeFunctionUrl, auth type NONE (anyone; the signature decides) or AWS_IAM (this account) by HttpAuth")
+    check(any(p["Action"] == "lambda:InvokeFunction" and p.get("InvokedViaFunctionUrl") in (True, "true") and p["Principal"] == principal for p in perms),
           "Function URL: lambda:InvokeFunction with InvokedViaFunctionUrl true")
+    check(res.get("SubmitFunctionUrl", {}).get("Properties", {}).get("AuthType") == by_auth("NONE", "AWS_IAM"), "Function URL: AuthType follows HttpAuth")
 
     # 2. The schedule's name is derived from the stack name.
     schedules = of_type("AWS::Scheduler::Schedule")
@@ -176,7 +179,8 @@ def main(path):
     role_statements = [st for p in role.get("Policies", []) for st in p["PolicyDocument"]["Statement"]]
     check(any(st["Action"] == "sqs:SendMessage" and st["Resource"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]} for st in role_statements),
           "the schedule's role may send to the intake queue only")
-    routes = [e["Properties"]["Path"] for e in raw["Resources"]["SubmitFunction"]["Properties"]["Events"].values() if e["Type"] == "HttpApi"]
+    route_resources = of_type("AWS::ApiGatewayV2::Route")
+    routes = [r["Properties"]["RouteKey"].split(" ", 1)[1] for r in route_resources.values()]
     check("/v3/{project_id}/backups/{backup_id}" in routes, "HTTP API routes the CBR mirror DELETE")
 
     # 10. The decision ledger: a retained on-demand table keyed by task_id with a TTL, named to
@@ -226,8 +230,81 @@ def main(path):
         check(sp.get("DefaultRouteSettings", {}).get("ThrottlingBurstLimit") == {"Ref": "HttpApiBurstLimit"}
               and sp.get("DefaultRouteSettings", {}).get("ThrottlingRateLimit") == {"Ref": "HttpApiRateLimit"},
               f"{k}: default route throttling from the parameters")
-    check(all(e["Properties"].get("ApiId") == {"Ref": "HttpApi"} for e in raw["Resources"]["SubmitFunction"]["Properties"]["Events"].values()
-              if e["Type"] == "HttpApi"), "every route on the explicit HTTP API")
+    check(all(r["Properties"].get("ApiId") == {"Ref": "HttpApi"} for r in route_resources.values()), "every route on the explicit HTTP API")
+
+    # 12. Operating it: HttpAuth on every route, the dashboard, the event schemas, the backlog
+    # alarm on visible + in-flight pending tasks, the Serverless Application Repository metadata.
+    check(param("HttpAuth").get("AllowedValues") == ["signature", "iam"] and param("HttpAuth").get("Default") == "signature",
+          "HttpAuth: signature (default) or iam")
+    check(sorted(r["Properties"]["RouteKey"] for r in route_resources.values()) == sorted([
+        "POST /deletions", "DELETE /v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}",
+        "DELETE /v3/{project_id}/backups/{backup_id}", "GET /deletions/status", "GET /deletions/{task_id}"]), "the five routes of docs/DESIGN.md")
+    check(all(r["Properties"].get("AuthorizationType") == by_auth("NONE", "AWS_IAM") for r in route_resources.values()),
+          "every route: AWS_IAM with HttpAuth=iam, NONE (the signature) otherwise")
+    check(submit_env.get("HTTP_AUTH") == {"Ref": "HttpAuth"}, "submit: HTTP_AUTH from the parameter")
+    integrations = of_type("AWS::ApiGatewayV2::Integration")
+    check(len(integrations) == 1 and all(i["Properties"].get("PayloadFormatVersion") == "2.0"
+              and i["Properties"].get("IntegrationUri") == {"Fn::GetAtt": ["SubmitFunction", "Arn"]} for i in integrations.values()),
+          "one Lambda proxy integration, payload 2.0, to submit")
+    check(all(r["Properties"].get("Target") == {"Fn::Sub": "integrations/${HttpApiIntegration}"} for r in route_resources.values()),
+          "every route targets it")
+    api_perms = [p["Properties"] for p in of_type("AWS::Lambda::Permission").values() if p["Properties"].get("Principal") == "apigateway.amazonaws.com"]
+    check(len(api_perms) == 1 and "${HttpApi}/*" in str(api_perms[0].get("SourceArn")), "API Gateway may invoke submit, from this API only")
+    stage = next(iter(stages.values()), {}).get("Properties", {})
+    check(stage.get("StageName") == "$default" and stage.get("AutoDeploy") is True, "the $default stage, deployed on change")
+
+    dash = res.get("Dashboard", {}).get("Properties", {}).get("DashboardBody", {})
+    body, names = dash.get("Fn::Sub", ["", {}])
+    import json, re
+    resolved = re.sub(r"\$\{[^}]+\}", "X", body)
+    try:
+        widgets = json.loads(resolved)["widgets"]
+        text = json.dumps(widgets)
+    except Exception as e:
+        widgets, text = [], ""
+        check(False, f"dashboard body is JSON once substituted: {e}")
+    for needle, what in [("submitted", "outcomes"), ("timed_out", "timed-out outcomes"), ("ApproximateNumberOfMessagesNotVisible", "in-flight pending tasks"),
+                         ("ApproximateAgeOfOldestMessage", "age of the oldest pending task"), ("PendingDlqName", None), ("Throttles", "function throttles"),
+                         ("Duration", "function duration"), ("Errors", "function errors"), ("detection_delay_bound_seconds", "detection delay"), ("cloud_call_ms", "cloud call latency")]:
+        if what:
+            check(needle in text, f"dashboard: {what}")
+    check("${PendingDlqName}" in body and "${IntakeDlqName}" in body, "dashboard: both dead-letter queues")
+    check(names.get("PendingQueueName") == {"Fn::GetAtt": ["PendingQueue", "QueueName"]}, "dashboard: the pending queue by name")
+    check("DashboardUrl" in outputs, "output DashboardUrl")
+
+    registry = of_type("AWS::EventSchemas::Registry")
+    schemas = of_type("AWS::EventSchemas::Schema")
+    check(len(registry) == 1 and len(schemas) == 6, "an event schema registry with six schemas, one per detail type")
+    detail_types = set()
+    for k, s in schemas.items():
+        sp = s["Properties"]
+        content = json.loads(sp["Content"])
+        detail_types.update(content["properties"]["detail-type"]["enum"])
+        check(sp.get("Type") == "JSONSchemaDraft4" and content.get("$schema") == "http://json-schema.org/draft-04/schema#", f"{k}: JSON Schema draft 4")
+        on_file = json.load(open(f"events/schemas/{content['properties']['detail-type']['enum'][0].replace(' ', '')}.json"))
+        check(on_file == content, f"{k}: the same schema as events/schemas/")
+    check(detail_types == {f"Checkpoint Deletion {k}" for k in ["Submitted", "Completed", "Failed", "Timed Out", "Rejected", "Planned"]},
+          "one schema per detail type")
+
+    backlog = res.get("PendingBacklogAlarm", {}).get("Properties", {})
+    metric_names = {m.get("MetricStat", {}).get("Metric", {}).get("MetricName") for m in backlog.get("Metrics", [])}
+    check({"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible"} <= metric_names
+          and backlog.get("Threshold") == {"Ref": "PendingBacklogAlarmCount"}, "an alarm on the pending backlog, visible and in flight")
+
+    sar = raw.get("Metadata", {}).get("AWS::ServerlessRepo::Application", {})
+    for key in ["Name", "Description", "Author", "SpdxLicenseId", "LicenseUrl", "ReadmeUrl", "SemanticVersion", "SourceCodeUrl"]:
+        check(bool(sar.get(key)), f"Serverless Application Repository metadata: {key}")
+    check(sar.get("SemanticVersion") == cargo["package"]["version"] and sar.get("SpdxLicenseId") == cargo["package"]["license"],
+          "its version and license are Cargo.toml's")
+    check(os.path.exists(sar.get("LicenseUrl", "-")) and os.path.exists(sar.get("ReadmeUrl", "-")), "its license and readme files exist")
+    samconfig = tomllib.load(open("samconfig.toml", "rb"))
+    deploy = samconfig.get("default", {}).get("deploy", {}).get("parameters", {})
+    check(deploy.get("resolve_s3") is True and "CAPABILITY_IAM" in str(deploy.get("capabilities")), "samconfig.toml: sam deploy resolves its bucket and may create roles")
+
+    # HttpAuth=iam, expanded: the routes and the function URL use AWS_IAM (the condition true).
+    iam_out = transform(copy.deepcopy(packaged), {**params, "HttpAuth": "iam"}, OfflinePolicies())
+    check(all(r["Properties"]["AuthorizationType"] == by_auth("NONE", "AWS_IAM") for r in iam_out["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Route"),
+          "HttpAuth=iam expands (the routes keep the condition CloudFormation resolves)")
 
     # The functions' permissions and triggers.
     check(any(v["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"] for v in of_type("AWS::Lambda::EventSourceMapping").values()),
