@@ -66,6 +66,10 @@ for _ in $(seq 1 100); do grep -q listening .tmp/sim.out 2>/dev/null && break; s
 sim_url=$(awk '/listening/ {print $4; exit}' .tmp/sim.out)
 "$VENV/bin/python" tests/py/check_signer.py "$sim_url"
 
+echo "== the CLI's --iam signs as botocore does (SigV4)"
+[ -x target/debug/csbs-deleter ] || cargo build --quiet --bin csbs-deleter
+"$VENV/bin/python" tests/py/check_cli_sigv4.py target/debug/csbs-deleter
+
 echo "== cfn-lint and the SAM-expanded template"
 "$VENV/bin/cfn-lint" template.yaml
 # AWS's serverless rules: 0 findings (false positives are suppressed on their resource, with why).

@@ -98,7 +98,7 @@ pub enum SubmitError {
 
 impl SubmitError {
     /// The ledger could not be asked: transient, like an unavailable queue or bus.
-    fn ledger(e: &LedgerError) -> Self {
+    pub(crate) fn ledger(e: &LedgerError) -> Self {
         tracing::error!(code = e.code(), error = %e, "the decision ledger failed");
         SubmitError::Transient {
             code: e.code().into(),
@@ -211,7 +211,9 @@ impl Submitter {
     ) -> Self {
         let csbs_slots = Arc::new(Semaphore::new(settings.csbs_concurrency.max(1)));
         let cbr = CbrClient::new(csbs.clone());
-        let expander = Expander::new(csbs.clone(), cbr.clone(), None, sink.clone(), settings.expand.clone());
+        let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::new());
+        let expander = Expander::new(csbs.clone(), cbr.clone(), None, sink.clone(), settings.expand.clone())
+            .with_ledger(ledger.clone());
         Submitter {
             cbr,
             csbs,
@@ -222,12 +224,13 @@ impl Submitter {
             expander,
             // An in-memory ledger of its own unless one is given (the Lambda wiring gives the
             // DynamoDB one; tests that run submit and poll together share one).
-            ledger: Arc::new(MemoryLedger::new()),
+            ledger,
         }
     }
 
     /// The decision ledger shared with poll.
     pub fn with_ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
+        self.expander = self.expander.with_ledger(ledger.clone());
         self.ledger = ledger;
         self
     }
@@ -244,7 +247,8 @@ impl Submitter {
             Some(intake),
             self.sink.clone(),
             self.settings.expand.clone(),
-        );
+        )
+        .with_ledger(self.ledger.clone());
         self
     }
 

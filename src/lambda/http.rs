@@ -23,7 +23,7 @@ use crate::webhook;
 /// Bodies above this are refused with 413 before anything else is done.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-fn json_response(status: StatusCode, body: Value) -> Response<Body> {
+pub(super) fn json_response(status: StatusCode, body: Value) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -31,11 +31,11 @@ fn json_response(status: StatusCode, body: Value) -> Response<Body> {
         .expect("valid response")
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+pub(super) fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     json_response(status, json!({"error": {"code": code, "message": message}}))
 }
 
-fn with_retry_after(mut r: Response<Body>, secs: u32) -> Response<Body> {
+pub(super) fn with_retry_after(mut r: Response<Body>, secs: u32) -> Response<Body> {
     r.headers_mut().insert("retry-after", secs.into());
     r
 }
@@ -75,6 +75,10 @@ enum Route {
     Task {
         task_id: String,
     },
+    /// `GET /selections/{selection_id}`: a selection's progress, from the ledger.
+    Selection {
+        selection_id: String,
+    },
 }
 
 impl Route {
@@ -91,6 +95,7 @@ impl Route {
             } => format!("/v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}"),
             Route::CbrMirror { project_id, backup_id } => format!("/v3/{project_id}/backups/{backup_id}"),
             Route::Task { task_id } => format!("/deletions/{task_id}"),
+            Route::Selection { selection_id } => format!("/selections/{selection_id}"),
         }
     }
 }
@@ -107,6 +112,18 @@ fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
         .then(|| (segs[n - 5], segs[n - 3], segs[n - 1]));
     let cbr_mirror = (n >= 4 && segs[n - 4] == "v3" && segs[n - 2] == "backups").then(|| (segs[n - 3], segs[n - 1]));
     let task = (n >= 2 && segs[n - 2] == "deletions" && segs[n - 1] != "status").then(|| segs[n - 1]);
+    if n >= 2 && segs[n - 2] == "selections" && mirror.is_none() && cbr_mirror.is_none() {
+        return match *method {
+            Method::GET => Ok(Route::Selection {
+                selection_id: segs[n - 1].into(),
+            }),
+            _ => Err((
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this path does not take that method",
+            )),
+        };
+    }
     if let Some(task_id) = task.filter(|_| mirror.is_none()) {
         return match *method {
             Method::GET => Ok(Route::Task {
@@ -148,7 +165,7 @@ fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
         _ => Err((
             StatusCode::NOT_FOUND,
             "not_found",
-            "routes: POST /deletions, DELETE /v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}, DELETE /v3/{project_id}/backups/{backup_id}, GET /deletions/status, GET /deletions/{task_id}",
+            "routes: POST /deletions, DELETE /v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}, DELETE /v3/{project_id}/backups/{backup_id}, GET /deletions/status, GET /deletions/{task_id}, GET /selections/{selection_id}",
         )),
     }
 }
@@ -267,6 +284,12 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
                 return request_error(&e);
             }
             task_of(app, &task_id, deadline).await
+        }
+        Route::Selection { selection_id } => {
+            if let Err(e) = parse_query(raw_query, "", &[]) {
+                return request_error(&e);
+            }
+            super::progress::selection_of(app, &selection_id, deadline).await
         }
     }
 }
@@ -594,7 +617,7 @@ fn state_of(item: Option<&CheckpointItem>) -> &'static str {
     }
 }
 
-fn not_allowed(project_id: &str) -> Response<Body> {
+pub(super) fn not_allowed(project_id: &str) -> Response<Body> {
     error(
         StatusCode::FORBIDDEN,
         "project_not_allowed",

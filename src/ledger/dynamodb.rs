@@ -2,7 +2,8 @@
 //! `expires_at` (N). `begin` is a PutItem with `attribute_not_exists(task_id)`; `decide` an
 //! UpdateItem with `attribute_not_exists(task_id) OR state = submitted` (so submit needs
 //! PutItem, GetItem and UpdateItem, poll GetItem and UpdateItem); a failed condition costs one
-//! consistent GetItem. Every call is bounded by the invocation's deadline.
+//! consistent GetItem; a selection's progress is a Query of the `by_selection` index. Every call
+//! is bounded by the invocation's deadline.
 
 use std::collections::HashMap;
 
@@ -12,7 +13,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use tokio::time::Instant;
 
-use super::{Attr, Begun, Decided, Item, Ledger, LedgerError, Record, State};
+use super::{Attr, Begun, Decided, Item, Ledger, LedgerError, Record, SELECTION_INDEX, State};
 
 /// Every attribute a record may have besides its key (an update removes the ones a new
 /// record lacks).
@@ -134,6 +135,52 @@ impl Ledger for DynamoLedger {
 
     async fn get(&self, task_id: &str, deadline: Instant) -> Result<Option<Record>, LedgerError> {
         self.read(task_id, deadline).await
+    }
+
+    /// A Query of the `by_selection` index (it projects `state`), every page.
+    async fn by_selection(&self, selection_id: &str, deadline: Instant) -> Result<Vec<(String, State)>, LedgerError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let call = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(SELECTION_INDEX)
+                .key_condition_expression("#sel = :sel")
+                .projection_expression("#task, #state")
+                .expression_attribute_names("#sel", "selection_id")
+                .expression_attribute_names("#task", "task_id")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":sel", AttributeValue::S(selection_id.into()))
+                .set_exclusive_start_key(start.take())
+                .send();
+            let page = bounded(deadline, call).await?.map_err(unavailable)?;
+            for item in page.items() {
+                let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+                let task_id = text("task_id").ok_or_else(|| LedgerError::Corrupt {
+                    task_id: "?".into(),
+                    reason: "an index entry without task_id".into(),
+                })?;
+                if task_id == selection_id {
+                    continue;
+                }
+                let state = text("state")
+                    .as_deref()
+                    .and_then(State::parse)
+                    .ok_or_else(|| LedgerError::Corrupt {
+                        task_id: task_id.clone(),
+                        reason: "unknown state".into(),
+                    })?;
+                out.push((task_id, state));
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 }
 

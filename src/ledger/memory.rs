@@ -134,4 +134,16 @@ impl Ledger for MemoryLedger {
             .map(Record::from_item)
             .transpose()
     }
+
+    async fn by_selection(&self, selection_id: &str, _deadline: Instant) -> Result<Vec<(String, State)>, LedgerError> {
+        self.up()?;
+        let mut out: Vec<(String, State)> = self
+            .records()
+            .into_iter()
+            .filter(|r| r.selection_id.as_deref() == Some(selection_id) && r.task_id != selection_id)
+            .map(|r| (r.task_id, r.state))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
 }

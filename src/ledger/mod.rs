@@ -42,6 +42,9 @@ pub enum State {
     Failed,
     TimedOut,
     Rejected,
+    /// A selection's record (task id = selection id): its plan, decided once, so copies of
+    /// the selection emit the first plan and its progress can be read (`by_selection`).
+    Planned,
 }
 
 impl State {
@@ -52,6 +55,7 @@ impl State {
             State::Failed => "failed",
             State::TimedOut => "timed_out",
             State::Rejected => "rejected",
+            State::Planned => "planned",
         }
     }
 
@@ -62,20 +66,22 @@ impl State {
             State::Failed,
             State::TimedOut,
             State::Rejected,
+            State::Planned,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)
     }
 
-    /// The state a terminal event decides; `None` for Submitted and Planned (a selection's
-    /// plan is no task of the ledger).
+    /// The state a terminal event decides (a Planned event: the selection's plan); `None`
+    /// for Submitted.
     pub fn of(outcome: Outcome) -> Option<State> {
         match outcome {
             Outcome::Completed => Some(State::Completed),
             Outcome::Failed => Some(State::Failed),
             Outcome::TimedOut => Some(State::TimedOut),
             Outcome::Rejected => Some(State::Rejected),
-            Outcome::Submitted | Outcome::Planned => None,
+            Outcome::Planned => Some(State::Planned),
+            Outcome::Submitted => None,
         }
     }
 
@@ -316,7 +322,15 @@ pub trait Ledger: Send + Sync {
 
     /// The task's record (consistent read), if any.
     async fn get(&self, task_id: &str, deadline: Instant) -> Result<Option<Record>, LedgerError>;
+
+    /// The tasks a selection fanned out that reached the service, with their states (the
+    /// table's `by_selection` index: eventually consistent, every page read). The selection's
+    /// own record is not among them.
+    async fn by_selection(&self, selection_id: &str, deadline: Instant) -> Result<Vec<(String, State)>, LedgerError>;
 }
+
+/// The name of the ledger table's index by `selection_id` (template.yaml, LedgerTable).
+pub const SELECTION_INDEX: &str = "by_selection";
 
 /// The event a copy emits for `own` (a terminal event it decided on): its own when it won,
 /// the recorded one when another copy decided first.

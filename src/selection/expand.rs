@@ -15,6 +15,7 @@ use crate::csbs::{CsbsClient, CsbsError, ErrorClass};
 use crate::events::schema::PlannedDetail;
 use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all, event_id};
 use crate::intake::{IntakeQueue, Outgoing};
+use crate::ledger::{Ledger, decide_event};
 use crate::submit::SubmitError;
 use crate::task::rfc3339;
 
@@ -62,6 +63,9 @@ pub struct Expander {
     intake: Option<Arc<dyn IntakeQueue>>,
     sink: Arc<dyn EventSink>,
     settings: ExpandSettings,
+    /// Where a selection's outcome (its plan, or its refusal) is decided once, so copies of a
+    /// selection emit the first one and its progress can be read (`GET /selections/{id}`).
+    ledger: Option<Arc<dyn Ledger>>,
 }
 
 fn transient(e: &CsbsError) -> SubmitError {
@@ -94,6 +98,23 @@ impl Expander {
             intake,
             sink,
             settings,
+            ledger: None,
+        }
+    }
+
+    pub fn with_ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// The selection's outcome as the ledger decides it: `own` when it is the first, the
+    /// recorded one otherwise. A dry run decides nothing (it may be asked again and again).
+    async fn decided(&self, own: OutcomeEvent, dry_run: bool, deadline: Instant) -> Result<OutcomeEvent, SubmitError> {
+        match &self.ledger {
+            Some(l) if !dry_run => decide_event(l.as_ref(), own, deadline)
+                .await
+                .map_err(|e| SubmitError::ledger(&e)),
+            _ => Ok(own),
         }
     }
 
@@ -150,6 +171,7 @@ impl Expander {
             Err(e) => return Err(transient(&e)),
         };
         let event = planned_event(req, &selection_id, reference, &plan, Utc::now());
+        let event = self.decided(event, req.dry_run, deadline).await?;
         self.emit(&event, deadline).await?;
         tracing::info!(
             selection_id = %selection_id,
@@ -191,6 +213,7 @@ impl Expander {
     ) -> Result<Expansion, SubmitError> {
         let mut event = selection_event(req, selection_id, reference, Outcome::Rejected, Utc::now());
         event.error = Some(error);
+        let event = self.decided(event, req.dry_run, deadline).await?;
         self.emit(&event, deadline).await?;
         Err(SubmitError::Rejected { event: Box::new(event) })
     }

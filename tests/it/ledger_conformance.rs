@@ -159,6 +159,74 @@ async fn conformance(ledger: Arc<dyn Ledger>, put_raw: PutRaw, which: &str) {
             "{which} {n}: decide"
         );
     }
+    selections(ledger.as_ref(), which).await;
+}
+
+/// A selection's record (its plan, decided once) and its tasks, read back by selection; no
+/// other selection's task among them.
+async fn selections(ledger: &dyn Ledger, which: &str) {
+    let sel = format!("sel_{:032x}", rand_u128());
+    let other = format!("sel_{:032x}", rand_u128());
+    let mut tasks = Vec::new();
+    for n in 0..3 {
+        let mut t = task(100 + n);
+        t.task_id = format!("tsk_{:032x}", rand_u128());
+        t.selection_id = Some(sel.clone());
+        ledger.begin(&Record::submitted(&t), soon()).await.unwrap();
+        tasks.push(t);
+    }
+    let mut foreign = task(200);
+    foreign.selection_id = Some(other.clone());
+    ledger.begin(&Record::submitted(&foreign), soon()).await.unwrap();
+    ledger
+        .decide(&decision(&tasks[0], Outcome::Completed), soon())
+        .await
+        .unwrap();
+    ledger
+        .decide(&decision(&tasks[1], Outcome::Failed), soon())
+        .await
+        .unwrap();
+    // The selection's own record: its Planned event, decided once.
+    let mut plan = OutcomeEvent::for_task(&tasks[2], Outcome::Planned, Utc::now(), None, None);
+    plan.task_id = sel.clone();
+    plan.event_id = csbs_deleter::events::event_id(&sel, Outcome::Planned);
+    plan.selection_id = Some(sel.clone());
+    let record = Record::decided(&plan, Utc::now()).unwrap();
+    assert_eq!(
+        ledger.decide(&record, soon()).await.unwrap(),
+        Decided::Won,
+        "{which}: the plan"
+    );
+    assert!(
+        matches!(ledger.decide(&record, soon()).await.unwrap(), Decided::Lost(_)),
+        "{which}: once"
+    );
+    let got = ledger.get(&sel, soon()).await.unwrap().unwrap();
+    assert_eq!(
+        (got.state, got.terminal_event().map(|e| e.outcome)),
+        (State::Planned, Some(Outcome::Planned)),
+        "{which}"
+    );
+    let mut want: Vec<(String, State)> = vec![
+        (tasks[0].task_id.clone(), State::Completed),
+        (tasks[1].task_id.clone(), State::Failed),
+        (tasks[2].task_id.clone(), State::Submitted),
+    ];
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        ledger.by_selection(&sel, soon()).await.unwrap(),
+        want,
+        "{which}: by selection"
+    );
+    assert_eq!(ledger.by_selection(&other, soon()).await.unwrap().len(), 1, "{which}");
+    assert!(
+        ledger.by_selection("sel_unknown", soon()).await.unwrap().is_empty(),
+        "{which}"
+    );
+}
+
+fn rand_u128() -> u128 {
+    uuid::Uuid::new_v4().as_u128()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,7 +243,8 @@ async fn memory_ledger_conforms() {
 /// A ledger table on moto as the template creates it (key `task_id`, TTL on `expires_at`).
 pub async fn ledger_table() -> (aws_sdk_dynamodb::Client, String) {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+        ScalarAttributeType, TimeToLiveSpecification,
     };
     let client = aws_sdk_dynamodb::Client::new(&aws().await);
     let name = format!("ledger-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
@@ -190,10 +259,37 @@ pub async fn ledger_table() -> (aws_sdk_dynamodb::Client, String) {
                 .build()
                 .unwrap(),
         )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("selection_id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
         .key_schema(
             KeySchemaElement::builder()
                 .attribute_name("task_id")
                 .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        // As template.yaml's LedgerTable: the selections' index, projecting the state.
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(csbs_deleter::ledger::SELECTION_INDEX)
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("selection_id")
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .unwrap(),
+                )
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .non_key_attributes("state")
+                        .build(),
+                )
                 .build()
                 .unwrap(),
         )

@@ -14,6 +14,7 @@ mod adapter_conformance;
 mod cbr_client;
 mod cbr_lambda;
 mod cli;
+mod cli_watch;
 mod csbs_client;
 mod csbs_models;
 mod edges;

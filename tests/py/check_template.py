@@ -190,20 +190,27 @@ def main(path):
     check(table.get("DeletionPolicy") == "Retain" and table.get("UpdateReplacePolicy") == "Retain", "LedgerTable: Retain")
     check(tp.get("BillingMode") == "PAY_PER_REQUEST", "LedgerTable: on demand")
     check(tp.get("KeySchema") == [{"AttributeName": "task_id", "KeyType": "HASH"}]
-          and tp.get("AttributeDefinitions") == [{"AttributeName": "task_id", "AttributeType": "S"}], "LedgerTable: partition key task_id (S)")
+          and {"AttributeName": "task_id", "AttributeType": "S"} in tp.get("AttributeDefinitions", []), "LedgerTable: partition key task_id (S)")
+    gsis = tp.get("GlobalSecondaryIndexes", [])
+    check(len(gsis) == 1 and gsis[0]["IndexName"] == "by_selection" and gsis[0]["KeySchema"] == [{"AttributeName": "selection_id", "KeyType": "HASH"}]
+          and gsis[0]["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["state"]}
+          and {"AttributeName": "selection_id", "AttributeType": "S"} in tp.get("AttributeDefinitions", []),
+          "LedgerTable: the by_selection index (selection_id, projecting state), as src/ledger/dynamodb.rs queries it")
     check(tp.get("TimeToLiveSpecification") == {"AttributeName": "expires_at", "Enabled": True}, "LedgerTable: TTL on expires_at")
     check(tp.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") == {"Fn::If": ["LedgerPitr", True, False]}
           and param("LedgerPointInTimeRecovery").get("AllowedValues") == ["true", "false"], "LedgerTable: point-in-time recovery as a parameter")
     check(env.get("LEDGER_TABLE_NAME") == {"Ref": "LedgerTable"}, "both functions: LEDGER_TABLE_NAME")
     def dynamo_actions(role, on_table_only):
         table_arn = {"Fn::GetAtt": ["LedgerTable", "Arn"]}
+        index_arn = {"Fn::Sub": "${LedgerTable.Arn}/index/by_selection"}
         return {a for p in res[role]["Properties"].get("Policies", []) for st in p["PolicyDocument"]["Statement"]
                 for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
-                if str(a).startswith("dynamodb:") and (not on_table_only or st.get("Resource") == table_arn)}
+                if str(a).startswith("dynamodb:") and (not on_table_only or st.get("Resource") == table_arn
+                                                       or (a == "dynamodb:Query" and st.get("Resource") == index_arn))}
     grants = lambda role: dynamo_actions(role, True)
     all_dynamo = lambda role: dynamo_actions(role, False)
-    check(grants("SubmitFunctionRole") == all_dynamo("SubmitFunctionRole") == {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"},
-          "submit: PutItem, UpdateItem, GetItem on the ledger table, nothing else")
+    check(grants("SubmitFunctionRole") == all_dynamo("SubmitFunctionRole") == {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
+          "submit: PutItem, UpdateItem, GetItem on the ledger table, Query on its by_selection index only, nothing else")
     check(grants("PollFunctionRole") == all_dynamo("PollFunctionRole") == {"dynamodb:UpdateItem", "dynamodb:GetItem"},
           "poll: UpdateItem, GetItem on the ledger table, nothing else")
     ledger_alarm = res.get("LedgerErrorsAlarm", {}).get("Properties", {})
@@ -238,7 +245,8 @@ def main(path):
           "HttpAuth: signature (default) or iam")
     check(sorted(r["Properties"]["RouteKey"] for r in route_resources.values()) == sorted([
         "POST /deletions", "DELETE /v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}",
-        "DELETE /v3/{project_id}/backups/{backup_id}", "GET /deletions/status", "GET /deletions/{task_id}"]), "the five routes of docs/DESIGN.md")
+        "DELETE /v3/{project_id}/backups/{backup_id}", "GET /deletions/status", "GET /deletions/{task_id}",
+        "GET /selections/{selection_id}"]), "the six routes of docs/DESIGN.md")
     check(all(r["Properties"].get("AuthorizationType") == by_auth("NONE", "AWS_IAM") for r in route_resources.values()),
           "every route: AWS_IAM with HttpAuth=iam, NONE (the signature) otherwise")
     check(submit_env.get("HTTP_AUTH") == {"Ref": "HttpAuth"}, "submit: HTTP_AUTH from the parameter")

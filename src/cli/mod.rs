@@ -19,7 +19,15 @@ use crate::lambda::wiring;
 use crate::secret::Secret;
 use crate::selection::{Action, ExpandSettings, Expander, PlanRow, SelectionRequest};
 
+pub mod sigv4;
+mod watch;
+
+use sigv4::IamSigner;
+
 pub const EXIT_OK: i32 = 0;
+/// `status --watch`: the deletion (or a target of the selection) failed, timed out or was
+/// rejected.
+pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_REFUSED: i32 = 2;
 pub const EXIT_UNAVAILABLE: i32 = 3;
 
@@ -30,14 +38,14 @@ pub struct Failure {
     pub message: String,
 }
 
-fn refused(message: impl Into<String>) -> Failure {
+pub(crate) fn refused(message: impl Into<String>) -> Failure {
     Failure {
         code: EXIT_REFUSED,
         message: message.into(),
     }
 }
 
-fn unavailable(message: impl Into<String>) -> Failure {
+pub(crate) fn unavailable(message: impl Into<String>) -> Failure {
     Failure {
         code: EXIT_UNAVAILABLE,
         message: message.into(),
@@ -58,12 +66,20 @@ const EXAMPLES: &str = r#"Examples:
   csbs-deleter status --url https://… --project-id 0123… --checkpoint-id 2eef…
   csbs-deleter status --url https://… --project-id 0123… --service cbr --backup-id cbb0…
 
+  # Watch a deletion, or a selection's progress, until the outcome (exit 1 if anything failed)
+  csbs-deleter status --url https://… --task tsk_0f3c… --watch
+  csbs-deleter status --url https://… --selection sel_9a1b… --watch
+
+  # An API deployed with HttpAuth=iam: SigV4 from the standard AWS credential chain
+  csbs-deleter submit --url https://abc.execute-api.eu-central-1.amazonaws.com --iam @request.json
+
   # The X-Signature-256 header (v2: method, path, query and body; WEBHOOK_SECRET from the environment)
   echo -n '{"project_id": "…"}' | csbs-deleter sign -
   csbs-deleter sign --method DELETE --path /v3/0123…/backups/cbb0…
   csbs-deleter sign --method GET --path /deletions/status --query 'project_id=0123…&checkpoint_id=2eef…'
 
-Exit codes: 0 ok, 2 refused input, 3 service unavailable."#;
+Exit codes: 0 ok, 1 a watched deletion failed, timed out or was rejected, 2 refused input,
+3 service unavailable."#;
 
 /// Operate csbs-deleter: plan selections, submit requests, read states, sign webhooks.
 #[derive(Parser, Debug)]
@@ -94,17 +110,34 @@ pub enum Command {
         /// The HTTP API's base URL; the body is signed with WEBHOOK_SECRET.
         #[arg(long)]
         url: Option<String>,
+        /// Sign with AWS SigV4 (an API deployed with HttpAuth=iam), credentials from the
+        /// standard AWS chain, instead of WEBHOOK_SECRET.
+        #[arg(long, requires = "url")]
+        iam: bool,
     },
     /// The live state of a checkpoint's backups, or of CBR backups (the status route).
     Status {
         /// The HTTP API's base URL; the query is signed with WEBHOOK_SECRET.
         #[arg(long)]
         url: String,
+        /// Sign with AWS SigV4 (HttpAuth=iam) instead of WEBHOOK_SECRET.
+        #[arg(long)]
+        iam: bool,
         /// A task's record in the decision ledger (`GET /deletions/{task_id}`: no call to
         /// CSBS or CBR), instead of the live state of backups.
-        #[arg(long, conflicts_with_all = ["project_id", "checkpoint_id", "items", "backup_ids"])]
+        #[arg(long, conflicts_with_all = ["project_id", "checkpoint_id", "items", "backup_ids", "selection"])]
         task: Option<String>,
-        #[arg(long, required_unless_present = "task")]
+        /// A selection's progress from the decision ledger (`GET /selections/{selection_id}`).
+        #[arg(long, conflicts_with_all = ["project_id", "checkpoint_id", "items", "backup_ids"])]
+        selection: Option<String>,
+        /// With --task or --selection: show progress until the outcome (exit 1 when anything
+        /// failed, timed out or was rejected).
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between reads while watching.
+        #[arg(long, default_value_t = 5)]
+        every: u64,
+        #[arg(long, required_unless_present_any = ["task", "selection"])]
         project_id: Option<String>,
         /// `csbs` (default) or `cbr`.
         #[arg(long, default_value = "csbs")]
@@ -176,6 +209,7 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
             request,
             queue_url,
             url,
+            iam,
         } => {
             let text = read_arg(&request)?;
             let (value, intake) = parse_request(&text)?;
@@ -184,41 +218,74 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
             }
             match (queue_url, url) {
                 (Some(q), _) => submit_to_queue(&q, &value).await,
-                (None, Some(u)) => http(&u, "POST", "/deletions", "", Some(&value.to_string())).await,
+                (None, Some(u)) => {
+                    let auth = Auth::for_url(iam, &u).await?;
+                    http(&u, &auth, "POST", "/deletions", "", Some(&value.to_string())).await
+                }
                 (None, None) => Err(refused("give --queue-url or --url")),
             }
         }
         Command::Status {
-            url, task: Some(task), ..
+            url,
+            iam,
+            task: Some(task),
+            watch,
+            every,
+            ..
         } => {
             // Ids go into a path: only the task id's own characters pass.
             crate::ids::validate_id("task", &task).map_err(|e| refused(e.to_string()))?;
-            http(&url, "GET", &format!("/deletions/{task}"), "", None).await
+            let auth = Auth::for_url(iam, &url).await?;
+            if watch {
+                return watch::task(&url, &auth, &task, Duration::from_secs(every.max(1))).await;
+            }
+            http(&url, &auth, "GET", &format!("/deletions/{task}"), "", None).await
         }
         Command::Status {
             url,
+            iam,
+            selection: Some(selection),
+            watch,
+            every,
+            ..
+        } => {
+            crate::ids::validate_id("selection", &selection).map_err(|e| refused(e.to_string()))?;
+            let auth = Auth::for_url(iam, &url).await?;
+            if watch {
+                return watch::selection(&url, &auth, &selection, Duration::from_secs(every.max(1))).await;
+            }
+            http(&url, &auth, "GET", &format!("/selections/{selection}"), "", None).await
+        }
+        Command::Status {
+            url,
+            iam,
+            watch,
             task: None,
+            selection: None,
             project_id,
             service,
             checkpoint_id,
             items,
             backup_ids,
+            every: _,
         } => {
-            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            let mut q: Vec<(&str, &str)> = Vec::new();
             if service != "csbs" {
-                q.append_pair("service", &service);
+                q.push(("service", &service));
             }
-            q.append_pair("project_id", project_id.as_deref().unwrap_or_default());
+            q.push(("project_id", project_id.as_deref().unwrap_or_default()));
             if let Some(c) = &checkpoint_id {
-                q.append_pair("checkpoint_id", c);
+                q.push(("checkpoint_id", c));
             }
-            for i in &items {
-                q.append_pair("checkpoint_items", i);
+            q.extend(items.iter().map(|i| ("checkpoint_items", i.as_str())));
+            q.extend(backup_ids.iter().map(|b| ("backup_id", b.as_str())));
+            if watch {
+                return Err(refused("--watch follows a --task or a --selection"));
             }
-            for b in &backup_ids {
-                q.append_pair("backup_id", b);
-            }
-            http(&url, "GET", "/deletions/status", &q.finish(), None).await
+            let auth = Auth::for_url(iam, &url).await?;
+            // RFC 3986 encoding (a space is %20, never +): what SigV4 and the v2 signature sign.
+            let query = crate::webhook::canonical_query(q);
+            http(&url, &auth, "GET", "/deletions/status", &query, None).await
         }
         Command::Sign {
             body,
@@ -349,33 +416,63 @@ async fn submit_to_queue(queue_url: &str, body: &Value) -> Result<String, Failur
     Ok(json!({"message_id": out.message_id()}).to_string())
 }
 
-/// One signed call to the HTTP API: 2xx → the body; 4xx → refused; 5xx, no answer → unavailable.
-async fn http(base: &str, method: &str, path: &str, query: &str, body: Option<&str>) -> Result<String, Failure> {
-    let secret = webhook_secret()?;
+/// How the CLI authenticates to the HTTP API: the webhook signature (`WEBHOOK_SECRET`), or
+/// SigV4 (`--iam`: an API deployed with `HttpAuth=iam`).
+pub(crate) enum Auth {
+    Signature(Secret),
+    Iam(IamSigner),
+}
+
+impl Auth {
+    async fn for_url(iam: bool, base: &str) -> Result<Auth, Failure> {
+        if iam {
+            let url = url::Url::parse(base).map_err(|e| refused(format!("--url: {e}")))?;
+            Ok(Auth::Iam(IamSigner::for_url(&url).await?))
+        } else {
+            Ok(Auth::Signature(webhook_secret()?))
+        }
+    }
+}
+
+/// One authenticated call to the HTTP API: 2xx → the body; 4xx → refused; 5xx, no answer →
+/// unavailable.
+pub(crate) async fn http(
+    base: &str,
+    auth: &Auth,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: Option<&str>,
+) -> Result<String, Failure> {
     let mut url = url::Url::parse(base).map_err(|e| refused(format!("--url: {e}")))?;
     let joined = format!("{}{path}", url.path().trim_end_matches('/'));
     url.set_path(&joined);
     url.set_query((!query.is_empty()).then_some(query));
-    let signature = sign(
-        &secret,
-        Utc::now().timestamp(),
-        method,
-        path,
-        query,
-        body.unwrap_or("").as_bytes(),
-    );
+    let bytes = body.unwrap_or("").as_bytes().to_vec();
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(url.as_str())
+        .body(bytes)
+        .map_err(|e| refused(format!("--url: {e}")))?;
+    if body.is_some() {
+        req.headers_mut()
+            .insert("content-type", http::HeaderValue::from_static("application/json"));
+    }
+    match auth {
+        Auth::Signature(secret) => {
+            let signature = sign(secret, Utc::now().timestamp(), method, path, query, req.body());
+            let value = http::HeaderValue::from_str(&signature).map_err(|e| refused(e.to_string()))?;
+            req.headers_mut().insert(crate::webhook::HEADER, value);
+        }
+        Auth::Iam(signer) => signer.sign(&mut req, std::time::SystemTime::now())?,
+    }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .map_err(|e| unavailable(e.to_string()))?;
-    let mut req = client
-        .request(method.parse().expect("a method"), url)
-        .header(crate::webhook::HEADER, signature);
-    if let Some(b) = body {
-        req = req.header("content-type", "application/json").body(b.to_string());
-    }
-    let resp = req
-        .send()
+    let req = reqwest::Request::try_from(req).map_err(|e| refused(format!("--url: {e}")))?;
+    let resp = client
+        .execute(req)
         .await
         .map_err(|e| unavailable(format!("the HTTP API did not answer: {e}")))?;
     let status = resp.status();
@@ -401,6 +498,6 @@ fn sign(secret: &Secret, t: i64, method: &str, path: &str, query: &str, body: &[
     crate::webhook::sign(secret, t, &signed)
 }
 
-fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
