@@ -1,7 +1,7 @@
 //! In-process benchmarks of the workflows against the CSBS simulator over loopback, with the
 //! in-memory queue and bus adapters (moto is for correctness, not speed: one ReceiveMessage on
 //! a queue of 1,000 messages takes about 0.4 s there). Run by `scripts/bench.sh`, which writes
-//! BENCHMARKS.md; by hand: `cargo bench --bench workflow -- submit|edges|ledger|poll1k|poll10k|cbr|selection|throughput|delay`.
+//! BENCHMARKS.md; by hand: `cargo bench --bench workflow -- submit|edges|ledger|poll1k|poll10k|cbr|selection|throughput|delay|operate`.
 //! Each part prints one JSON line (`throughput` one per case), stating its queue, bus,
 //! credentials and injected latencies.
 
@@ -400,6 +400,123 @@ async fn poll_bench(n: usize) -> serde_json::Value {
            "conditions": "in-memory queue (no receive latency) and bus, AK/SK, 20 ms injected on every list call"})
 }
 
+/// What operating it like AWS costs (issue #23's target: ≤ 2 %): the submit and poll paths of
+/// `submit` and `poll1k`, each run plain and as the Lambda functions run them — every event
+/// through the counting sink, each invocation in an X-Ray trace (so tasks and events carry the
+/// trace id), its EMF lines rendered and written out — in alternating rounds of one binary,
+/// so both variants see the same machine. The transport's call timing is on in both (it is
+/// not switchable): its cost is measured on its own, per call.
+async fn operate_bench() -> serde_json::Value {
+    use csbs_deleter::metrics::{CallLatencies, CountingSink, emf_lines};
+    use std::io::Write;
+    const TRACE: &str = "1-5759e988-bd862e3fe1be46a994272793";
+    let mut devnull = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
+    let mut publish = |counted: &CountingSink, csbs: &CsbsClient| {
+        for line in emf_lines("bench", 0, &counted.take(), &csbs.take_latencies()) {
+            writeln!(devnull, "{line}").unwrap();
+        }
+    };
+    // Submit: rounds of 500 requests in batches of 10, loopback, no injected latency.
+    let (mut plain_submit, mut operated_submit) = (Vec::new(), Vec::new());
+    for round in 0..8 {
+        let operated = round % 2 == 1;
+        let w = world((Duration::from_secs(600), Duration::from_secs(600))).await;
+        let counted = Arc::new(CountingSink::new(w.sink.clone()));
+        let sink: Arc<dyn EventSink> = if operated { counted.clone() } else { w.sink.clone() };
+        let s = Submitter::new(w.csbs.clone(), w.queue.clone(), sink, SubmitSettings::default());
+        let n = 500;
+        for i in 0..n {
+            w.sim.sim.seed(sim::DEMO_PROJECT, &format!("op-{i}"), &[ItemSeed::ok(format!("op-{i}-item"))]);
+        }
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                message_id: format!("m{i}"),
+                body: json!({"project_id": sim::DEMO_PROJECT, "checkpoint_id": format!("op-{i}")}).to_string(),
+                sent_at: None,
+            })
+            .collect();
+        w.csbs.take_latencies();
+        let started = StdInstant::now();
+        for chunk in records.chunks(10) {
+            if operated {
+                let done = csbs_deleter::trace::scope(Some(TRACE.into()), s.submit_batch(chunk, far())).await;
+                assert!(done.is_empty());
+                publish(&counted, &w.csbs);
+            } else {
+                assert!(s.submit_batch(chunk, far()).await.is_empty());
+            }
+        }
+        let us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+        if operated {
+            assert!(w.sink.events().iter().all(|e| e.trace_id.as_deref() == Some(TRACE)));
+            operated_submit.push(us);
+        } else {
+            plain_submit.push(us);
+        }
+    }
+    // Poll: rounds of one pass over 500 finished tasks, 20 ms on every list call.
+    let (mut plain_poll, mut operated_poll) = (Vec::new(), Vec::new());
+    for round in 0..6 {
+        let operated = round % 2 == 1;
+        let n = 500;
+        let w = world((Duration::ZERO, Duration::ZERO)).await;
+        let now = chrono::Utc::now();
+        for i in 0..n {
+            let c = format!("op-{i}");
+            w.sim.sim.seed(sim::DEMO_PROJECT, &c, &[ItemSeed::ok(format!("{c}-item"))]);
+            let req = DeletionRequest::from_value(&json!({"project_id": sim::DEMO_PROJECT, "checkpoint_id": c})).unwrap();
+            let provider = req.provider_id.clone().unwrap_or_default();
+            w.csbs.delete_checkpoint(sim::DEMO_PROJECT, &provider, &c, None, far()).await.unwrap();
+            let mut task = PendingTask::new(&req, now, 1800);
+            task.trace_id = operated.then(|| TRACE.to_string());
+            w.queue.send(&task, far()).await.unwrap();
+        }
+        while w.sim.sim.finished().len() < n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        w.sim.sim.add_fault(Fault::latency(Route::List, 20));
+        let counted = Arc::new(CountingSink::new(w.sink.clone()).with_detection_bound(Duration::from_secs(10)));
+        let sink: Arc<dyn EventSink> = if operated { counted.clone() } else { w.sink.clone() };
+        let settings = PollSettings {
+            window: Duration::ZERO,
+            ..PollSettings::default()
+        };
+        let p = Poller::new(w.csbs.clone(), w.queue.clone(), sink, settings);
+        w.csbs.take_latencies();
+        let started = StdInstant::now();
+        let summary = p.run(Instant::now() + Duration::from_secs(600)).await;
+        if operated {
+            publish(&counted, &w.csbs);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(summary.completed as usize, n);
+        if operated { operated_poll.push(secs) } else { plain_poll.push(secs) }
+    }
+    // The transport's timing of one call: a clock read and a locked push.
+    let lat = CallLatencies::default();
+    let calls = 1_000_000;
+    let started = StdInstant::now();
+    for _ in 0..calls {
+        let t = StdInstant::now();
+        lat.record(t.elapsed());
+    }
+    let record_ns = started.elapsed().as_secs_f64() * 1e9 / calls as f64;
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (ps, os, pp, op) = (
+        median(&mut plain_submit),
+        median(&mut operated_submit),
+        median(&mut plain_poll),
+        median(&mut operated_poll),
+    );
+    json!({"part": "operate", "submit_plain_us": ps, "submit_operated_us": os, "submit_overhead_pct": (os / ps - 1.0) * 100.0,
+           "poll_plain_s": pp, "poll_operated_s": op, "poll_overhead_pct": (op / pp - 1.0) * 100.0,
+           "call_timing_ns": record_ns, "rounds": {"submit": plain_submit.len(), "poll": plain_poll.len()},
+           "conditions": "medians of alternating rounds in one binary: submit 500 requests in batches of 10 over loopback; poll one pass over 500 finished tasks with 20 ms on every list call"})
+}
+
 /// CBR (issue #11's targets): a poll tick over 1,000 pending CBR backups whose deletions are
 /// done, 20 ms on every CBR GET — CBR calls per backup per check, against the CSBS tick of
 /// `poll1k` under the same conditions; and a submit batch of 10 CBR requests at 200 ms per
@@ -742,6 +859,7 @@ fn main() {
                 "cbr" => cbr_bench().await,
                 "selection" => selection_bench().await,
                 "delay" => delay_bench().await,
+                "operate" => operate_bench().await,
                 "throughput" => {
                     let mut cases = Vec::new();
                     for n in [1_000, 10_000] {
@@ -754,7 +872,7 @@ fn main() {
                     json!({"part": "throughput-done", "cases": cases.len()})
                 }
                 other => {
-                    panic!("unknown part {other}: submit, edges, poll1k, poll10k, cbr, selection, throughput, delay")
+                    panic!("unknown part {other}: submit, edges, poll1k, poll10k, cbr, selection, throughput, delay, operate")
                 }
             }
         });

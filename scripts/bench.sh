@@ -12,7 +12,7 @@
 #              invocation and peak RSS, against the Python peer (boto3 + the Huawei SDK signer)
 #   baseline   the same for BENCH_BASELINE (a git revision, default 21c50bc: before the lean build)
 #   workflow   cargo bench: submit, the edges (strict parse, v2 signature, token burst), poll ticks,
-#              pipeline throughput, detection delay
+#              pipeline throughput, detection delay, the cost of metrics and trace ids (operate)
 #   soak       the soak under faults with 500 requests
 #   fuzz       the fuzz properties with 5,000 cases each
 #   mutants    mutation testing of the decision code (scripts/bench/mutants.sh)
@@ -123,7 +123,7 @@ baseline() {
 
 workflow() {
   echo "== workflow benchmarks"
-  for part in submit edges ledger poll1k poll10k cbr selection throughput delay; do
+  for part in submit edges ledger poll1k poll10k cbr selection throughput delay operate; do
     cargo bench --quiet --bench workflow -- "$part" > ".tmp/bench/$part.json"
     cat ".tmp/bench/$part.json"
   done
@@ -150,7 +150,7 @@ for step in "${steps[@]}"; do
       git describe --always --dirty > ".tmp/bench/$step.commit"
       # Parts that can also be run on their own keep their own commit record.
       if [ "$step" = workflow ]; then
-        for part in cbr selection edges ledger delay; do cp ".tmp/bench/workflow.commit" ".tmp/bench/$part.commit"; done
+        for part in cbr selection edges ledger delay operate; do cp ".tmp/bench/workflow.commit" ".tmp/bench/$part.commit"; done
       fi ;;
     report) ;;
     *) echo "unknown step $step"; exit 2 ;;
