@@ -407,26 +407,39 @@ async fn poll_bench(n: usize) -> serde_json::Value {
 /// so both variants see the same machine. The transport's call timing is on in both (it is
 /// not switchable): its cost is measured on its own, per call.
 async fn operate_bench() -> serde_json::Value {
+    const SUBMIT_PAIRS: usize = 10;
+    const POLL_PAIRS: usize = 5;
     use csbs_deleter::metrics::{CallLatencies, CountingSink, emf_lines};
     use std::io::Write;
     const TRACE: &str = "1-5759e988-bd862e3fe1be46a994272793";
     let mut devnull = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
+    let mut publishing = Duration::ZERO;
+    let mut publishes = 0u32;
     let mut publish = |counted: &CountingSink, csbs: &CsbsClient| {
+        let started = StdInstant::now();
         for line in emf_lines("bench", 0, &counted.take(), &csbs.take_latencies()) {
             writeln!(devnull, "{line}").unwrap();
         }
+        publishing += started.elapsed();
+        publishes += 1;
     };
-    // Submit: rounds of 500 requests in batches of 10, loopback, no injected latency.
+    // Submit: rounds of 500 requests in batches of 10, loopback, no injected latency; pairs of
+    // rounds (which variant goes first alternates), after one warm-up round.
     let (mut plain_submit, mut operated_submit) = (Vec::new(), Vec::new());
-    for round in 0..8 {
-        let operated = round % 2 == 1;
+    for round in 0..=SUBMIT_PAIRS * 2 {
+        // Pair k is rounds 2k+1 and 2k+2; which variant goes first alternates between pairs.
+        let operated = round > 0 && (((round - 1) % 2 == 1) ^ (((round - 1) / 2) % 2 == 1));
         let w = world((Duration::from_secs(600), Duration::from_secs(600))).await;
         let counted = Arc::new(CountingSink::new(w.sink.clone()));
         let sink: Arc<dyn EventSink> = if operated { counted.clone() } else { w.sink.clone() };
         let s = Submitter::new(w.csbs.clone(), w.queue.clone(), sink, SubmitSettings::default());
         let n = 500;
         for i in 0..n {
-            w.sim.sim.seed(sim::DEMO_PROJECT, &format!("op-{i}"), &[ItemSeed::ok(format!("op-{i}-item"))]);
+            w.sim.sim.seed(
+                sim::DEMO_PROJECT,
+                &format!("op-{i}"),
+                &[ItemSeed::ok(format!("op-{i}-item"))],
+            );
         }
         let records: Vec<Record> = (0..n)
             .map(|i| Record {
@@ -447,6 +460,9 @@ async fn operate_bench() -> serde_json::Value {
             }
         }
         let us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+        if round == 0 {
+            continue; // warm-up
+        }
         if operated {
             assert!(w.sink.events().iter().all(|e| e.trace_id.as_deref() == Some(TRACE)));
             operated_submit.push(us);
@@ -456,17 +472,24 @@ async fn operate_bench() -> serde_json::Value {
     }
     // Poll: rounds of one pass over 500 finished tasks, 20 ms on every list call.
     let (mut plain_poll, mut operated_poll) = (Vec::new(), Vec::new());
-    for round in 0..6 {
-        let operated = round % 2 == 1;
+    for round in 0..=POLL_PAIRS * 2 {
+        // Pair k is rounds 2k+1 and 2k+2; which variant goes first alternates between pairs.
+        let operated = round > 0 && (((round - 1) % 2 == 1) ^ (((round - 1) / 2) % 2 == 1));
         let n = 500;
         let w = world((Duration::ZERO, Duration::ZERO)).await;
         let now = chrono::Utc::now();
         for i in 0..n {
             let c = format!("op-{i}");
-            w.sim.sim.seed(sim::DEMO_PROJECT, &c, &[ItemSeed::ok(format!("{c}-item"))]);
-            let req = DeletionRequest::from_value(&json!({"project_id": sim::DEMO_PROJECT, "checkpoint_id": c})).unwrap();
+            w.sim
+                .sim
+                .seed(sim::DEMO_PROJECT, &c, &[ItemSeed::ok(format!("{c}-item"))]);
+            let req =
+                DeletionRequest::from_value(&json!({"project_id": sim::DEMO_PROJECT, "checkpoint_id": c})).unwrap();
             let provider = req.provider_id.clone().unwrap_or_default();
-            w.csbs.delete_checkpoint(sim::DEMO_PROJECT, &provider, &c, None, far()).await.unwrap();
+            w.csbs
+                .delete_checkpoint(sim::DEMO_PROJECT, &provider, &c, None, far())
+                .await
+                .unwrap();
             let mut task = PendingTask::new(&req, now, 1800);
             task.trace_id = operated.then(|| TRACE.to_string());
             w.queue.send(&task, far()).await.unwrap();
@@ -490,8 +513,16 @@ async fn operate_bench() -> serde_json::Value {
         }
         let secs = started.elapsed().as_secs_f64();
         assert_eq!(summary.completed as usize, n);
-        if operated { operated_poll.push(secs) } else { plain_poll.push(secs) }
+        if round == 0 {
+            continue; // warm-up
+        }
+        if operated {
+            operated_poll.push(secs)
+        } else {
+            plain_poll.push(secs)
+        }
     }
+    let publish_us = publishing.as_secs_f64() * 1e6 / publishes.max(1) as f64;
     // The transport's timing of one call: a clock read and a locked push.
     let lat = CallLatencies::default();
     let calls = 1_000_000;
@@ -501,20 +532,33 @@ async fn operate_bench() -> serde_json::Value {
         lat.record(t.elapsed());
     }
     let record_ns = started.elapsed().as_secs_f64() * 1e9 / calls as f64;
-    let median = |v: &mut Vec<f64>| {
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        if v.len().is_multiple_of(2) {
+            (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+        } else {
+            v[v.len() / 2]
+        }
+    };
+    // The overhead is the median of the pairs' ratios: a pair runs back to back, so a drift of
+    // the machine over the run cancels out.
+    let overhead = |plain: &[f64], operated: &[f64]| {
+        let ratios: Vec<f64> = plain.iter().zip(operated).map(|(p, o)| (o / p - 1.0) * 100.0).collect();
+        median(&ratios)
     };
     let (ps, os, pp, op) = (
-        median(&mut plain_submit),
-        median(&mut operated_submit),
-        median(&mut plain_poll),
-        median(&mut operated_poll),
+        median(&plain_submit),
+        median(&operated_submit),
+        median(&plain_poll),
+        median(&operated_poll),
     );
-    json!({"part": "operate", "submit_plain_us": ps, "submit_operated_us": os, "submit_overhead_pct": (os / ps - 1.0) * 100.0,
-           "poll_plain_s": pp, "poll_operated_s": op, "poll_overhead_pct": (op / pp - 1.0) * 100.0,
-           "call_timing_ns": record_ns, "rounds": {"submit": plain_submit.len(), "poll": plain_poll.len()},
-           "conditions": "medians of alternating rounds in one binary: submit 500 requests in batches of 10 over loopback; poll one pass over 500 finished tasks with 20 ms on every list call"})
+    json!({"part": "operate", "submit_plain_us": ps, "submit_operated_us": os, "submit_overhead_pct": overhead(&plain_submit, &operated_submit),
+           "poll_plain_s": pp, "poll_operated_s": op, "poll_overhead_pct": overhead(&plain_poll, &operated_poll),
+           "submit_rounds_us": {"plain": plain_submit, "operated": operated_submit},
+           "poll_rounds_s": {"plain": plain_poll, "operated": operated_poll},
+           "call_timing_ns": record_ns, "publish_us_per_invocation": publish_us, "rounds": {"submit": plain_submit.len(), "poll": plain_poll.len()},
+           "conditions": "pairs of back-to-back rounds in one binary (the order alternating, after a warm-up round), the overhead the median of the pairs' ratios: submit 500 requests in batches of 10 over loopback; poll one pass over 500 finished tasks with 20 ms on every list call"})
 }
 
 /// CBR (issue #11's targets): a poll tick over 1,000 pending CBR backups whose deletions are

@@ -22,6 +22,12 @@ sam validate --lint --region eu-central-1
 
 if rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu; then
   echo "== sam build (arm64, cargo-lambda + zig)"
+  # The command sam build runs per function (aws-lambda-builders' rust-cargolambda workflow:
+  # `cargo lambda build --release --arm64 --bin X` + CargoLambdaFlags), run once for both
+  # binaries first: one cargo invocation links the two fat-LTO binaries side by side on two
+  # cores instead of one after the other. sam build then runs its own commands, finds every
+  # unit fresh (same target, profile and features) and packages those very binaries.
+  cargo lambda build --release --arm64 --no-default-features --bin submit --bin poll
   sam build --region eu-central-1
   ls -l .aws-sam/build/SubmitFunction/bootstrap .aws-sam/build/PollFunction/bootstrap
   scripts/test-artifacts.sh .aws-sam/build

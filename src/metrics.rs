@@ -211,7 +211,13 @@ mod tests {
             .unwrap();
         let now = Utc::now();
         let task = PendingTask::new(&req, now - chrono::Duration::seconds(age_secs), 86_400);
-        OutcomeEvent::for_task(&task, outcome, now, None, None)
+        // As the workflows make them: a Failed event names its error.
+        let error = (outcome == Outcome::Failed).then(|| crate::events::EventError {
+            code: "deletion_failed".into(),
+            message: "b: failed".into(),
+            http_status: None,
+        });
+        OutcomeEvent::for_task(&task, outcome, now, None, error)
     }
 
     #[tokio::test]

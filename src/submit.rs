@@ -681,7 +681,8 @@ impl Submitter {
         let mut parsed: HashMap<String, Result<DeletionRequest, RequestError>> = HashMap::new();
         // Per task: (project, checkpoint, target) for the log span, from the body when it is
         // readable.
-        let mut labels: HashMap<String, (String, String, String)> = HashMap::new();
+        // What the record's log span names: project, checkpoint, target, request id.
+        let mut labels: HashMap<String, [String; 4]> = HashMap::new();
         let mut order = Vec::new();
         for (r, request) in records {
             let key = match &request {
@@ -689,11 +690,12 @@ impl Submitter {
                     let key = task_id(req);
                     labels.insert(
                         key.clone(),
-                        (
+                        [
                             req.project_id.clone(),
                             req.checkpoint_id.clone().unwrap_or_default(),
                             req.target_label(),
-                        ),
+                            req.request_id.clone().unwrap_or_default(),
+                        ],
                     );
                     key
                 }
@@ -710,7 +712,7 @@ impl Submitter {
             .map(|key| {
                 let first = groups[&key][0];
                 let request = parsed.remove(&key).expect("one parse per group");
-                let (project, checkpoint, target) = labels.get(&key).cloned().unwrap_or_default();
+                let [project, checkpoint, target, request_id] = labels.get(&key).cloned().unwrap_or_default();
                 let span = tracing::info_span!(
                     "record",
                     message_id = %first.message_id,
@@ -718,6 +720,7 @@ impl Submitter {
                     project_id = %project,
                     checkpoint_id = %checkpoint,
                     target = %target,
+                    request_id = %request_id,
                     trace_id = crate::trace::current().unwrap_or_default(),
                 );
                 let record_span = span.clone();
@@ -739,9 +742,12 @@ impl Submitter {
             .collect()
             .await;
         let (keys, steps): (Vec<String>, Vec<(tracing::Span, Step)>) = prepared.into_iter().unzip();
+        // The record's span again for the last word on it (task, request and trace ids).
+        let spans: Vec<tracing::Span> = steps.iter().map(|(s, _)| s.clone()).collect();
         let results = self.finish(steps, deadline).await;
         let mut failed: Vec<String> = Vec::new();
-        for (key, result) in keys.into_iter().zip(results) {
+        for ((key, result), span) in keys.into_iter().zip(results).zip(spans) {
+            let _in_span = span.enter();
             match result {
                 Ok(a) => {
                     let outcome = match &a {

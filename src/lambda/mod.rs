@@ -47,8 +47,7 @@ pub fn publish_metrics(tally: &crate::metrics::Tally, latencies: &crate::metrics
 
 /// Logs: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON` (each line carries its spans' fields: the
 /// invocation's request and trace ids, task id, request id, message id, project, checkpoint),
-/// plain text otherwise. Level from
-/// `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, default info.
+/// plain text otherwise. Level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, default info.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().map(|l| l.to_lowercase());
@@ -57,22 +56,38 @@ pub fn init_logging() {
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(false);
     if json {
-        builder
-            .json()
-            .with_current_span(true)
-            // Every enclosing span too: the runtime's (the Lambda request id and X-Ray trace
-            // id of the invocation) and ours (task id, request id, the task's trace id).
-            .with_span_list(true)
+        let _ = tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stdout));
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .with_ansi(false)
             .without_time()
             .init();
-    } else {
-        builder.without_time().init();
     }
+}
+
+/// The JSON log format of both functions (tests capture it with their own writer).
+pub fn json_subscriber<W>(
+    filter: tracing_subscriber::EnvFilter,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(false)
+        .json()
+        .with_current_span(true)
+        // Every enclosing span too: the runtime's (the Lambda request id and X-Ray trace id of
+        // the invocation) and ours (task id, request id, the task's trace id).
+        .with_span_list(true)
+        .without_time()
+        .with_writer(writer)
+        .finish()
 }
 
 #[cfg(test)]

@@ -352,6 +352,8 @@ pub async fn decide_event(
             if recorded.outcome != own.outcome {
                 tracing::info!(
                     task_id = %own.task_id,
+                    request_id = own.request_id.as_deref().unwrap_or(""),
+                    trace_id = own.trace_id.as_deref().unwrap_or(""),
                     own = own.outcome.as_str(),
                     recorded = recorded.outcome.as_str(),
                     "another copy decided first; its event is emitted instead of this copy's"

@@ -15,6 +15,7 @@ Prints one line per check and a closing "N passed, N failed".
 import argparse
 import importlib.util
 import json
+import re
 import os
 import queue
 import random
@@ -78,7 +79,8 @@ class RuntimeApi:
                 self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
                 self.send_header("Lambda-Runtime-Deadline-Ms", str(deadline_ms))
                 self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:eu-central-1:123456789012:function:artifact")
-                self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+                # A trace per invocation, as Lambda passes it: submit writes its Root into the tasks.
+                self.send_header("Lambda-Runtime-Trace-Id", f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent=53995c3f42cd8ad8;Sampled=1")
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -267,6 +269,10 @@ def main():
         unexpected = [p for p in panics if "/lambda_http-" not in p or "/src/request.rs:" not in p]
         check(panics and not unexpected, f"submit: the only panics are lambda_http's contained one ({len(panics)}): {unexpected}")
         check(SECRET not in "".join(logs) and DEMO_SK not in "".join(logs), "submit: no secret in the logs")
+        # Its metrics: EMF lines of outcomes per service and of cloud-call latency.
+        emf = [json.loads(l) for l in logs if l.startswith("{") and '"CloudWatchMetrics"' in l]
+        check(any(d.get("Service") in ("csbs", "cbr") and d.get("submitted", 0) > 0 for d in emf)
+              and any(isinstance(d.get("cloud_call_ms"), list) for d in emf), f"submit: EMF outcome and latency lines ({len(emf)})")
         proc.kill()
 
         # --- poll -------------------------------------------------------------------------
@@ -281,6 +287,13 @@ def main():
         kind, answer = api.invoke(fixture("scheduled-event.json"))
         check(kind == "response" and isinstance(answer, dict) and "checked" in answer, "poll: the classic scheduled event is served too")
         check(proc.poll() is None, "poll: the process is still serving")
+        emf = [json.loads(l) for l in logs if l.startswith("{") and '"CloudWatchMetrics"' in l]
+        check(any(isinstance(d.get("detection_delay_bound_seconds"), list) for d in emf),
+              f"poll: EMF lines with the detection-delay bound ({len(emf)})")
+        about_tasks = [json.loads(l) for l in logs if l.startswith("{") and '"tsk_' in l and '"CloudWatchMetrics"' not in l]
+        trace = re.compile(r'"trace_id": "1-[0-9a-f]{8}-[0-9a-f]{24}"')
+        traced = [l for l in about_tasks if trace.search(json.dumps(l.get("span", {}))) or trace.search(json.dumps(l.get("fields", {})))]
+        check(about_tasks and len(traced) == len(about_tasks), f"poll: every log line about a task carries its trace id ({len(traced)}/{len(about_tasks)})")
         proc.kill()
 
         # The decision ledger: a record per task that reached the service, the decided ones
@@ -289,6 +302,8 @@ def main():
         decided = [i for i in items if i["state"]["S"] != "submitted"]
         check(len(items) >= 8 and len(decided) >= 8 and all(json.loads(i["event"]["S"])["task_id"] == i["task_id"]["S"] for i in decided),
               f"the ledger holds the decisions: {len(items)} records, {len(decided)} decided")
+        check(all(str(json.loads(i["event"]["S"]).get("trace_id") or "").startswith("1-") for i in decided),
+              "every decided event carries the trace id of the submit it began in")
 
         got = 0
         for _ in range(10):

@@ -261,3 +261,67 @@ async fn the_deployed_wiring_publishes_metrics() {
         "the invocation published (and so took) its own figures"
     );
 }
+
+/// The functions' JSON logs (the subscriber `init_logging` installs under
+/// `AWS_LAMBDA_LOG_FORMAT=JSON`): every line poll writes about a task names the task, its
+/// request id and the trace it began in.
+#[tokio::test(flavor = "current_thread")]
+async fn every_log_line_about_a_task_names_its_trace() {
+    #[derive(Clone, Default)]
+    struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Capture {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Capture::default();
+    let writer = logs.clone();
+    let _guard = tracing::subscriber::set_default(csbs_deleter::lambda::json_subscriber(
+        tracing_subscriber::EnvFilter::new("debug"),
+        move || writer.clone(),
+    ));
+    let w = world(true).await;
+    let app = w.app(WebhookPolicy::AllowUnsigned);
+    let mut ctx = context(20);
+    ctx.xray_trace_id = Some(TRACE_HEADER.to_string());
+    dispatch::handle(&app, lambda_runtime::LambdaEvent::new(fixture("sqs-cbr.json"), ctx))
+        .await
+        .unwrap();
+    let poller = Poller::new(
+        w.csbs.clone(),
+        w.queue.clone(),
+        w.counted.clone() as Arc<dyn EventSink>,
+        PollSettings {
+            window: Duration::from_secs(15),
+            interval: Duration::from_secs(1),
+            ..Default::default()
+        },
+    );
+    poll::handle(&PollApp::new(poller), event(fixture("schedule-v2.json"), 20))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let tasks: Vec<String> = w.bus.events().iter().map(|e| e.task_id.clone()).collect();
+    let about: Vec<&Value> = lines
+        .iter()
+        .filter(|l| tasks.iter().any(|t| l.to_string().contains(t.as_str())))
+        .collect();
+    assert!(
+        about.len() >= tasks.len(),
+        "lines about the tasks were logged: {}",
+        about.len()
+    );
+    for l in about {
+        let s = l.to_string();
+        assert!(s.contains(TRACE_ID), "a line about a task without its trace id: {s}");
+        assert!(
+            s.contains("\"request_id\""),
+            "a line about a task without its request id: {s}"
+        );
+    }
+}
