@@ -207,6 +207,8 @@ if c:
     w(f"| submit, per request: plain → operated (medians) | ≤ 2 % more | {c['submit_plain_us']:.1f} µs → {c['submit_operated_us']:.1f} µs; median of the pairs: **{c['submit_overhead_pct']:+.1f} %** | {ok(c['submit_overhead_pct'] <= 2)} |")
     w(f"| poll, one pass over 500 finished tasks: plain → operated (medians) | ≤ 2 % more | {c['poll_plain_s']:.3f} s → {c['poll_operated_s']:.3f} s; median of the pairs: **{c['poll_overhead_pct']:+.1f} %** | {ok(c['poll_overhead_pct'] <= 2)} |")
     w(f"| timing one cloud call (on in both variants) | — | {c['call_timing_ns']:.0f} ns per call | |")
+    if "publish_us_per_invocation" in c:
+        w(f"| rendering and writing one invocation's EMF lines | — | {c['publish_us_per_invocation']:.1f} µs | |")
     w("\nA negative figure is the noise between rounds: the difference is below what this machine resolves.\n")
 else:
     w("Not measured.\n")
