@@ -290,10 +290,10 @@ def main():
         emf = [json.loads(l) for l in logs if l.startswith("{") and '"CloudWatchMetrics"' in l]
         check(any(isinstance(d.get("detection_delay_bound_seconds"), list) for d in emf),
               f"poll: EMF lines with the detection-delay bound ({len(emf)})")
-        about_tasks = [json.loads(l) for l in logs if l.startswith("{") and '"tsk_' in l and '"CloudWatchMetrics"' not in l]
-        trace = re.compile(r'"trace_id": "1-[0-9a-f]{8}-[0-9a-f]{24}"')
-        traced = [l for l in about_tasks if trace.search(json.dumps(l.get("span", {}))) or trace.search(json.dumps(l.get("fields", {})))]
-        check(about_tasks and len(traced) == len(about_tasks), f"poll: every log line about a task carries its trace id ({len(traced)}/{len(about_tasks)})")
+        emitted = [json.loads(l) for l in logs if l.startswith("{") and '"event emitted"' in l]
+        trace = re.compile(r"^1-[0-9a-f]{8}-[0-9a-f]{24}$")
+        traced = [l for l in emitted if trace.match(str(l.get("fields", {}).get("trace_id", "")))]
+        check(emitted and len(traced) == len(emitted), f"poll: each emitted event's log line names the trace it began in ({len(traced)}/{len(emitted)})")
         proc.kill()
 
         # The decision ledger: a record per task that reached the service, the decided ones
