@@ -10,7 +10,7 @@ use csbs_deleter::lambda::wiring;
 use csbs_deleter::sim::{self, DEMO_PROJECT as P, ItemSeed};
 use serde_json::{Value, json};
 
-fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_csbs-deleter"));
     cmd.args(args)
         .env_clear()

@@ -24,17 +24,17 @@ use tokio::time::Instant;
 
 const SECRET: &str = "cli-watch-secret-0123456789";
 
+/// The built CLI (`crate::cli::cli`), off the runtime's threads: the API it calls is served here.
 async fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_csbs-deleter"));
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        crate::cli::cli(&args, &env)
+    })
+    .await
+    .unwrap()
 }
 
 fn text(b: &[u8]) -> String {

@@ -58,6 +58,20 @@ async fn world(fast: bool) -> World {
 }
 
 impl World {
+    /// Poll over the same queue and counting bus: a 15 s window of 1 s passes.
+    fn poller(&self) -> Poller {
+        Poller::new(
+            self.csbs.clone(),
+            self.queue.clone(),
+            self.counted.clone() as Arc<dyn EventSink>,
+            PollSettings {
+                window: Duration::from_secs(15),
+                interval: Duration::from_secs(1),
+                ..Default::default()
+            },
+        )
+    }
+
     fn app(&self, webhook: WebhookPolicy) -> SubmitApp {
         let submitter = Submitter::new(
             self.csbs.clone(),
@@ -146,16 +160,7 @@ async fn the_trace_of_a_submit_reaches_the_task_and_every_event_of_it() {
     }
     let mut poll_ctx = context(20);
     poll_ctx.xray_trace_id = Some("Root=1-00000000-000000000000000000000000;Sampled=1".into());
-    let poller = Poller::new(
-        w.csbs.clone(),
-        w.queue.clone(),
-        w.counted.clone() as Arc<dyn EventSink>,
-        PollSettings {
-            window: Duration::from_secs(15),
-            interval: Duration::from_secs(1),
-            ..Default::default()
-        },
-    );
+    let poller = w.poller();
     let poll_app = PollApp::new(poller);
     let summary = poll::handle(
         &poll_app,
@@ -291,16 +296,7 @@ async fn every_log_line_about_a_task_names_its_trace() {
     dispatch::handle(&app, lambda_runtime::LambdaEvent::new(fixture("sqs-cbr.json"), ctx))
         .await
         .unwrap();
-    let poller = Poller::new(
-        w.csbs.clone(),
-        w.queue.clone(),
-        w.counted.clone() as Arc<dyn EventSink>,
-        PollSettings {
-            window: Duration::from_secs(15),
-            interval: Duration::from_secs(1),
-            ..Default::default()
-        },
-    );
+    let poller = w.poller();
     poll::handle(&PollApp::new(poller), event(fixture("schedule-v2.json"), 20))
         .await
         .unwrap();
