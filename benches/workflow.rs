@@ -8,7 +8,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
-use csbs_deleter::csbs::{ClientConfig, CsbsClient};
+use csbs_deleter::cloud::ClientConfig;
+use csbs_deleter::csbs::CsbsClient;
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::events::{EventSink, Outcome, OutcomeEvent};
 use csbs_deleter::pending::PendingQueue;
@@ -409,7 +410,8 @@ async fn poll_bench(n: usize) -> serde_json::Value {
 async fn operate_bench() -> serde_json::Value {
     const SUBMIT_PAIRS: usize = 10;
     const POLL_PAIRS: usize = 5;
-    use csbs_deleter::metrics::{CallLatencies, CountingSink, emf_lines};
+    use csbs_deleter::cloud::CallLatencies;
+    use csbs_deleter::metrics::{CountingSink, emf_lines};
     use std::io::Write;
     const TRACE: &str = "1-5759e988-bd862e3fe1be46a994272793";
     let mut devnull = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
@@ -568,7 +570,7 @@ async fn operate_bench() -> serde_json::Value {
 async fn cbr_bench() -> serde_json::Value {
     let n = 1_000;
     let w = world((Duration::ZERO, Duration::ZERO)).await;
-    let cbr = csbs_deleter::cbr::CbrClient::new(w.csbs.clone());
+    let cbr = csbs_deleter::cbr::CbrClient::new(w.csbs.transport().clone());
     let now = chrono::Utc::now();
     for i in 0..n {
         let b = format!("cbr-{i}");

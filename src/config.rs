@@ -7,7 +7,7 @@ use std::time::Duration;
 use thiserror::Error;
 use url::Url;
 
-use crate::csbs::Credentials;
+use crate::cloud::Credentials;
 use crate::ids::validate_id;
 use crate::secret::Secret;
 

@@ -9,6 +9,7 @@ pub mod cbr;
 pub mod chaos;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod cloud;
 pub mod config;
 pub mod csbs;
 pub mod events;

@@ -14,7 +14,8 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::csbs::{ClientConfig, CsbsClient};
+use crate::cloud::ClientConfig;
+use crate::csbs::CsbsClient;
 use crate::events::memory::MemorySink;
 use crate::events::{EventSink, Outcome, OutcomeEvent};
 use crate::lambda::dispatch;

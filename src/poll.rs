@@ -13,7 +13,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::cbr::CbrClient;
-use crate::csbs::{CsbsClient, CsbsError, ListFilter};
+use crate::cloud::CloudError;
+use crate::csbs::{CsbsClient, ListFilter};
 use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all, event_id};
 use crate::ledger::{Ledger, LedgerError, decide_event};
 use crate::pending::{MAX_BATCH, PendingQueue, Received};
@@ -208,7 +209,7 @@ impl Poller {
     ) -> Self {
         let csbs_slots = tokio::sync::Semaphore::new(settings.csbs_concurrency.max(1));
         Poller {
-            cbr: CbrClient::new(csbs.clone()),
+            cbr: CbrClient::new(csbs.transport().clone()),
             csbs,
             queue,
             sink,
@@ -506,7 +507,7 @@ impl Poller {
     }
 
     /// CSBS: one list call for the task's checkpoint.
-    async fn read_csbs(&self, task: &PendingTask, deadline: Instant) -> Result<Vec<(String, TargetState)>, CsbsError> {
+    async fn read_csbs(&self, task: &PendingTask, deadline: Instant) -> Result<Vec<(String, TargetState)>, CloudError> {
         let _slot = self.csbs_slots.acquire().await.expect("never closed");
         self.calls.fetch_add(1, Ordering::Relaxed);
         let items = self
@@ -521,7 +522,7 @@ impl Poller {
     }
 
     /// CBR: one GET per backup (not refused), each holding a slot of `csbs_concurrency`.
-    async fn read_cbr(&self, task: &PendingTask, deadline: Instant) -> Result<Vec<(String, TargetState)>, CsbsError> {
+    async fn read_cbr(&self, task: &PendingTask, deadline: Instant) -> Result<Vec<(String, TargetState)>, CloudError> {
         let ids: Vec<String> = task
             .backup_ids
             .iter()
@@ -549,7 +550,7 @@ impl Poller {
     }
 
     /// CSBS could not be asked: keep waiting, unless the deadline has passed.
-    fn unknown_state(&self, task: &PendingTask, now: DateTime<Utc>, e: &CsbsError) -> Verdict {
+    fn unknown_state(&self, task: &PendingTask, now: DateTime<Utc>, e: &CloudError) -> Verdict {
         tracing::warn!(task_id = %task.task_id, error = %e, "check failed; will check again");
         match unknown_verdict(task, now, e) {
             Some(event) => Verdict::Terminal(Box::new(event)),
@@ -580,7 +581,7 @@ impl Poller {
 /// The verdict when CSBS could not be asked about a task: none (check again) before its
 /// deadline; at or after it, Timed Out carrying the error, since waiting longer would outlive
 /// the promise the deadline made.
-pub fn unknown_verdict(task: &PendingTask, now: DateTime<Utc>, e: &CsbsError) -> Option<OutcomeEvent> {
+pub fn unknown_verdict(task: &PendingTask, now: DateTime<Utc>, e: &CloudError) -> Option<OutcomeEvent> {
     if now < task.deadline {
         return None;
     }
@@ -953,12 +954,12 @@ mod tests {
     async fn a_pass_over_an_empty_queue_is_one_pass_and_no_check() {
         // No message, so no CSBS call: the client's endpoint is never reached.
         let url = url::Url::parse("http://127.0.0.1:9").unwrap();
-        let creds = crate::csbs::Credentials::AkSk {
+        let creds = crate::cloud::Credentials::AkSk {
             ak: "AK".into(),
             sk: crate::secret::Secret::new("SK"),
             security_token: None,
         };
-        let csbs = CsbsClient::new(crate::csbs::ClientConfig::new(url.clone(), url, creds)).unwrap();
+        let csbs = CsbsClient::new(crate::cloud::ClientConfig::new(url.clone(), url, creds)).unwrap();
         let queue = Arc::new(crate::pending::memory::MemoryQueue::new(Duration::from_secs(30)));
         let sink = Arc::new(crate::events::memory::MemorySink::new());
         let poller = Poller::new(csbs, queue.clone(), sink.clone(), PollSettings::default());
@@ -1006,7 +1007,7 @@ mod tests {
     #[test]
     fn unknown_state_times_out_only_at_the_deadline() {
         let t = task_of(None, &[]);
-        let e = crate::csbs::error::api_error(503, br#"{"error_code":"CSBS.9999"}"#, None);
+        let e = crate::cloud::error::api_error(503, br#"{"error_code":"CSBS.9999"}"#, None);
         assert!(unknown_verdict(&t, t.deadline - chrono::Duration::milliseconds(1), &e).is_none());
         let ev = unknown_verdict(&t, t.deadline, &e).expect("at the deadline");
         assert_eq!((ev.outcome, ev.last_status.as_deref()), (Outcome::TimedOut, None));

@@ -1,8 +1,8 @@
 //! Resolves the configured secrets once per container: from Secrets Manager when an ARN is
 //! given, else from the environment. Errors name the variable, never the secret.
 
+use crate::cloud::Credentials;
 use crate::config::{Config, ConfigError, CredentialsSource, SecretSource};
-use crate::csbs::Credentials;
 use crate::secret::Secret;
 
 /// The secrets a function needs.

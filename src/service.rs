@@ -2,9 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The fixed provider id of CSBS.
+pub const DEFAULT_PROVIDER_ID: &str = "fc4d5750-22e7-4798-8a46-f48f62c4c1da";
+
 /// The backup service of a deletion. CSBS is the default: every request without `service`
 /// and every pending task written before CBR existed is a CSBS one.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Service {
     /// Cloud Server Backup Service, v1: checkpoints and their items.
@@ -37,6 +40,27 @@ impl Service {
             _ => None,
         }
     }
+
+    /// The variable that configures the service's endpoint.
+    pub fn endpoint_variable(self) -> &'static str {
+        match self {
+            Service::Csbs => "CSBS_ENDPOINT",
+            Service::Cbr => "CBR_ENDPOINT",
+        }
+    }
+
+    /// The service's own "backup does not exist" codes, the only ones that make a 404 mean gone:
+    /// CSBS's `CSBS.3001` ("Checkpoint_item (…) is not found"), CBR's `BackupService.6200` and,
+    /// from CBR's CSBS-compatible layer, `CSBS.3001` too (docs/DESIGN.md, "CBR behaviour").
+    pub fn not_found_codes(self) -> &'static [&'static str] {
+        match self {
+            Service::Csbs => &["CSBS.3001"],
+            Service::Cbr => &["BackupService.6200", "CSBS.3001"],
+        }
+    }
+
+    /// Every service, in a fixed order (metrics, listings).
+    pub const ALL: [Service; 2] = [Service::Csbs, Service::Cbr];
 
     pub fn is_csbs(&self) -> bool {
         *self == Service::Csbs

@@ -13,7 +13,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::cbr::{BackupFilter, CbrClient};
-use crate::csbs::{CsbsClient, CsbsError, DeleteOutcome, ErrorClass};
+use crate::cloud::{CloudError, DeleteOutcome, ErrorClass};
+use crate::csbs::CsbsClient;
 use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all};
 use crate::intake::{Intake, IntakeQueue, Refusal};
 use crate::ledger::memory::MemoryLedger;
@@ -107,7 +108,7 @@ impl SubmitError {
         }
     }
 
-    fn transient(e: &CsbsError) -> Self {
+    fn transient(e: &CloudError) -> Self {
         SubmitError::Transient {
             code: e.code(),
             message: e.to_string(),
@@ -121,9 +122,9 @@ impl SubmitError {
 pub enum Decision<'a> {
     /// A transient failure: hand the whole request back (accepted items answer CSBS.2003 on
     /// the retry, refused ones are refused again).
-    Retry(&'a CsbsError),
+    Retry(&'a CloudError),
     /// Every DELETE was refused for good: Rejected, with the first refusal.
-    Reject(&'a CsbsError),
+    Reject(&'a CloudError),
     /// Nothing was left to delete: Completed at once.
     AllGone,
     /// At least one item was accepted (or was already gone or being deleted): a pending task,
@@ -134,7 +135,7 @@ pub enum Decision<'a> {
 /// Decides a request from its DELETE answers, one per target (`None` = the whole checkpoint).
 /// Rejected only when no item was accepted: when some were, the refused ones must not leave
 /// the accepted deletions running unwatched.
-pub fn decide(results: &[(Option<String>, Result<DeleteOutcome, CsbsError>)]) -> Decision<'_> {
+pub fn decide(results: &[(Option<String>, Result<DeleteOutcome, CloudError>)]) -> Decision<'_> {
     let errors = || results.iter().filter_map(|(_, r)| r.as_ref().err());
     if let Some(e) = errors().find(|e| e.class() != ErrorClass::Permanent) {
         return Decision::Retry(e);
@@ -210,7 +211,7 @@ impl Submitter {
         settings: SubmitSettings,
     ) -> Self {
         let csbs_slots = Arc::new(Semaphore::new(settings.csbs_concurrency.max(1)));
-        let cbr = CbrClient::new(csbs.clone());
+        let cbr = CbrClient::new(csbs.transport().clone());
         let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::new());
         let expander = Expander::new(csbs.clone(), cbr.clone(), None, sink.clone(), settings.expand.clone())
             .with_ledger(ledger.clone());
@@ -343,7 +344,7 @@ impl Submitter {
         // which lambda_http's Adapter requires of the whole future.
         let targets: Vec<Option<String>> = task.targets().into_iter().map(|t| t.map(str::to_string)).collect();
         let task_ref = &task;
-        let results: Vec<(Option<String>, Result<DeleteOutcome, CsbsError>)> = futures::stream::iter(targets)
+        let results: Vec<(Option<String>, Result<DeleteOutcome, CloudError>)> = futures::stream::iter(targets)
             .map(|item| async move {
                 let r = self.delete_one(task_ref, item.as_deref(), deadline).await;
                 (item, r)
@@ -483,7 +484,7 @@ impl Submitter {
         task: &PendingTask,
         target: Option<&str>,
         deadline: Instant,
-    ) -> Result<DeleteOutcome, CsbsError> {
+    ) -> Result<DeleteOutcome, CloudError> {
         let _slot = self.csbs_slots.acquire().await.expect("semaphore never closed");
         match (task.service, target) {
             (Service::Cbr, Some(backup)) => self.cbr.delete_backup(&task.project_id, backup, deadline).await,
@@ -499,7 +500,7 @@ impl Submitter {
     /// The backups of a CBR restore point, listed at submit time (top-level ones only: never
     /// the per-disk children). A restore point that lists none is checked with one GET: gone
     /// → Completed, otherwise refused (docs/DESIGN.md, "CBR targets").
-    async fn restore_point_backups(&self, task: &PendingTask, deadline: Instant) -> Result<RestorePoint, CsbsError> {
+    async fn restore_point_backups(&self, task: &PendingTask, deadline: Instant) -> Result<RestorePoint, CloudError> {
         let _slot = self.csbs_slots.acquire().await.expect("semaphore never closed");
         let checkpoint = task.checkpoint();
         let listed = self
@@ -783,7 +784,7 @@ enum RestorePoint {
     Refused(EventError),
 }
 
-fn event_error(e: &CsbsError) -> EventError {
+fn event_error(e: &CloudError) -> EventError {
     EventError {
         code: e.code(),
         message: e.to_string(),
@@ -818,15 +819,15 @@ enum Step {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::csbs::error::api_error;
+    use crate::cloud::error::api_error;
 
-    fn refused() -> CsbsError {
+    fn refused() -> CloudError {
         api_error(400, br#"{"error_code":"CSBS.9006","error_msg":"refused"}"#, None)
     }
 
     fn answers(
-        rs: Vec<(&str, Result<DeleteOutcome, CsbsError>)>,
-    ) -> Vec<(Option<String>, Result<DeleteOutcome, CsbsError>)> {
+        rs: Vec<(&str, Result<DeleteOutcome, CloudError>)>,
+    ) -> Vec<(Option<String>, Result<DeleteOutcome, CloudError>)> {
         rs.into_iter().map(|(i, r)| (Some(i.to_string()), r)).collect()
     }
 

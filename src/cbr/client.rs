@@ -1,5 +1,5 @@
 //! The CBR v3 calls a deletion needs (docs/cbr-api.md §1–§3). Every ID is validated before it
-//! enters a URL; every call is bounded by the caller's deadline and retried like a CSBS call.
+//! enters a URL; every call is bounded by the caller's deadline and retried by the shared transport (src/cloud/transport.rs).
 
 use std::collections::HashSet;
 
@@ -12,8 +12,7 @@ use super::models::{
     Backup, BackupEnvelope, BackupListEnvelope, OperationLog, OperationLogListEnvelope, RestorePoint,
     RestorePointEnvelope,
 };
-use crate::csbs::client::decode;
-use crate::csbs::{CsbsClient, CsbsError, DeleteOutcome};
+use crate::cloud::{CloudError, DeleteOutcome, Transport, decode};
 use crate::ids::validate_id;
 use crate::service::Service;
 
@@ -39,7 +38,7 @@ impl BackupFilter {
         }
     }
 
-    fn query(&self, offset: usize) -> Result<Vec<(String, String)>, CsbsError> {
+    fn query(&self, offset: usize) -> Result<Vec<(String, String)>, CloudError> {
         let mut q = Vec::new();
         for (name, v) in [
             ("checkpoint_id", &self.checkpoint_id),
@@ -58,14 +57,15 @@ impl BackupFilter {
     }
 }
 
-/// Cheap to clone; shares the CSBS client's connections and tokens.
+/// The CBR calls. Cheap to clone; clones share the transport (and with it the CSBS client's
+/// connections and tokens when both are built on one).
 #[derive(Clone)]
 pub struct CbrClient {
-    transport: CsbsClient,
+    transport: Transport,
 }
 
 impl CbrClient {
-    pub fn new(transport: CsbsClient) -> Self {
+    pub fn new(transport: Transport) -> Self {
         CbrClient { transport }
     }
 
@@ -76,9 +76,9 @@ impl CbrClient {
         path: &str,
         query: &[(String, String)],
         deadline: Instant,
-    ) -> Result<bytes::Bytes, CsbsError> {
+    ) -> Result<bytes::Bytes, CloudError> {
         self.transport
-            .call_service(Service::Cbr, project_id, method, path, query, deadline)
+            .call(Service::Cbr, project_id, method, path, query, deadline)
             .await
     }
 
@@ -89,7 +89,7 @@ impl CbrClient {
         project_id: &str,
         backup_id: &str,
         deadline: Instant,
-    ) -> Result<DeleteOutcome, CsbsError> {
+    ) -> Result<DeleteOutcome, CloudError> {
         validate_id("project_id", project_id)?;
         validate_id("backup_id", backup_id)?;
         let path = format!("/v3/{project_id}/backups/{backup_id}");
@@ -110,7 +110,7 @@ impl CbrClient {
         project_id: &str,
         backup_id: &str,
         deadline: Instant,
-    ) -> Result<Option<Backup>, CsbsError> {
+    ) -> Result<Option<Backup>, CloudError> {
         validate_id("project_id", project_id)?;
         validate_id("backup_id", backup_id)?;
         let path = format!("/v3/{project_id}/backups/{backup_id}");
@@ -119,7 +119,7 @@ impl CbrClient {
                 let env: BackupEnvelope = decode(&body)?;
                 env.backup
                     .map(Some)
-                    .ok_or_else(|| CsbsError::Decode("CBR answered without a \"backup\" object".into()))
+                    .ok_or_else(|| CloudError::Decode("CBR answered without a \"backup\" object".into()))
             }
             Err(e) if classify(&e) == CbrClass::Gone => Ok(None),
             Err(e) => Err(e),
@@ -134,7 +134,7 @@ impl CbrClient {
         project_id: &str,
         filter: &BackupFilter,
         deadline: Instant,
-    ) -> Result<Vec<Backup>, CsbsError> {
+    ) -> Result<Vec<Backup>, CloudError> {
         let mut all = Vec::new();
         self.for_each_backup_page(project_id, filter, deadline, |page| all.extend(page))
             .await?;
@@ -149,7 +149,7 @@ impl CbrClient {
         filter: &BackupFilter,
         deadline: Instant,
         mut on_page: impl FnMut(Vec<Backup>) + Send,
-    ) -> Result<(), CsbsError> {
+    ) -> Result<(), CloudError> {
         validate_id("project_id", project_id)?;
         let path = format!("/v3/{project_id}/backups");
         let limit = filter.limit.unwrap_or(PAGE_LIMIT).max(1) as usize;
@@ -161,7 +161,7 @@ impl CbrClient {
             let env: BackupListEnvelope = decode(&body)?;
             let page = env
                 .backups
-                .ok_or_else(|| CsbsError::Decode("CBR answered without a \"backups\" list".into()))?;
+                .ok_or_else(|| CloudError::Decode("CBR answered without a \"backups\" list".into()))?;
             let got = page.len();
             let before = seen.len();
             let fresh: Vec<Backup> = page.into_iter().filter(|b| seen.insert(b.id.clone())).collect();
@@ -181,7 +181,7 @@ impl CbrClient {
         resource_id: Option<&str>,
         since: DateTime<Utc>,
         deadline: Instant,
-    ) -> Result<Vec<OperationLog>, CsbsError> {
+    ) -> Result<Vec<OperationLog>, CloudError> {
         validate_id("project_id", project_id)?;
         let mut q = vec![
             ("operation_type".to_string(), "delete".to_string()),
@@ -198,7 +198,7 @@ impl CbrClient {
             Ok(body) => {
                 let env: OperationLogListEnvelope = decode(&body)?;
                 env.operation_logs
-                    .ok_or_else(|| CsbsError::Decode("CBR answered without an \"operation_logs\" list".into()))
+                    .ok_or_else(|| CloudError::Decode("CBR answered without an \"operation_logs\" list".into()))
             }
             Err(e) if is_service_404(&e) => Ok(Vec::new()),
             Err(e) => Err(e),
@@ -211,7 +211,7 @@ impl CbrClient {
         project_id: &str,
         checkpoint_id: &str,
         deadline: Instant,
-    ) -> Result<Option<RestorePoint>, CsbsError> {
+    ) -> Result<Option<RestorePoint>, CloudError> {
         validate_id("project_id", project_id)?;
         validate_id("checkpoint_id", checkpoint_id)?;
         let path = format!("/v3/{project_id}/checkpoints/{checkpoint_id}");
@@ -220,7 +220,7 @@ impl CbrClient {
                 let env: RestorePointEnvelope = decode(&body)?;
                 env.checkpoint
                     .map(Some)
-                    .ok_or_else(|| CsbsError::Decode("CBR answered without a \"checkpoint\" object".into()))
+                    .ok_or_else(|| CloudError::Decode("CBR answered without a \"checkpoint\" object".into()))
             }
             Err(e) if classify(&e) == CbrClass::Gone || is_service_404(&e) => Ok(None),
             Err(e) => Err(e),
@@ -230,6 +230,6 @@ impl CbrClient {
 
 /// A 404 carrying one of CBR's own codes (`BackupService.*`), e.g. 6500 "Operation log does
 /// not exist" or the restore point's not-found: the thing is absent. A gateway 404 is not.
-fn is_service_404(e: &CsbsError) -> bool {
-    matches!(e, CsbsError::Api { status: 404, code, .. } if code.starts_with("BackupService."))
+fn is_service_404(e: &CloudError) -> bool {
+    matches!(e, CloudError::Api { status: 404, code, .. } if code.starts_with("BackupService."))
 }

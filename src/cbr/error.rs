@@ -1,6 +1,6 @@
 //! What CBR's answers mean for a deletion (docs/DESIGN.md, "CBR targets"; docs/cbr-api.md §1).
 
-use crate::csbs::{CsbsError, ErrorClass};
+use crate::cloud::{CloudError, ErrorClass};
 
 /// "This backup is busy" (being backed up, restored, deleted or in use): the DELETE is not
 /// refused for good; the backup is checked and the DELETE re-issued once it is idle.
@@ -19,8 +19,8 @@ pub enum CbrClass {
     Other(ErrorClass),
 }
 
-pub fn classify(e: &CsbsError) -> CbrClass {
-    if let CsbsError::Api { status, code, .. } = e {
+pub fn classify(e: &CloudError) -> CbrClass {
+    if let CloudError::Api { status, code, .. } = e {
         match (*status, code.as_str()) {
             (404, "BackupService.6200" | "CSBS.3001") | (400, "CSBS.3001") => return CbrClass::Gone,
             (400, c) if BUSY_CODES.contains(&c) => return CbrClass::Busy,
@@ -33,7 +33,7 @@ pub fn classify(e: &CsbsError) -> CbrClass {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::csbs::error::api_error;
+    use crate::cloud::error::api_error;
 
     fn classify_answer(status: u16, body: &str) -> CbrClass {
         classify(&api_error(status, body.as_bytes(), None))

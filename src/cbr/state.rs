@@ -6,7 +6,7 @@ use tokio::time::Instant;
 
 use super::client::CbrClient;
 use super::models::{Backup, OperationLog, status};
-use crate::csbs::CsbsError;
+use crate::cloud::CloudError;
 use crate::target::TargetState;
 
 /// Delete tasks that began this long before the submission still count as ours: clocks of
@@ -61,7 +61,7 @@ pub async fn read_backup(
     backup_id: &str,
     submitted_at: DateTime<Utc>,
     deadline: Instant,
-) -> Result<(TargetState, u64), CsbsError> {
+) -> Result<(TargetState, u64), CloudError> {
     let backup = client.get_backup(project_id, backup_id, deadline).await?;
     match backup {
         Some(b) if b.status() == status::ERROR => {

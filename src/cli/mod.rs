@@ -314,7 +314,7 @@ async fn plan(text: &str, as_json: bool) -> Result<String, Failure> {
     let csbs = wiring::csbs_client(&config, &secrets).map_err(|e| refused(e.to_string()))?;
     let expander = Expander::new(
         csbs.clone(),
-        crate::cbr::CbrClient::new(csbs),
+        crate::cbr::CbrClient::new(csbs.transport().clone()),
         None,
         Arc::new(MemorySink::new()),
         ExpandSettings::default(),
@@ -329,7 +329,7 @@ async fn plan(text: &str, as_json: bool) -> Result<String, Failure> {
                 too_large.count, too_large.max
             )));
         }
-        Err(e) if e.class() == crate::csbs::ErrorClass::Permanent => return Err(refused(e.to_string())),
+        Err(e) if e.class() == crate::cloud::ErrorClass::Permanent => return Err(refused(e.to_string())),
         Err(e) => return Err(unavailable(e.to_string())),
     };
     let selection_id = req.selection_id(reference);

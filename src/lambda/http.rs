@@ -9,8 +9,9 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use super::wiring::SubmitApp;
+use crate::cloud::CloudError;
+use crate::csbs::ListFilter;
 use crate::csbs::models::{CheckpointItem, status};
-use crate::csbs::{CsbsError, ListFilter};
 use crate::ids::validate_id;
 use crate::intake::Intake;
 use crate::ledger::LedgerError;
@@ -625,12 +626,12 @@ pub(super) fn not_allowed(project_id: &str) -> Response<Body> {
     )
 }
 
-fn csbs_error(e: &CsbsError) -> Response<Body> {
+fn csbs_error(e: &CloudError) -> Response<Body> {
     match e.class() {
-        crate::csbs::ErrorClass::Permanent if e.http_status() == Some(403) => {
+        crate::cloud::ErrorClass::Permanent if e.http_status() == Some(403) => {
             error(StatusCode::FORBIDDEN, &e.code(), &e.to_string())
         }
-        crate::csbs::ErrorClass::Permanent => error(StatusCode::BAD_REQUEST, &e.code(), &e.to_string()),
+        crate::cloud::ErrorClass::Permanent => error(StatusCode::BAD_REQUEST, &e.code(), &e.to_string()),
         _ => csbs_failing(&e.code(), &e.to_string(), e.is_bad_gateway()),
     }
 }

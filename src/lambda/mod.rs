@@ -37,7 +37,7 @@ pub fn work_deadline(deadline_ms: u64) -> Instant {
 
 /// Prints the invocation's EMF metric lines (crate::metrics) to stdout, where CloudWatch Logs
 /// reads them, under the function's name.
-pub fn publish_metrics(tally: &crate::metrics::Tally, latencies: &crate::metrics::Latencies) {
+pub fn publish_metrics(tally: &crate::metrics::Tally, latencies: &crate::cloud::Latencies) {
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
     let now = chrono::Utc::now().timestamp_millis();
     for line in crate::metrics::emf_lines(&function, now, tally, latencies) {

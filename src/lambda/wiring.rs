@@ -5,8 +5,9 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
+use crate::cloud::ClientConfig;
 use crate::config::{Config, ConfigError, HttpAuth};
-use crate::csbs::{ClientConfig, CsbsClient};
+use crate::csbs::CsbsClient;
 use crate::events::eventbridge::EventBridgeSink;
 use crate::ledger::Ledger;
 use crate::ledger::dynamodb::DynamoLedger;
@@ -15,6 +16,7 @@ use crate::pending::sqs::SqsQueue;
 use crate::poll::{PollSettings, Poller};
 use crate::secrets::{ResolvedSecrets, resolve};
 use crate::selection::ExpandSettings;
+use crate::service::Service;
 use crate::submit::{SubmitSettings, Submitter};
 use crate::webhook::WebhookPolicy;
 
@@ -75,9 +77,15 @@ pub fn csbs_client(config: &Config, secrets: &ResolvedSecrets) -> Result<CsbsCli
         .or_else(|| config.csbs_endpoint.clone())
         .or_else(|| config.cbr_endpoint.clone())
         .expect("config requires CSBS_ENDPOINT or CBR_ENDPOINT");
+    let endpoints = [
+        (Service::Csbs, &config.csbs_endpoint),
+        (Service::Cbr, &config.cbr_endpoint),
+    ]
+    .into_iter()
+    .filter_map(|(s, url)| Some((s, url.clone()?)))
+    .collect();
     let client = ClientConfig {
-        csbs_endpoint: config.csbs_endpoint.clone(),
-        cbr_endpoint: config.cbr_endpoint.clone(),
+        endpoints,
         ..ClientConfig::new(iam.clone(), iam, secrets.credentials.clone())
     };
     CsbsClient::new(client).map_err(|e| ConfigError {

@@ -11,7 +11,8 @@ use super::listing::{list_candidates, waiting_deletions};
 use super::plan::{Plan, TooLarge, plan, target_key};
 use super::selector::SelectionRequest;
 use crate::cbr::CbrClient;
-use crate::csbs::{CsbsClient, CsbsError, ErrorClass};
+use crate::cloud::{CloudError, ErrorClass};
+use crate::csbs::CsbsClient;
 use crate::events::schema::PlannedDetail;
 use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all, event_id};
 use crate::intake::{IntakeQueue, Outgoing};
@@ -68,7 +69,7 @@ pub struct Expander {
     ledger: Option<Arc<dyn Ledger>>,
 }
 
-fn transient(e: &CsbsError) -> SubmitError {
+fn transient(e: &CloudError) -> SubmitError {
     SubmitError::Transient {
         code: e.code(),
         message: e.to_string(),
@@ -124,7 +125,7 @@ impl Expander {
         req: &SelectionRequest,
         reference: DateTime<Utc>,
         deadline: Instant,
-    ) -> Result<Result<Plan, TooLarge>, CsbsError> {
+    ) -> Result<Result<Plan, TooLarge>, CloudError> {
         let listed = list_candidates(&self.csbs, &self.cbr, &req.select, deadline).await?;
         Ok(plan(&req.select, listed, reference))
     }

@@ -8,8 +8,9 @@ use tokio::time::Instant;
 use super::plan::Candidate;
 use super::selector::Selector;
 use crate::cbr::{BackupFilter, CbrClient};
+use crate::cloud::CloudError;
 use crate::csbs::models::CheckpointItem;
-use crate::csbs::{CsbsClient, CsbsError, ListFilter};
+use crate::csbs::{CsbsClient, ListFilter};
 use crate::ids::validate_id;
 use crate::service::Service;
 
@@ -23,7 +24,7 @@ pub async fn list_candidates(
     cbr: &CbrClient,
     s: &Selector,
     deadline: Instant,
-) -> Result<Vec<Candidate>, CsbsError> {
+) -> Result<Vec<Candidate>, CloudError> {
     // Checkpoints narrow the query only without keep_last; None = one project-wide query.
     let scopes: Vec<Option<String>> = match (&s.checkpoint_ids, s.keep_last) {
         (Some(ids), None) => ids.iter().cloned().map(Some).collect(),
@@ -113,7 +114,7 @@ pub async fn waiting_deletions(
     service: Service,
     project_id: &str,
     deadline: Instant,
-) -> Result<u64, CsbsError> {
+) -> Result<u64, CloudError> {
     const WAITING: &str = crate::csbs::models::status::WAITING_DELETE;
     match service {
         Service::Csbs => {

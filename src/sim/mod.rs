@@ -62,8 +62,8 @@ pub fn demo_restore_point(n: u32) -> String {
 }
 
 /// The demo AK/SK as client credentials.
-pub fn demo_aksk() -> crate::csbs::Credentials {
-    crate::csbs::Credentials::AkSk {
+pub fn demo_aksk() -> crate::cloud::Credentials {
+    crate::cloud::Credentials::AkSk {
         ak: DEMO_AK.into(),
         sk: crate::secret::Secret::new(DEMO_SK),
         security_token: None,
@@ -71,8 +71,8 @@ pub fn demo_aksk() -> crate::csbs::Credentials {
 }
 
 /// The demo user as client credentials (password login).
-pub fn demo_password() -> crate::csbs::Credentials {
-    crate::csbs::Credentials::Password {
+pub fn demo_password() -> crate::cloud::Credentials {
+    crate::cloud::Credentials::Password {
         username: DEMO_USER.into(),
         password: crate::secret::Secret::new(DEMO_PASSWORD),
         domain_name: DEMO_DOMAIN.into(),

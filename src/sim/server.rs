@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use super::faults::{Fault, Route, decide};
 use super::state::{CbrDeleteResult, DeleteResult, ItemSeed, SimFilter};
 use super::{IssuedToken, Simulator};
+use crate::cloud::signer::{DATE_FORMAT, SignInput, parse_authorization};
 use crate::csbs::DEFAULT_PROVIDER_ID;
-use crate::csbs::signer::{DATE_FORMAT, SignInput, parse_authorization};
 
 pub fn router(sim: Simulator) -> Router {
     Router::new()

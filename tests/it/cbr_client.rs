@@ -6,7 +6,7 @@ use std::time::Duration;
 use csbs_deleter::cbr::models::status;
 use csbs_deleter::cbr::state::{CLOCK_SKEW, read_backup};
 use csbs_deleter::cbr::{BackupFilter, CbrClient};
-use csbs_deleter::csbs::{ClientConfig, Credentials, CsbsClient, CsbsError, DeleteOutcome, ErrorClass, RetryPolicy};
+use csbs_deleter::cloud::{ClientConfig, CloudError, Credentials, DeleteOutcome, ErrorClass, RetryPolicy, Transport};
 use csbs_deleter::sim::{self, Fault, ItemSeed, Route, RunningSim, SimConfig, Simulator};
 use csbs_deleter::target::TargetState;
 use tokio::time::Instant;
@@ -25,7 +25,7 @@ fn config(s: &RunningSim, creds: Credentials) -> ClientConfig {
 }
 
 fn client(s: &RunningSim, creds: Credentials) -> CbrClient {
-    CbrClient::new(CsbsClient::new(config(s, creds)).unwrap())
+    CbrClient::new(Transport::new(config(s, creds)).unwrap())
 }
 
 fn soon() -> Instant {
@@ -349,7 +349,7 @@ async fn transient_answers_are_retried_within_the_deadline() {
         .get_backup(P, "bk-1", started + Duration::from_millis(500))
         .await
         .unwrap_err();
-    assert!(matches!(e, CsbsError::DeadlineExceeded | CsbsError::Timeout), "{e}");
+    assert!(matches!(e, CloudError::DeadlineExceeded | CloudError::Timeout), "{e}");
 }
 
 #[tokio::test]
@@ -368,7 +368,7 @@ async fn restore_points_and_configuration() {
     assert_eq!(s.sim.stats().cbr_calls(), before, "nothing was sent");
     // A deployment without CBR_ENDPOINT: a configuration error, never an event-worthy refusal.
     let no_cbr =
-        CbrClient::new(CsbsClient::new(ClientConfig::new(s.base_url(), s.base_url(), sim::demo_aksk())).unwrap());
+        CbrClient::new(Transport::new(ClientConfig::new(s.base_url(), s.base_url(), sim::demo_aksk())).unwrap());
     let e = no_cbr.get_backup(P, "bk-1", soon()).await.unwrap_err();
     assert_eq!((e.class(), e.is_bad_gateway()), (ErrorClass::Misconfigured, true));
     assert!(e.to_string().contains("CBR_ENDPOINT"), "{e}");
@@ -402,7 +402,7 @@ async fn operation_logs_filter_by_status_and_resource() {
     }
     // Raw queries with a token of the simulator's IAM (the client asks with its own filters).
     let c = reqwest::Client::new();
-    let body = csbs_deleter::csbs::auth::token_request_body(
+    let body = csbs_deleter::cloud::auth::token_request_body(
         sim::DEMO_USER,
         &csbs_deleter::secret::Secret::new(sim::DEMO_PASSWORD),
         sim::DEMO_DOMAIN,

@@ -2,10 +2,8 @@
 
 use std::time::Duration;
 
-use csbs_deleter::csbs::{
-    ClientConfig, Credentials, CsbsClient, CsbsError, DEFAULT_PROVIDER_ID, DeleteOutcome, ErrorClass, ListFilter,
-    RetryPolicy,
-};
+use csbs_deleter::cloud::{ClientConfig, CloudError, Credentials, DeleteOutcome, ErrorClass, RetryPolicy};
+use csbs_deleter::csbs::{CsbsClient, DEFAULT_PROVIDER_ID, ListFilter};
 use csbs_deleter::secret::Secret;
 use csbs_deleter::sim::{self, Fault, ItemSeed, Route, RunningSim, SimConfig, Simulator};
 use tokio::time::Instant;
@@ -179,7 +177,7 @@ async fn wrong_password_is_an_auth_error_that_never_quotes_it() {
         domain_name: sim::DEMO_DOMAIN.into(),
     };
     let e = client(&s, creds).get_item(P, "item-1", soon(5)).await.unwrap_err();
-    assert!(matches!(e, CsbsError::Auth(_)), "{e:?}");
+    assert!(matches!(e, CloudError::Auth(_)), "{e:?}");
     assert_eq!(e.class(), ErrorClass::Transient);
     assert!(!format!("{e} {e:?}").contains("wrong-pass-XYZ"));
 }
@@ -257,7 +255,7 @@ async fn hang_times_out_within_the_deadline() {
     let deadline = Instant::now() + Duration::from_millis(500);
     let e = c.get_item(P, "item-1", deadline).await.unwrap_err();
     assert_eq!(e.class(), ErrorClass::Transient);
-    assert!(matches!(e, CsbsError::Timeout | CsbsError::DeadlineExceeded), "{e:?}");
+    assert!(matches!(e, CloudError::Timeout | CloudError::DeadlineExceeded), "{e:?}");
     assert!(Instant::now() <= deadline + Duration::from_millis(100));
 }
 
@@ -360,13 +358,13 @@ async fn bad_ids_are_refused_before_any_request() {
             .delete_checkpoint(P, DEFAULT_PROVIDER_ID, bad, None, soon(5))
             .await
             .unwrap_err();
-        assert!(matches!(e, CsbsError::InvalidInput(_)), "{bad:?}: {e:?}");
+        assert!(matches!(e, CloudError::InvalidInput(_)), "{bad:?}: {e:?}");
         assert_eq!(e.class(), ErrorClass::Permanent);
         let e = c
             .delete_checkpoint(P, DEFAULT_PROVIDER_ID, "ckpt-1", Some(bad), soon(5))
             .await
             .unwrap_err();
-        assert!(matches!(e, CsbsError::InvalidInput(_)));
+        assert!(matches!(e, CloudError::InvalidInput(_)));
         assert!(c.get_item(bad, "item-1", soon(5)).await.is_err());
         assert!(c.get_item(P, bad, soon(5)).await.is_err());
     }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::{fixture, http_answer, set_header, signature_v1, signature_v2};
-use csbs_deleter::csbs::{ClientConfig, CsbsClient};
+use csbs_deleter::cloud::ClientConfig;
+use csbs_deleter::csbs::CsbsClient;
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::events::schema::MAX_DETAIL_BYTES;
 use csbs_deleter::events::{EventSink, Outcome, OutcomeEvent};

@@ -6,9 +6,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use csbs_deleter::cbr::models::{BackupEnvelope, BackupListEnvelope, OperationLogListEnvelope, RestorePointEnvelope};
+use csbs_deleter::cloud::ClientConfig;
+use csbs_deleter::cloud::signer::{SignInput, canonical_query, canonical_uri, parse_authorization};
+use csbs_deleter::csbs::CsbsClient;
 use csbs_deleter::csbs::models::{CheckpointEnvelope, CountEnvelope, ItemEnvelope, ListEnvelope};
-use csbs_deleter::csbs::signer::{SignInput, canonical_query, canonical_uri, parse_authorization};
-use csbs_deleter::csbs::{ClientConfig, CsbsClient};
 use csbs_deleter::events::EventSink;
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::ids::validate_id;
@@ -330,7 +331,7 @@ proptest! {
             let _ = serde_json::from_slice::<BackupListEnvelope>(input);
             let _ = serde_json::from_slice::<OperationLogListEnvelope>(input);
             let _ = serde_json::from_slice::<RestorePointEnvelope>(input);
-            let e = csbs_deleter::csbs::error::api_error(status, input, None);
+            let e = csbs_deleter::cloud::error::api_error(status, input, None);
             let _ = csbs_deleter::cbr::error::classify(&e);
         }
         let wrapped = json!({"backup": v.clone(), "backups": [v.clone()], "operation_logs": [v.clone()], "checkpoint": v.clone()});
@@ -362,7 +363,7 @@ proptest! {
             let _ = serde_json::from_slice::<ListEnvelope>(input);
             let _ = serde_json::from_slice::<CountEnvelope>(input);
             let _ = serde_json::from_slice::<CheckpointEnvelope>(input);
-            let e = csbs_deleter::csbs::error::api_error(status, input, None);
+            let e = csbs_deleter::cloud::error::api_error(status, input, None);
             prop_assert!(!e.code().is_empty());
             let _ = e.class();
         }

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use csbs_deleter::csbs::{ClientConfig, CsbsClient};
+use csbs_deleter::cloud::ClientConfig;
+use csbs_deleter::csbs::CsbsClient;
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::events::{EventSink, Outcome};
 use csbs_deleter::lambda::wiring::{self, PollApp, SubmitApp};

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use csbs_deleter::csbs::{ClientConfig, CsbsClient};
+use csbs_deleter::cloud::ClientConfig;
+use csbs_deleter::csbs::CsbsClient;
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::events::{EventSink, Outcome, OutcomeEvent};
 use csbs_deleter::pending::PendingQueue;

@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use csbs_deleter::chaos::Chaos;
-use csbs_deleter::csbs::{ClientConfig, CsbsClient, RetryPolicy};
+use csbs_deleter::cloud::{ClientConfig, RetryPolicy};
+use csbs_deleter::csbs::CsbsClient;
 use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::events::{EventSink, Outcome};
 use csbs_deleter::ledger::Ledger;

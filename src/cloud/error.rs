@@ -1,4 +1,5 @@
-//! CSBS errors and their classification for the workflow (docs/DESIGN.md, "CSBS behaviour").
+//! The errors of the Huawei transport, naming the service that answered, and their classes
+//! for the workflows (docs/DESIGN.md, "CSBS behaviour" and "CBR behaviour").
 
 use std::time::Duration;
 
@@ -8,14 +9,9 @@ use thiserror::Error;
 use crate::ids::IdError;
 use crate::service::Service;
 
-/// `400 CSBS.2003 item in executing`: the backup is already being deleted (or backed up).
+/// `400 CSBS.2003 item in executing`: the backup is already being deleted (or backed up). CBR
+/// answers with the same code (docs/DESIGN.md, "CBR behaviour").
 pub const ALREADY_EXECUTING: &str = "CSBS.2003";
-
-/// The service's own "backup does not exist" codes: CSBS's `CSBS.3001` ("Checkpoint_item (…)
-/// is not found") and CBR's `BackupService.6200`. Only a 404 carrying one of them means gone;
-/// a 404 from the API gateway (`APIGW.0101`: no such API in this region or under this path) or
-/// one without a JSON error body says nothing about the backup (docs/DESIGN.md, "CSBS behaviour").
-pub const NOT_FOUND_CODES: [&str; 2] = ["CSBS.3001", "BackupService.6200"];
 
 /// What a failed call means for the workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +30,7 @@ pub enum ErrorClass {
 }
 
 #[derive(Debug, Error)]
-pub enum CsbsError {
+pub enum CloudError {
     #[error("{} answered HTTP {status} {code}: {message}", service.display_name())]
     Api {
         service: Service,
@@ -46,9 +42,9 @@ pub enum CsbsError {
     /// The endpoint of the service this task needs is not configured.
     #[error("{0} is not set: this deployment is not configured for that service")]
     NotConfigured(&'static str),
-    #[error("CSBS request timed out")]
+    #[error("the request timed out")]
     Timeout,
-    #[error("could not reach CSBS: {0}")]
+    #[error("could not connect: {0}")]
     Connection(String),
     #[error("the time left for this call ran out")]
     DeadlineExceeded,
@@ -56,28 +52,33 @@ pub enum CsbsError {
     InvalidInput(#[from] IdError),
     #[error("authentication failed: {0}")]
     Auth(String),
-    #[error("unexpected CSBS response: {0}")]
+    #[error("unexpected answer: {0}")]
     Decode(String),
 }
 
-impl CsbsError {
+impl CloudError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            CsbsError::Api { status, code, .. } => match *status {
-                404 if NOT_FOUND_CODES.contains(&code.as_str()) => ErrorClass::NotFound,
+            CloudError::Api {
+                service, status, code, ..
+            } => match *status {
+                // Only a 404 carrying the service's own not-found code means gone; a 404 from the API
+                // gateway (`APIGW.0101`: no such API in this region or under this path) or one
+                // without a JSON error body says nothing about the backup.
+                404 if service.not_found_codes().contains(&code.as_str()) => ErrorClass::NotFound,
                 404 => ErrorClass::Misconfigured,
                 400 if code == ALREADY_EXECUTING => ErrorClass::AlreadyDeleting,
                 401 | 408 | 429 => ErrorClass::Transient,
                 s if s >= 500 => ErrorClass::Transient,
                 _ => ErrorClass::Permanent,
             },
-            CsbsError::InvalidInput(_) => ErrorClass::Permanent,
-            CsbsError::NotConfigured(_) => ErrorClass::Misconfigured,
-            CsbsError::Timeout
-            | CsbsError::Connection(_)
-            | CsbsError::DeadlineExceeded
-            | CsbsError::Auth(_)
-            | CsbsError::Decode(_) => ErrorClass::Transient,
+            CloudError::InvalidInput(_) => ErrorClass::Permanent,
+            CloudError::NotConfigured(_) => ErrorClass::Misconfigured,
+            CloudError::Timeout
+            | CloudError::Connection(_)
+            | CloudError::DeadlineExceeded
+            | CloudError::Auth(_)
+            | CloudError::Decode(_) => ErrorClass::Transient,
         }
     }
 
@@ -85,15 +86,15 @@ impl CsbsError {
     /// not by blind retries: the AK would be locked after five failures).
     pub fn is_retryable(&self) -> bool {
         match self {
-            CsbsError::Api { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
-            CsbsError::Timeout | CsbsError::Connection(_) | CsbsError::Decode(_) => true,
+            CloudError::Api { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
+            CloudError::Timeout | CloudError::Connection(_) | CloudError::Decode(_) => true,
             _ => false,
         }
     }
 
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            CsbsError::Api { retry_after, .. } => *retry_after,
+            CloudError::Api { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -102,29 +103,29 @@ impl CsbsError {
     /// HTTP caller sees as 502 rather than 503.
     pub fn is_bad_gateway(&self) -> bool {
         self.http_status() == Some(401)
-            || matches!(self, CsbsError::Auth(_))
+            || matches!(self, CloudError::Auth(_))
             || self.class() == ErrorClass::Misconfigured
     }
 
-    /// HTTP status of a CSBS answer, if there was one.
+    /// HTTP status of the service's answer, if there was one.
     pub fn http_status(&self) -> Option<u16> {
         match self {
-            CsbsError::Api { status, .. } => Some(*status),
+            CloudError::Api { status, .. } => Some(*status),
             _ => None,
         }
     }
 
-    /// A short machine-readable code: the CSBS/APIGW code, or a name for local failures.
+    /// A short machine-readable code: the service's or the gateway's, or a name for local failures.
     pub fn code(&self) -> String {
         match self {
-            CsbsError::Api { code, .. } => code.clone(),
-            CsbsError::Timeout => "timeout".into(),
-            CsbsError::Connection(_) => "connection_error".into(),
-            CsbsError::DeadlineExceeded => "deadline_exceeded".into(),
-            CsbsError::InvalidInput(_) => "invalid_input".into(),
-            CsbsError::NotConfigured(_) => "service_not_configured".into(),
-            CsbsError::Auth(_) => "authentication_failed".into(),
-            CsbsError::Decode(_) => "bad_response".into(),
+            CloudError::Api { code, .. } => code.clone(),
+            CloudError::Timeout => "timeout".into(),
+            CloudError::Connection(_) => "connection_error".into(),
+            CloudError::DeadlineExceeded => "deadline_exceeded".into(),
+            CloudError::InvalidInput(_) => "invalid_input".into(),
+            CloudError::NotConfigured(_) => "service_not_configured".into(),
+            CloudError::Auth(_) => "authentication_failed".into(),
+            CloudError::Decode(_) => "bad_response".into(),
         }
     }
 }
@@ -154,7 +155,7 @@ fn code_string(v: serde_json::Value) -> String {
 }
 
 /// Builds an API error from a non-success answer.
-pub fn api_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> CsbsError {
+pub fn api_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> CloudError {
     // Only an object is an error body (serde would map an array onto the fields in order).
     let parsed: ErrorBody = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
@@ -172,7 +173,7 @@ pub fn api_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Csb
         let text = String::from_utf8_lossy(body);
         text.chars().take(200).collect()
     });
-    CsbsError::Api {
+    CloudError::Api {
         service: Service::Csbs,
         status,
         code,
@@ -181,17 +182,17 @@ pub fn api_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Csb
     }
 }
 
-impl CsbsError {
+impl CloudError {
     /// The same error, naming `service` as the one that answered.
     pub fn from_service(self, service: Service) -> Self {
         match self {
-            CsbsError::Api {
+            CloudError::Api {
                 status,
                 code,
                 message,
                 retry_after,
                 ..
-            } => CsbsError::Api {
+            } => CloudError::Api {
                 service,
                 status,
                 code,
@@ -285,18 +286,18 @@ mod tests {
     #[test]
     fn local_failures_retry_except_the_deadline_and_auth() {
         for e in [
-            CsbsError::Timeout,
-            CsbsError::Connection("refused".into()),
-            CsbsError::Decode("not JSON".into()),
+            CloudError::Timeout,
+            CloudError::Connection("refused".into()),
+            CloudError::Decode("not JSON".into()),
         ] {
             assert!(e.is_retryable(), "{e}");
             assert_eq!(e.class(), ErrorClass::Transient);
             assert_eq!(e.retry_after(), None);
         }
         for e in [
-            CsbsError::DeadlineExceeded,
-            CsbsError::Auth("refused".into()),
-            CsbsError::InvalidInput(crate::ids::validate_id("x", "").unwrap_err()),
+            CloudError::DeadlineExceeded,
+            CloudError::Auth("refused".into()),
+            CloudError::InvalidInput(crate::ids::validate_id("x", "").unwrap_err()),
         ] {
             assert!(!e.is_retryable(), "{e}");
         }

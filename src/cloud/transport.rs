@@ -1,0 +1,460 @@
+//! The transport of the Huawei APIs: every call a CSBS or CBR client makes goes through
+//! [`Transport::call`], authenticated, retried with backoff for transient answers, timed for the
+//! metrics and never running past the caller's deadline (docs/DESIGN.md, "Reliability").
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use chrono::Utc;
+use reqwest::{Method, StatusCode};
+use tokio::time::Instant;
+use url::Url;
+
+use super::auth::{CachedToken, Credentials, TokenCache, TokenEnvelope, refresh_time, token_request_body};
+use super::error::{CloudError, ErrorClass, api_error, parse_retry_after};
+use super::latency::{CallLatencies, Latencies};
+use super::signer::{DATE_FORMAT, SignInput};
+use crate::secret::Secret;
+use crate::service::Service;
+
+/// Retry policy for transient answers.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    pub max_attempts: usize,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            max_attempts: 6,
+        }
+    }
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The endpoint of each service this deployment serves; a call to another one fails as
+    /// misconfigured, naming the variable that would configure it.
+    pub endpoints: BTreeMap<Service, Url>,
+    pub iam_endpoint: Url,
+    pub credentials: Credentials,
+    pub connect_timeout: Duration,
+    /// Upper bound of one HTTP exchange (the deadline may cut it shorter).
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    pub fn new(csbs_endpoint: Url, iam_endpoint: Url, credentials: Credentials) -> Self {
+        ClientConfig {
+            endpoints: BTreeMap::from([(Service::Csbs, csbs_endpoint)]),
+            iam_endpoint,
+            credentials,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The same settings with a CBR endpoint too.
+    pub fn with_cbr(mut self, cbr_endpoint: Url) -> Self {
+        self.endpoints.insert(Service::Cbr, cbr_endpoint);
+        self
+    }
+
+    /// The same settings without `service`'s endpoint (a deployment that does not serve it).
+    pub fn without(mut self, service: Service) -> Self {
+        self.endpoints.remove(&service);
+        self
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    config: ClientConfig,
+    tokens: TokenCache,
+    /// Every HTTP call's time, for the functions' metrics (crate::metrics).
+    latencies: CallLatencies,
+}
+
+/// The one transport of the Huawei APIs (CSBS and CBR alike): credentials, the token cache (a
+/// token is scoped to the project, not the service), AK/SK signing, retries with backoff, the
+/// caller's deadline and one connection pool. Cheap to clone: every clone shares all of it.
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+struct Answer {
+    body: bytes::Bytes,
+}
+
+impl Transport {
+    pub fn new(config: ClientConfig) -> Result<Self, CloudError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(50))
+            .user_agent(concat!("csbs-deleter/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CloudError::Connection(e.to_string()))?;
+        Ok(Transport {
+            inner: Arc::new(Inner {
+                http,
+                config,
+                tokens: TokenCache::default(),
+                latencies: CallLatencies::default(),
+            }),
+        })
+    }
+
+    /// The times of the HTTP calls made since the last call (each attempt, IAM included).
+    pub fn take_latencies(&self) -> Latencies {
+        self.inner.latencies.take()
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.inner.config.credentials
+    }
+
+    /// Sends one call to `service` with retries for transient answers, bounded by `deadline`.
+    /// CBR shares this transport with CSBS: the same credentials, token cache (a token is
+    /// scoped to the project, not the service), signing and connection pool.
+    pub async fn call(
+        &self,
+        service: Service,
+        project_id: &str,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        deadline: Instant,
+    ) -> Result<bytes::Bytes, CloudError> {
+        let base = self.endpoint(service)?;
+        self.call_at(base, project_id, method, path, query, deadline)
+            .await
+            .map(|a| a.body)
+            .map_err(|e| e.from_service(service))
+    }
+
+    /// The configured endpoint of `service`, or the error naming its variable.
+    fn endpoint(&self, service: Service) -> Result<&Url, CloudError> {
+        self.inner
+            .config
+            .endpoints
+            .get(&service)
+            .ok_or(CloudError::NotConfigured(service.endpoint_variable()))
+    }
+
+    async fn call_at(
+        &self,
+        base: &Url,
+        project_id: &str,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        deadline: Instant,
+    ) -> Result<Answer, CloudError> {
+        let policy = &self.inner.config.retry;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_max_times(policy.max_attempts.saturating_sub(1))
+            .with_jitter();
+        let attempt = || self.call_once_reauth(base, project_id, method.clone(), path, query, deadline);
+        let retried = attempt
+            .retry(backoff)
+            .when(CloudError::is_retryable)
+            .adjust(|e, delay| retry_wait(e.retry_after(), delay, Instant::now(), deadline))
+            .notify(|e, wait| tracing::debug!(error = %e, ?wait, "retrying the call"));
+        match tokio::time::timeout_at(deadline, retried).await {
+            Ok(result) => result,
+            Err(_) => Err(CloudError::DeadlineExceeded),
+        }
+    }
+
+    /// One attempt; with token auth a 401 triggers one replay with a newer token: the one a
+    /// concurrent call already fetched, or else one new login.
+    async fn call_once_reauth(
+        &self,
+        base: &Url,
+        project_id: &str,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        deadline: Instant,
+    ) -> Result<Answer, CloudError> {
+        let call = Call {
+            base,
+            project_id,
+            method: &method,
+            path,
+            query,
+            deadline,
+        };
+        let Credentials::Password { .. } = &self.inner.config.credentials else {
+            return self.call_once(&call, None).await;
+        };
+        let first = self.token(project_id, deadline, None).await?;
+        match self.call_once(&call, Some(&first.token)).await {
+            Err(CloudError::Api { status: 401, .. }) => {
+                tracing::info!(project_id, "the service refused the token; replaying with a newer one");
+                let newer = self.token(project_id, deadline, Some(first.serial)).await?;
+                self.call_once(&call, Some(&newer.token)).await
+            }
+            other => other,
+        }
+    }
+
+    /// One request; `token` with password credentials, AK/SK signing otherwise.
+    async fn call_once(&self, call: &Call<'_>, token: Option<&Secret>) -> Result<Answer, CloudError> {
+        let Call {
+            base,
+            project_id,
+            method,
+            path,
+            query,
+            deadline,
+        } = *call;
+        let method = method.clone();
+        let mut url = base.clone();
+        url.set_path(path);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let mut req = self
+            .inner
+            .http
+            .request(method.clone(), url.clone())
+            .header("Accept", "application/json");
+        match &self.inner.config.credentials {
+            Credentials::Password { .. } => {
+                let token = token.expect("a token for password credentials");
+                req = req.header("X-Auth-Token", token.expose());
+            }
+            Credentials::AkSk { ak, sk, security_token } => {
+                let date = Utc::now().format(DATE_FORMAT).to_string();
+                let mut headers = vec![
+                    ("Host".to_string(), host_header(&url)),
+                    ("X-Sdk-Date".to_string(), date.clone()),
+                    ("X-Project-Id".to_string(), project_id.to_string()),
+                ];
+                if let Some(t) = security_token {
+                    headers.push(("X-Security-Token".to_string(), t.expose().to_string()));
+                }
+                let input = SignInput {
+                    method: method.as_str(),
+                    path: url.path(),
+                    raw_query: url.query().unwrap_or(""),
+                    headers: &headers,
+                    body: b"",
+                };
+                let auth = input.authorization(ak, sk.expose(), &date);
+                for (n, v) in &headers {
+                    req = req.header(n.as_str(), v.as_str());
+                }
+                req = req.header("Authorization", auth);
+            }
+        }
+        let answer = self.send(req, deadline).await?;
+        if answer.status.is_success() {
+            Ok(answer.into())
+        } else {
+            Err(self.redact(api_error(answer.status.as_u16(), &answer.body, answer.retry_after)))
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, deadline: Instant) -> Result<RawAnswer, CloudError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(CloudError::DeadlineExceeded);
+        }
+        let req = req.timeout(left.min(self.inner.config.request_timeout));
+        let started = Instant::now();
+        let sent = req.send().await;
+        self.inner.latencies.record(started.elapsed());
+        let resp = sent.map_err(map_reqwest)?;
+        let status = resp.status();
+        let retry_after = parse_retry_after(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()));
+        let subject_token = resp
+            .headers()
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp.bytes().await.map_err(map_reqwest)?;
+        Ok(RawAnswer {
+            status,
+            body,
+            retry_after,
+            subject_token,
+        })
+    }
+
+    /// A project-scoped token from the cache, or a new one from IAM. `stale` is the serial of
+    /// a token the service refused: the cached one is used only when it is newer (a
+    /// concurrent call logged in already), so one revocation costs one login.
+    async fn token(&self, project_id: &str, deadline: Instant, stale: Option<u64>) -> Result<CachedToken, CloudError> {
+        let Credentials::Password {
+            username,
+            password,
+            domain_name,
+        } = &self.inner.config.credentials
+        else {
+            unreachable!("token() is only called with password credentials");
+        };
+        let mut cache = self.inner.tokens.tokens.lock().await;
+        let usable = |t: &&CachedToken| t.refresh_at > Utc::now() && stale.is_none_or(|s| t.serial > s);
+        if let Some(t) = cache.get(project_id).filter(usable) {
+            return Ok(t.clone());
+        }
+        let mut url = self.inner.config.iam_endpoint.clone();
+        url.set_path("/v3/auth/tokens");
+        let body = token_request_body(username, password, domain_name, project_id);
+        let req = self
+            .inner
+            .http
+            .post(url)
+            .header("Content-Type", "application/json;charset=utf8")
+            .json(&body);
+        let answer = self.send(req, deadline).await?;
+        if !answer.status.is_success() {
+            let e = api_error(answer.status.as_u16(), &answer.body, answer.retry_after);
+            return Err(match e.class() {
+                ErrorClass::Transient if e.is_retryable() => e,
+                _ => CloudError::Auth(format!("IAM refused the login for project {project_id}: {e}")),
+            });
+        }
+        let token = answer
+            .subject_token
+            .ok_or_else(|| CloudError::Auth("IAM answered without X-Subject-Token".into()))?;
+        let env: TokenEnvelope = serde_json::from_slice(&answer.body).unwrap_or_default();
+        let cached = CachedToken {
+            token: Secret::new(token),
+            refresh_at: refresh_time(env.token.expires_at.as_deref(), Utc::now()),
+            serial: self
+                .inner
+                .tokens
+                .logins
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1,
+        };
+        cache.insert(project_id.to_string(), cached.clone());
+        Ok(cached)
+    }
+
+    /// Removes any credential that an error message might quote (the gateway echoes the AK).
+    fn redact(&self, e: CloudError) -> CloudError {
+        let mut secrets = self.inner.config.credentials.secret_values();
+        if let Credentials::AkSk { ak, .. } = &self.inner.config.credentials {
+            secrets.push(ak.clone());
+        }
+        match e {
+            CloudError::Api {
+                service,
+                status,
+                code,
+                mut message,
+                retry_after,
+            } => {
+                for s in secrets.iter().filter(|s| !s.is_empty()) {
+                    message = message.replace(s.as_str(), "***");
+                }
+                CloudError::Api {
+                    service,
+                    status,
+                    code,
+                    message,
+                    retry_after,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// The wait before the next attempt, or `None` to stop. `backoff` is the backoff's own next
+/// delay, `None` once its attempts are used up: then no server hint may extend the retries
+/// (a service answering 429 with Retry-After forever is tried `max_attempts` times, not until
+/// the deadline). A server's Retry-After replaces the delay; a wait that would end past the
+/// deadline stops early.
+pub fn retry_wait(
+    retry_after: Option<Duration>,
+    backoff: Option<Duration>,
+    now: Instant,
+    deadline: Instant,
+) -> Option<Duration> {
+    let wait = retry_after.unwrap_or(backoff?);
+    (now + wait < deadline).then_some(wait)
+}
+
+/// One request's parts, as every attempt sends them.
+struct Call<'a> {
+    base: &'a Url,
+    project_id: &'a str,
+    method: &'a Method,
+    path: &'a str,
+    query: &'a [(String, String)],
+    deadline: Instant,
+}
+
+struct RawAnswer {
+    status: StatusCode,
+    body: bytes::Bytes,
+    retry_after: Option<Duration>,
+    subject_token: Option<String>,
+}
+
+impl From<RawAnswer> for Answer {
+    fn from(r: RawAnswer) -> Self {
+        Answer { body: r.body }
+    }
+}
+
+fn map_reqwest(e: reqwest::Error) -> CloudError {
+    if e.is_timeout() {
+        CloudError::Timeout
+    } else {
+        // reqwest's message names the URL; it carries no credentials (they travel in headers).
+        CloudError::Connection(e.to_string())
+    }
+}
+
+pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CloudError> {
+    serde_json::from_slice(body).map_err(|e| CloudError::Decode(e.to_string()))
+}
+
+/// `Host` as the gateway sees it: the host, plus the port when it is not the scheme's default.
+fn host_header(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_never_outlives_the_retry_budget() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(60);
+        let s = Duration::from_secs;
+        // The backoff is exhausted: stop, whatever the server asks for.
+        assert_eq!(retry_wait(Some(s(1)), None, now, deadline), None);
+        assert_eq!(retry_wait(None, None, now, deadline), None);
+        // Within the budget the server's hint replaces the backoff's delay.
+        assert_eq!(retry_wait(Some(s(3)), Some(s(1)), now, deadline), Some(s(3)));
+        assert_eq!(retry_wait(None, Some(s(1)), now, deadline), Some(s(1)));
+        // A wait ending at or past the deadline stops early.
+        assert_eq!(retry_wait(Some(s(60)), Some(s(1)), now, deadline), None);
+        assert_eq!(retry_wait(None, Some(s(59)), now, deadline), Some(s(59)));
+    }
+}
