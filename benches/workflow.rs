@@ -8,13 +8,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
+use csbs_deleter::adapters::memory::MemoryQueue;
+use csbs_deleter::adapters::memory::MemorySink;
 use csbs_deleter::cloud::ClientConfig;
 use csbs_deleter::csbs::CsbsClient;
-use csbs_deleter::events::memory::MemorySink;
-use csbs_deleter::events::{EventSink, Outcome, OutcomeEvent};
-use csbs_deleter::pending::PendingQueue;
-use csbs_deleter::pending::memory::MemoryQueue;
+use csbs_deleter::outcome::{Outcome, OutcomeEvent};
 use csbs_deleter::poll::{PollSettings, Poller};
+use csbs_deleter::ports::pending::PendingQueue;
+use csbs_deleter::ports::sink::EventSink;
 use csbs_deleter::request::DeletionRequest;
 use csbs_deleter::sim::{self, Fault, ItemSeed, Route, RunningSim, SimConfig, Simulator};
 use csbs_deleter::submit::{Record, SubmitSettings, Submitter};
@@ -219,8 +220,8 @@ const USD_PER_MILLION_WRU: f64 = 0.625;
 const USD_PER_MILLION_RRU: f64 = 0.125;
 
 /// The size DynamoDB bills an item at: attribute names plus values.
-fn item_bytes(item: &csbs_deleter::ledger::Item) -> usize {
-    use csbs_deleter::ledger::Attr;
+fn item_bytes(item: &csbs_deleter::ports::ledger::Item) -> usize {
+    use csbs_deleter::ports::ledger::Attr;
     item.iter()
         .map(|(k, v)| {
             k.len()
@@ -236,7 +237,7 @@ fn item_bytes(item: &csbs_deleter::ledger::Item) -> usize {
 /// message duplicated — counted in ledger writes and reads, SQS and EventBridge requests, and
 /// priced; then 10,000 pending tasks at 100 ms cloud latency with the ledger in the path.
 async fn ledger_bench() -> serde_json::Value {
-    use csbs_deleter::ledger::memory::MemoryLedger;
+    use csbs_deleter::adapters::memory::MemoryLedger;
     let w = world((Duration::from_millis(10), Duration::from_millis(40))).await;
     let ledger = Arc::new(MemoryLedger::new());
     let s = submitter(&w).with_ledger(ledger.clone());
@@ -289,7 +290,7 @@ async fn ledger_bench() -> serde_json::Value {
     let decided_bytes = items.iter().map(item_bytes).sum::<usize>() as f64 / items.len().max(1) as f64;
     let submitted_bytes = {
         let req = DeletionRequest::from_sqs_body(&records[0].body).unwrap();
-        item_bytes(&csbs_deleter::ledger::Record::submitted(&PendingTask::new(&req, now, 1800)).to_item()) as f64
+        item_bytes(&csbs_deleter::ports::ledger::Record::submitted(&PendingTask::new(&req, now, 1800)).to_item()) as f64
     };
     // Every write is billed by the item's size (1 KB units), also one whose condition failed;
     // a consistent read by 4 KB units.
@@ -300,7 +301,7 @@ async fn ledger_bench() -> serde_json::Value {
     let rrus = calls.reads as f64 * (decided_bytes / 4096.0).ceil().max(1.0);
     let per_1000 = |units: f64, price: f64| units / n as f64 * 1000.0 * price / 1e6;
     let drain = throughput_case(10_000, 100).await;
-    json!({"part": "ledger", "tasks": n, "decided": items.iter().filter(|i| i.get("state") != Some(&csbs_deleter::ledger::Attr::S("submitted".into()))).count(),
+    json!({"part": "ledger", "tasks": n, "decided": items.iter().filter(|i| i.get("state") != Some(&csbs_deleter::ports::ledger::Attr::S("submitted".into()))).count(),
            "writes": calls.writes, "reads": calls.reads, "conflicts": calls.conflicts,
            "written_per_task": (calls.writes - calls.conflicts) as f64 / n as f64,
            "writes_per_task": calls.writes as f64 / n as f64, "reads_per_conflict": calls.reads as f64 / calls.conflicts.max(1) as f64,

@@ -5,6 +5,7 @@
 //! The development tools (`sim`, `local`) exist only with the `dev` feature, which the Lambda
 //! builds leave off.
 
+pub mod adapters;
 pub mod cbr;
 pub mod chaos;
 #[cfg(feature = "cli")]
@@ -12,17 +13,15 @@ pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod csbs;
-pub mod events;
 pub mod ids;
-pub mod intake;
 pub mod json;
 pub mod lambda;
-pub mod ledger;
 #[cfg(feature = "dev")]
 pub mod local;
 pub mod metrics;
-pub mod pending;
+pub mod outcome;
 pub mod poll;
+pub mod ports;
 pub mod request;
 pub mod secret;
 pub mod secrets;

@@ -14,14 +14,15 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use crate::adapters::memory::MemoryQueue;
+use crate::adapters::memory::MemorySink;
 use crate::cloud::ClientConfig;
 use crate::csbs::CsbsClient;
-use crate::events::memory::MemorySink;
-use crate::events::{EventSink, Outcome, OutcomeEvent};
 use crate::lambda::dispatch;
 use crate::lambda::wiring::SubmitApp;
-use crate::pending::memory::MemoryQueue;
+use crate::outcome::{Outcome, OutcomeEvent};
 use crate::poll::{PollSettings, PollSummary, Poller};
+use crate::ports::sink::EventSink;
 use crate::secret::Secret;
 use crate::sim::{DEMO_PROJECT, RunningSim, SimConfig, Simulator};
 use crate::submit::{SubmitSettings, Submitter};
@@ -77,7 +78,7 @@ struct Local {
     app: Arc<SubmitApp>,
     poller: Arc<Poller>,
     /// The decision ledger submit and poll share (in memory here, DynamoDB when deployed).
-    ledger: Arc<crate::ledger::memory::MemoryLedger>,
+    ledger: Arc<crate::adapters::memory::MemoryLedger>,
 }
 
 async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
@@ -110,7 +111,7 @@ async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(120)));
     let intake = Arc::new(MemoryQueue::new(Duration::from_secs(120)));
     let sink = Arc::new(MemorySink::new());
-    let ledger = Arc::new(crate::ledger::memory::MemoryLedger::new());
+    let ledger = Arc::new(crate::adapters::memory::MemoryLedger::new());
     let settings = SubmitSettings {
         // Accelerated, like the poll interval.
         expand: crate::selection::ExpandSettings {
@@ -487,7 +488,7 @@ async fn show_a_record(local: &Local) -> Result<Option<String>, lambda_runtime::
 /// Submits what is visible on the intake queue (a selection's targets and follow-ups), ten
 /// messages per SQS event, as the event source mapping would.
 async fn drain_intake(local: &Local) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    use crate::pending::PendingQueue;
+    use crate::ports::pending::PendingQueue;
     loop {
         let deadline = Instant::now() + Duration::from_secs(30);
         let got = local.intake.receive(10, Some(60), deadline).await?;

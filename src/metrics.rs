@@ -17,7 +17,8 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::cloud::Latencies;
-use crate::events::{EventSink, Outcome, OutcomeEvent, SinkError};
+use crate::outcome::{Outcome, OutcomeEvent};
+use crate::ports::sink::{EventSink, SinkError};
 use crate::service::Service;
 
 /// The metrics namespace of both functions.
@@ -173,7 +174,7 @@ pub fn detection_bound(e: &OutcomeEvent, interval: Duration) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::memory::MemorySink;
+    use crate::adapters::memory::MemorySink;
     use crate::request::DeletionRequest;
     use crate::task::PendingTask;
     use chrono::Utc;
@@ -185,7 +186,7 @@ mod tests {
         let now = Utc::now();
         let task = PendingTask::new(&req, now - chrono::Duration::seconds(age_secs), 86_400);
         // As the workflows make them: a Failed event names its error.
-        let error = (outcome == Outcome::Failed).then(|| crate::events::EventError {
+        let error = (outcome == Outcome::Failed).then(|| crate::outcome::EventError {
             code: "deletion_failed".into(),
             message: "b: failed".into(),
             http_status: None,

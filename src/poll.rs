@@ -15,9 +15,10 @@ use tokio::time::Instant;
 use crate::cbr::CbrClient;
 use crate::cloud::CloudError;
 use crate::csbs::{CsbsClient, ListFilter};
-use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all, event_id};
-use crate::ledger::{Ledger, LedgerError, decide_event};
-use crate::pending::{MAX_BATCH, PendingQueue, Received};
+use crate::outcome::{EventError, Outcome, OutcomeEvent, event_id};
+use crate::ports::ledger::{Ledger, LedgerError, decide_event};
+use crate::ports::pending::{MAX_BATCH, PendingQueue, Received};
+use crate::ports::sink::{EventSink, emit_all};
 use crate::request::task_id_of_raw;
 use crate::service::Service;
 use crate::target::TargetState;
@@ -217,7 +218,7 @@ impl Poller {
             calls: AtomicU64::new(0),
             csbs_slots,
             // An in-memory ledger of its own unless one is given (see Submitter::with_ledger).
-            ledger: Arc::new(crate::ledger::memory::MemoryLedger::new()),
+            ledger: Arc::new(crate::adapters::memory::MemoryLedger::new()),
         }
     }
 
@@ -960,8 +961,8 @@ mod tests {
             security_token: None,
         };
         let csbs = CsbsClient::new(crate::cloud::ClientConfig::new(url.clone(), url, creds)).unwrap();
-        let queue = Arc::new(crate::pending::memory::MemoryQueue::new(Duration::from_secs(30)));
-        let sink = Arc::new(crate::events::memory::MemorySink::new());
+        let queue = Arc::new(crate::adapters::memory::MemoryQueue::new(Duration::from_secs(30)));
+        let sink = Arc::new(crate::adapters::memory::MemorySink::new());
         let poller = Poller::new(csbs, queue.clone(), sink.clone(), PollSettings::default());
         let s = poller.pass(Instant::now() + Duration::from_secs(30)).await;
         assert_eq!((s.passes, s.checked, s.csbs_calls), (1, 0, 0));

@@ -12,14 +12,15 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::adapters::memory::MemoryLedger;
 use crate::cbr::{BackupFilter, CbrClient};
 use crate::cloud::{CloudError, DeleteOutcome, ErrorClass};
 use crate::csbs::CsbsClient;
-use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all};
-use crate::intake::{Intake, IntakeQueue, Refusal};
-use crate::ledger::memory::MemoryLedger;
-use crate::ledger::{Begun, Ledger, LedgerError, Record as LedgerRecord, decide_event};
-use crate::pending::{MAX_BATCH, PendingQueue};
+use crate::outcome::{EventError, Outcome, OutcomeEvent};
+use crate::ports::intake::{Intake, IntakeQueue, Refusal};
+use crate::ports::ledger::{Begun, Ledger, LedgerError, Record as LedgerRecord, decide_event};
+use crate::ports::pending::{MAX_BATCH, PendingQueue};
+use crate::ports::sink::{EventSink, emit_all};
 use crate::request::{DeletionRequest, RequestError, echo_fields, task_id_of_raw};
 use crate::selection::{ExpandSettings, Expander};
 use crate::service::Service;
@@ -644,7 +645,7 @@ impl Submitter {
         let mut deletions: Vec<(&Record, Result<DeletionRequest, RequestError>)> = Vec::new();
         let mut selections: Vec<(Record, SelectionWork)> = Vec::new();
         for r in records {
-            match crate::intake::parse_sqs_body(&r.body, &self.settings.event_source) {
+            match crate::ports::intake::parse_sqs_body(&r.body, &self.settings.event_source) {
                 Ok(Intake::Delete(req)) => deletions.push((r, Ok(req))),
                 Ok(Intake::Select(s)) => selections.push((r.clone(), SelectionWork::Plan(s))),
                 Ok(Intake::Step(f)) => selections.push((r.clone(), SelectionWork::Step(f))),

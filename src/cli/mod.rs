@@ -12,10 +12,10 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use crate::adapters::memory::MemorySink;
 use crate::config::Config;
-use crate::events::memory::MemorySink;
-use crate::intake::{Intake, parse_value};
 use crate::lambda::wiring;
+use crate::ports::intake::{Intake, parse_value};
 use crate::secret::Secret;
 use crate::selection::{Action, ExpandSettings, Expander, PlanRow, SelectionRequest};
 

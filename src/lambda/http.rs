@@ -13,8 +13,8 @@ use crate::cloud::CloudError;
 use crate::csbs::ListFilter;
 use crate::csbs::models::{CheckpointItem, status};
 use crate::ids::validate_id;
-use crate::intake::Intake;
-use crate::ledger::LedgerError;
+use crate::ports::intake::Intake;
+use crate::ports::ledger::LedgerError;
 use crate::request::{DeletionRequest, RequestError};
 use crate::selection::SelectionRequest;
 use crate::submit::{Accepted, SubmitError};
@@ -239,7 +239,7 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
     match route {
         Route::Create => match crate::request::parse_json(body, "the body") {
             Err(e) => request_error(&e),
-            Ok(v) => match crate::intake::parse_value(&v) {
+            Ok(v) => match crate::ports::intake::parse_value(&v) {
                 Ok(Intake::Delete(r)) => submit(app, &r, deadline).await,
                 Ok(Intake::Select(s)) => select(app, &s, deadline).await,
                 Ok(Intake::Step(_)) => error(

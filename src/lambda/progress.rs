@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::http::{error, json_response, not_allowed, with_retry_after};
 use super::wiring::SubmitApp;
-use crate::ledger::{LedgerError, State};
+use crate::ports::ledger::{LedgerError, State};
 
 /// Whether `id` is a selection id as `SelectionRequest::selection_id` makes them.
 fn is_selection_id(id: &str) -> bool {

@@ -13,10 +13,11 @@ use super::selector::SelectionRequest;
 use crate::cbr::CbrClient;
 use crate::cloud::{CloudError, ErrorClass};
 use crate::csbs::CsbsClient;
-use crate::events::schema::PlannedDetail;
-use crate::events::{EventError, EventSink, Outcome, OutcomeEvent, emit_all, event_id};
-use crate::intake::{IntakeQueue, Outgoing};
-use crate::ledger::{Ledger, decide_event};
+use crate::outcome::PlannedDetail;
+use crate::outcome::{EventError, Outcome, OutcomeEvent, event_id};
+use crate::ports::intake::{IntakeQueue, Outgoing};
+use crate::ports::ledger::{Ledger, decide_event};
+use crate::ports::sink::{EventSink, emit_all};
 use crate::submit::SubmitError;
 use crate::task::rfc3339;
 
@@ -295,7 +296,7 @@ const SEND_ATTEMPTS: u32 = 3;
 /// Sends every message, ten per call; refused entries are sent again (with a doubling pause,
 /// within the deadline) before the step gives up.
 async fn send_all(intake: &dyn IntakeQueue, messages: &[Outgoing], deadline: Instant) -> Result<(), SubmitError> {
-    for chunk in messages.chunks(crate::intake::MAX_BATCH) {
+    for chunk in messages.chunks(crate::ports::intake::MAX_BATCH) {
         let mut todo: Vec<Outgoing> = chunk.to_vec();
         let mut pause = std::time::Duration::from_millis(100);
         for attempt in 1..=SEND_ATTEMPTS {

@@ -8,15 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::{fixture, http_answer, set_header, signature_v1, signature_v2};
+use csbs_deleter::adapters::memory::MemoryQueue;
+use csbs_deleter::adapters::memory::MemorySink;
 use csbs_deleter::cloud::ClientConfig;
 use csbs_deleter::csbs::CsbsClient;
-use csbs_deleter::events::memory::MemorySink;
-use csbs_deleter::events::schema::MAX_DETAIL_BYTES;
-use csbs_deleter::events::{EventSink, Outcome, OutcomeEvent};
 use csbs_deleter::lambda::dispatch;
 use csbs_deleter::lambda::wiring::SubmitApp;
-use csbs_deleter::pending::memory::MemoryQueue;
+use csbs_deleter::outcome::MAX_DETAIL_BYTES;
+use csbs_deleter::outcome::{Outcome, OutcomeEvent};
 use csbs_deleter::poll::{PollSettings, Poller};
+use csbs_deleter::ports::sink::EventSink;
 use csbs_deleter::secret::Secret;
 use csbs_deleter::sim::{self, DEMO_PROJECT as P, Fault, ItemSeed, Route, RunningSim, SimConfig, Simulator};
 use csbs_deleter::submit::{SubmitSettings, Submitter};
@@ -48,7 +49,7 @@ async fn world() -> World {
     let csbs = CsbsClient::new(cc).unwrap();
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
     let sink = Arc::new(MemorySink::new());
-    let ledger = Arc::new(csbs_deleter::ledger::memory::MemoryLedger::new());
+    let ledger = Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new());
     let submitter = Submitter::new(
         csbs.clone(),
         queue.clone(),

@@ -11,14 +11,14 @@ use aws_lambda_events::cloudwatch_events::CloudWatchEvent;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use aws_lambda_events::sqs::SqsEvent;
+use csbs_deleter::adapters::memory::MemoryQueue;
+use csbs_deleter::adapters::memory::MemorySink;
 use csbs_deleter::cloud::ClientConfig;
 use csbs_deleter::csbs::CsbsClient;
-use csbs_deleter::events::EventSink;
-use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::lambda::wiring::SubmitApp;
 use csbs_deleter::lambda::{dispatch, poll};
-use csbs_deleter::pending::memory::MemoryQueue;
 use csbs_deleter::poll::{PollSettings, Poller};
+use csbs_deleter::ports::sink::EventSink;
 use csbs_deleter::secret::Secret;
 use csbs_deleter::sim::{self, SimConfig, Simulator};
 use csbs_deleter::submit::{SubmitSettings, Submitter};
@@ -64,8 +64,11 @@ fn samples_deserialise_into_their_aws_lambda_events_types() {
     for r in &selections.records {
         let body = r.body.as_deref().unwrap();
         assert_eq!(r.md5_of_body.as_deref(), Some(hex::encode(md5_of(body)).as_str()));
-        let parsed = csbs_deleter::intake::parse_sqs_body(body, "csbs.checkpoint-deletion");
-        assert!(matches!(parsed, Ok(csbs_deleter::intake::Intake::Select(_))), "{body}");
+        let parsed = csbs_deleter::ports::intake::parse_sqs_body(body, "csbs.checkpoint-deletion");
+        assert!(
+            matches!(parsed, Ok(csbs_deleter::ports::intake::Intake::Select(_))),
+            "{body}"
+        );
     }
     let rest: ApiGatewayProxyRequest = serde_json::from_str(&raw("apigw-rest.json")).unwrap();
     assert_eq!(
@@ -181,7 +184,7 @@ async fn samples_run_through_the_handlers() {
             .unwrap();
         assert_eq!(answer["statusCode"], status, "{name}: {answer}");
     }
-    let planned = |o: &csbs_deleter::events::Outcome| *o == csbs_deleter::events::Outcome::Planned;
+    let planned = |o: &csbs_deleter::outcome::Outcome| *o == csbs_deleter::outcome::Outcome::Planned;
     let events = sink.events();
     let submitted = events.iter().filter(|e| !planned(&e.outcome)).count();
     assert_eq!(submitted, 8, "two SQS records, two CBR ones and four HTTP submissions");

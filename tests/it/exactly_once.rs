@@ -10,14 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use csbs_deleter::adapters::memory::MemoryLedger;
+use csbs_deleter::adapters::memory::MemoryQueue;
+use csbs_deleter::adapters::memory::MemorySink;
 use csbs_deleter::cloud::ClientConfig;
 use csbs_deleter::csbs::CsbsClient;
-use csbs_deleter::events::memory::MemorySink;
-use csbs_deleter::events::{EventSink, Outcome, OutcomeEvent};
-use csbs_deleter::ledger::memory::MemoryLedger;
-use csbs_deleter::ledger::{Ledger, State, decide_event};
-use csbs_deleter::pending::memory::MemoryQueue;
+use csbs_deleter::outcome::{Outcome, OutcomeEvent};
 use csbs_deleter::poll::{PollSettings, Poller};
+use csbs_deleter::ports::ledger::{Ledger, State, decide_event};
+use csbs_deleter::ports::sink::EventSink;
 use csbs_deleter::request::DeletionRequest;
 use csbs_deleter::sim::{self, ItemSeed, RunningSim, SimConfig, Simulator};
 use csbs_deleter::submit::{Accepted, SubmitSettings, Submitter};
@@ -305,8 +306,8 @@ async fn an_unreadable_record_yields_no_event() {
     else {
         panic!("submitted");
     };
-    let mut item = csbs_deleter::ledger::Record::submitted(&task).to_item();
-    item.insert("state".into(), csbs_deleter::ledger::Attr::S("archived".into()));
+    let mut item = csbs_deleter::ports::ledger::Record::submitted(&task).to_item();
+    item.insert("state".into(), csbs_deleter::ports::ledger::Attr::S("archived".into()));
     w.ledger.put_raw(item);
     finished(&w, "item").await;
     let pass = w.poller(Duration::ZERO).pass(far()).await;

@@ -5,17 +5,17 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use csbs_deleter::adapters::memory::MemoryQueue;
+use csbs_deleter::adapters::memory::MemorySink;
 use csbs_deleter::cbr::models::{BackupEnvelope, BackupListEnvelope, OperationLogListEnvelope, RestorePointEnvelope};
 use csbs_deleter::cloud::ClientConfig;
 use csbs_deleter::cloud::signer::{SignInput, canonical_query, canonical_uri, parse_authorization};
 use csbs_deleter::csbs::CsbsClient;
 use csbs_deleter::csbs::models::{CheckpointEnvelope, CountEnvelope, ItemEnvelope, ListEnvelope};
-use csbs_deleter::events::EventSink;
-use csbs_deleter::events::memory::MemorySink;
 use csbs_deleter::ids::validate_id;
 use csbs_deleter::lambda::dispatch;
 use csbs_deleter::lambda::wiring::SubmitApp;
-use csbs_deleter::pending::memory::MemoryQueue;
+use csbs_deleter::ports::sink::EventSink;
 use csbs_deleter::request::{DeletionRequest, MAX_CONTEXT_BYTES};
 use csbs_deleter::secret::Secret;
 use csbs_deleter::sim::{self, RunningSim, SimConfig, Simulator};

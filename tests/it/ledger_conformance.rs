@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use csbs_deleter::events::{Outcome, OutcomeEvent};
-use csbs_deleter::ledger::dynamodb::DynamoLedger;
-use csbs_deleter::ledger::memory::MemoryLedger;
-use csbs_deleter::ledger::{Attr, Begun, Decided, Item, Ledger, LedgerError, RETENTION, Record, State};
+use csbs_deleter::adapters::dynamodb::DynamoLedger;
+use csbs_deleter::adapters::memory::MemoryLedger;
+use csbs_deleter::outcome::{Outcome, OutcomeEvent};
+use csbs_deleter::ports::ledger::{Attr, Begun, Decided, Item, Ledger, LedgerError, RETENTION, Record, State};
 use csbs_deleter::request::DeletionRequest;
 use csbs_deleter::task::PendingTask;
 use serde_json::json;
@@ -189,7 +189,7 @@ async fn selections(ledger: &dyn Ledger, which: &str) {
     // The selection's own record: its Planned event, decided once.
     let mut plan = OutcomeEvent::for_task(&tasks[2], Outcome::Planned, Utc::now(), None, None);
     plan.task_id = sel.clone();
-    plan.event_id = csbs_deleter::events::event_id(&sel, Outcome::Planned);
+    plan.event_id = csbs_deleter::outcome::event_id(&sel, Outcome::Planned);
     plan.selection_id = Some(sel.clone());
     let record = Record::decided(&plan, Utc::now()).unwrap();
     assert_eq!(
@@ -276,7 +276,7 @@ pub async fn ledger_table() -> (aws_sdk_dynamodb::Client, String) {
         // As template.yaml's LedgerTable: the selections' index, projecting the state.
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
-                .index_name(csbs_deleter::ledger::SELECTION_INDEX)
+                .index_name(csbs_deleter::ports::ledger::SELECTION_INDEX)
                 .key_schema(
                     KeySchemaElement::builder()
                         .attribute_name("selection_id")

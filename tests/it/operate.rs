@@ -6,15 +6,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use csbs_deleter::adapters::memory::MemoryQueue;
+use csbs_deleter::adapters::memory::MemorySink;
 use csbs_deleter::cloud::ClientConfig;
 use csbs_deleter::csbs::CsbsClient;
-use csbs_deleter::events::memory::MemorySink;
-use csbs_deleter::events::{EventSink, Outcome};
 use csbs_deleter::lambda::wiring::{self, PollApp, SubmitApp};
 use csbs_deleter::lambda::{dispatch, poll};
 use csbs_deleter::metrics::{self, CountingSink};
-use csbs_deleter::pending::memory::MemoryQueue;
+use csbs_deleter::outcome::Outcome;
 use csbs_deleter::poll::{PollSettings, Poller};
+use csbs_deleter::ports::sink::EventSink;
 use csbs_deleter::service::Service;
 use csbs_deleter::sim::{self, SimConfig, Simulator};
 use csbs_deleter::submit::{SubmitSettings, Submitter};

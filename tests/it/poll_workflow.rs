@@ -5,13 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use csbs_deleter::adapters::memory::MemoryQueue;
+use csbs_deleter::adapters::memory::MemorySink;
 use csbs_deleter::cloud::ClientConfig;
 use csbs_deleter::csbs::CsbsClient;
-use csbs_deleter::events::memory::MemorySink;
-use csbs_deleter::events::{EventSink, Outcome};
-use csbs_deleter::pending::PendingQueue;
-use csbs_deleter::pending::memory::MemoryQueue;
+use csbs_deleter::outcome::Outcome;
 use csbs_deleter::poll::{PollSettings, Poller};
+use csbs_deleter::ports::pending::PendingQueue;
+use csbs_deleter::ports::sink::EventSink;
 use csbs_deleter::request::DeletionRequest;
 use csbs_deleter::sim::{self, DEMO_PROJECT as P, Fault, ItemSeed, Route, RunningSim, SimConfig, Simulator};
 use csbs_deleter::submit::{SubmitSettings, Submitter};
@@ -71,7 +72,7 @@ async fn submit(w: &World, checkpoint: &str) -> PendingTask {
     w.submitter.submit(&req, soon()).await.unwrap().task().clone()
 }
 
-fn terminal(w: &World) -> Vec<csbs_deleter::events::OutcomeEvent> {
+fn terminal(w: &World) -> Vec<csbs_deleter::outcome::OutcomeEvent> {
     w.sink
         .events()
         .into_iter()

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use csbs_deleter::adapters::memory::MemoryQueue;
+use csbs_deleter::adapters::memory::MemorySink;
 use csbs_deleter::cloud::ClientConfig;
 use csbs_deleter::csbs::CsbsClient;
-use csbs_deleter::events::memory::MemorySink;
-use csbs_deleter::events::{EventSink, Outcome, OutcomeEvent};
-use csbs_deleter::pending::PendingQueue;
-use csbs_deleter::pending::memory::MemoryQueue;
+use csbs_deleter::outcome::{Outcome, OutcomeEvent};
 use csbs_deleter::poll::{PollSettings, Poller};
+use csbs_deleter::ports::pending::PendingQueue;
+use csbs_deleter::ports::sink::EventSink;
 use csbs_deleter::selection::{ExpandSettings, FanOut, SelectionRequest};
 use csbs_deleter::sim::{self, DEMO_PROJECT as P, ItemSeed, Route, RunningSim, SimConfig, Simulator};
 use csbs_deleter::submit::{Record, SubmitSettings, Submitter};

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use tokio::time::Instant;
 
-use super::{EventSink, OutcomeEvent, SinkError};
+use crate::outcome::OutcomeEvent;
+use crate::ports::sink::{EventSink, SinkError};
 
 pub struct EventBridgeSink {
     client: aws_sdk_eventbridge::Client,

@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{EntryResult, PendingQueue, QueueError, Received};
 use crate::chaos::Chaos;
+use crate::ports::pending::{EntryResult, PendingQueue, QueueError, Received};
 use crate::task::PendingTask;
 
 #[derive(Debug)]
@@ -168,10 +168,10 @@ impl MemoryQueue {
 }
 
 #[async_trait]
-impl crate::intake::IntakeQueue for MemoryQueue {
+impl crate::ports::intake::IntakeQueue for MemoryQueue {
     async fn send_messages(
         &self,
-        messages: &[crate::intake::Outgoing],
+        messages: &[crate::ports::intake::Outgoing],
         _deadline: Instant,
     ) -> Result<Vec<EntryResult>, QueueError> {
         self.calls.lock().unwrap().send += 1;

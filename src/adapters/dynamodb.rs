@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use tokio::time::Instant;
 
-use super::{Attr, Begun, Decided, Item, Ledger, LedgerError, Record, SELECTION_INDEX, State};
+use crate::ports::ledger::{Attr, Begun, Decided, Item, Ledger, LedgerError, Record, SELECTION_INDEX, State};
 
 /// Every attribute a record may have besides its key (an update removes the ones a new
 /// record lacks).

@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::{EventSink, OutcomeEvent, SinkError};
 use crate::chaos::Chaos;
+use crate::outcome::OutcomeEvent;
+use crate::ports::sink::{EventSink, SinkError};
 
 pub struct MemorySink {
     events: Mutex<Vec<OutcomeEvent>>,
@@ -86,7 +87,7 @@ impl EventSink for MemorySink {
     async fn put(&self, events: &[OutcomeEvent], _deadline: Instant) -> Result<Vec<Result<(), String>>, SinkError> {
         self.puts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         assert!(
-            events.len() <= super::MAX_ENTRIES_PER_PUT,
+            events.len() <= crate::ports::sink::MAX_ENTRIES_PER_PUT,
             "PutEvents takes at most ten entries"
         );
         if let Some(c) = &self.chaos

@@ -5,10 +5,10 @@
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use crate::pending::{EntryResult, QueueError};
+use crate::ports::pending::{EntryResult, QueueError};
 
 /// SendMessageBatch takes at most ten messages.
-pub const MAX_BATCH: usize = crate::pending::MAX_BATCH;
+pub const MAX_BATCH: usize = crate::ports::pending::MAX_BATCH;
 
 /// One message for the intake queue.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use aws_sdk_sqs::types::{
 };
 use tokio::time::Instant;
 
-use super::{EntryResult, PendingQueue, QueueError, Received};
+use crate::ports::pending::{EntryResult, PendingQueue, QueueError, Received};
 
 /// SQS's longest visibility timeout: 12 hours.
 const MAX_VISIBILITY_SECS: u32 = 43_200;
@@ -94,10 +94,10 @@ impl SqsQueue {
 const MAX_DELAY_SECS: u32 = 900;
 
 #[async_trait]
-impl crate::intake::IntakeQueue for SqsQueue {
+impl crate::ports::intake::IntakeQueue for SqsQueue {
     async fn send_messages(
         &self,
-        messages: &[crate::intake::Outgoing],
+        messages: &[crate::ports::intake::Outgoing],
         deadline: Instant,
     ) -> Result<Vec<EntryResult>, QueueError> {
         let bodies: Vec<(String, u32)> = messages.iter().map(|m| (m.body.clone(), m.delay_seconds)).collect();
@@ -133,7 +133,7 @@ impl PendingQueue for SqsQueue {
                 .client
                 .receive_message()
                 .queue_url(&self.url)
-                .max_number_of_messages(max.clamp(1, super::MAX_BATCH) as i32)
+                .max_number_of_messages(max.clamp(1, crate::ports::pending::MAX_BATCH) as i32)
                 .wait_time_seconds(wait)
                 .set_visibility_timeout(visibility_secs.map(|s| s.min(MAX_VISIBILITY_SECS) as i32))
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)

@@ -1,8 +1,5 @@
-//! Outcome events and the event bus port: an EventBridge adapter and an in-memory one.
-
-pub mod eventbridge;
-pub mod memory;
-pub mod schema;
+//! The event bus port: where outcome events go (src/adapters/: EventBridge and in-memory), and
+//! how a batch of them is cut into PutEvents-sized requests.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -11,7 +8,7 @@ use async_trait::async_trait;
 use thiserror::Error;
 use tokio::time::Instant;
 
-pub use schema::{EventError, Outcome, OutcomeEvent, event_id};
+use crate::outcome::OutcomeEvent;
 
 /// PutEvents takes at most ten entries...
 pub const MAX_ENTRIES_PER_PUT: usize = 10;
@@ -112,6 +109,7 @@ pub async fn emit_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::EventError;
     use serde_json::{Map, Value};
 
     fn event(n: usize, context_bytes: usize) -> OutcomeEvent {

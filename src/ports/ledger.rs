@@ -4,12 +4,9 @@
 //! different states; the first decision is written down with a conditional write, and every
 //! later copy repeats it instead of its own.
 //!
-//! The port ([`Ledger`]) has a DynamoDB adapter (`dynamodb.rs`) and an in-memory one
-//! (`memory.rs`); both store the same [`Item`]s, built and read here, and pass one conformance
+//! The port ([`Ledger`]) has a DynamoDB adapter (src/adapters/dynamodb.rs) and an in-memory one
+//! (src/adapters/memory/ledger.rs); both store the same [`Item`]s, built and read here, and pass one conformance
 //! suite (tests/it/ledger_conformance.rs).
-
-pub mod dynamodb;
-pub mod memory;
 
 use std::collections::BTreeMap;
 
@@ -18,7 +15,7 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 use tokio::time::Instant;
 
-use crate::events::{Outcome, OutcomeEvent};
+use crate::outcome::{Outcome, OutcomeEvent};
 use crate::service::Service;
 use crate::task::PendingTask;
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{Attr, Begun, Decided, Item, Ledger, LedgerError, Record, State, may_write};
+use crate::ports::ledger::{Attr, Begun, Decided, Item, Ledger, LedgerError, Record, State, may_write};
 
 #[derive(Default)]
 pub struct MemoryLedger {

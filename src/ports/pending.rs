@@ -1,8 +1,5 @@
-//! The pending queue port: where submitted tasks wait to be checked. An SQS adapter and an
-//! in-memory one with the same visibility-timeout semantics.
-
-pub mod memory;
-pub mod sqs;
+//! The pending queue port: where submitted tasks wait to be checked. Its adapters
+//! (src/adapters/: SQS and in-memory) share the same visibility-timeout semantics.
 
 use async_trait::async_trait;
 use thiserror::Error;
