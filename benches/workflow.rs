@@ -633,7 +633,8 @@ fn current_rss_mb() -> f64 {
 /// through the in-memory intake queue (a service that keeps up, so every step sends a full
 /// batch): SendMessageBatch calls of targets and of follow-ups.
 async fn selection_bench() -> serde_json::Value {
-    use csbs_deleter::selection::{ExpandSettings, FanOut, SelectionRequest};
+    use csbs_deleter::select::ExpandSettings;
+    use csbs_deleter::selection::{FanOut, SelectionRequest};
     let n = 10_000;
     let w = world((Duration::from_secs(3600), Duration::from_secs(3600))).await;
     let created = (chrono::Utc::now() - chrono::Duration::days(40))

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod csbs;
+pub mod failure;
 pub mod ids;
 pub mod json;
 pub mod lambda;
@@ -25,6 +26,7 @@ pub mod ports;
 pub mod request;
 pub mod secret;
 pub mod secrets;
+pub mod select;
 pub mod selection;
 pub mod service;
 #[cfg(feature = "dev")]

@@ -114,7 +114,7 @@ async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
     let ledger = Arc::new(crate::adapters::memory::MemoryLedger::new());
     let settings = SubmitSettings {
         // Accelerated, like the poll interval.
-        expand: crate::selection::ExpandSettings {
+        expand: crate::select::ExpandSettings {
             step_delay_secs: 1,
             ..Default::default()
         },

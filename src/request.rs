@@ -5,8 +5,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::csbs::DEFAULT_PROVIDER_ID;
 use crate::ids::validate_id;
+use crate::service::DEFAULT_PROVIDER_ID;
 use crate::service::Service;
 
 pub const MAX_CONTEXT_BYTES: usize = 4096;

@@ -18,11 +18,11 @@ use crate::cloud::{CloudError, DeleteOutcome, ErrorClass};
 use crate::csbs::CsbsClient;
 use crate::outcome::{EventError, Outcome, OutcomeEvent};
 use crate::ports::intake::{Intake, IntakeQueue, Refusal};
-use crate::ports::ledger::{Begun, Ledger, LedgerError, Record as LedgerRecord, decide_event};
+use crate::ports::ledger::{Begun, Ledger, Record as LedgerRecord, decide_event};
 use crate::ports::pending::{MAX_BATCH, PendingQueue};
 use crate::ports::sink::{EventSink, emit_all};
 use crate::request::{DeletionRequest, RequestError, echo_fields, task_id_of_raw};
-use crate::selection::{ExpandSettings, Expander};
+use crate::select::{ExpandSettings, Expander};
 use crate::service::Service;
 use crate::task::{PendingTask, RefusedItem, task_id};
 
@@ -82,41 +82,7 @@ impl Accepted {
     }
 }
 
-/// Why a request did not go through.
-#[derive(Debug, Clone)]
-pub enum SubmitError {
-    /// The project is not on the allow-list (refused before CSBS is called).
-    NotAllowed { project_id: String },
-    /// CSBS refused for good; a Rejected event was emitted.
-    Rejected { event: Box<OutcomeEvent> },
-    /// Try again later: CSBS or AWS is failing, or time ran out. `bad_gateway`: the failure is
-    /// our credentials or endpoint (502 over HTTP) rather than the service's load (503).
-    Transient {
-        code: String,
-        message: String,
-        bad_gateway: bool,
-    },
-}
-
-impl SubmitError {
-    /// The ledger could not be asked: transient, like an unavailable queue or bus.
-    pub(crate) fn ledger(e: &LedgerError) -> Self {
-        tracing::error!(code = e.code(), error = %e, "the decision ledger failed");
-        SubmitError::Transient {
-            code: e.code().into(),
-            message: e.to_string(),
-            bad_gateway: false,
-        }
-    }
-
-    fn transient(e: &CloudError) -> Self {
-        SubmitError::Transient {
-            code: e.code(),
-            message: e.to_string(),
-            bad_gateway: e.is_bad_gateway(),
-        }
-    }
-}
+pub use crate::failure::SubmitError;
 
 /// What the DELETE answers of one request call for (docs/DESIGN.md, "Outcome events").
 #[derive(Debug)]

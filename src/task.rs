@@ -126,7 +126,9 @@ impl PendingTask {
 
     /// The CSBS provider (its default for a task that somehow lacks one).
     pub fn provider(&self) -> &str {
-        self.provider_id.as_deref().unwrap_or(crate::csbs::DEFAULT_PROVIDER_ID)
+        self.provider_id
+            .as_deref()
+            .unwrap_or(crate::service::DEFAULT_PROVIDER_ID)
     }
 
     /// The CSBS checkpoint, or the CBR restore point (empty when there is none).
@@ -154,7 +156,7 @@ mod tests {
         let a = req(json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": ["b", "a"]}));
         let b = req(
             json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": ["a", "b", "a"],
-            "provider_id": crate::csbs::DEFAULT_PROVIDER_ID, "timeout_seconds": 60, "context": {"x": 1}}),
+            "provider_id": crate::service::DEFAULT_PROVIDER_ID, "timeout_seconds": 60, "context": {"x": 1}}),
         );
         assert_eq!(task_id(&a), task_id(&b));
         assert!(task_id(&a).starts_with("tsk_") && task_id(&a).len() == 36);

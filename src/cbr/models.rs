@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::csbs::models::ExtraInfo;
+use crate::cloud::ExtraInfo;
 
 /// Backup statuses (the same enum in every source, docs/cbr-api.md §2).
 pub mod status {

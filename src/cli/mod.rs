@@ -17,7 +17,8 @@ use crate::config::Config;
 use crate::lambda::wiring;
 use crate::ports::intake::{Intake, parse_value};
 use crate::secret::Secret;
-use crate::selection::{Action, ExpandSettings, Expander, PlanRow, SelectionRequest};
+use crate::select::{Action, ExpandSettings, Expander, PlanRow};
+use crate::selection::SelectionRequest;
 
 pub mod sigv4;
 mod watch;

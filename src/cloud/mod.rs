@@ -9,6 +9,9 @@ pub mod latency;
 pub mod signer;
 pub mod transport;
 
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
 pub use auth::Credentials;
 pub use error::{CloudError, ErrorClass, api_error};
 pub use latency::{CallLatencies, Latencies};
@@ -23,4 +26,22 @@ pub enum DeleteOutcome {
     AlreadyGone,
     /// 400 CSBS.2003: a deletion is already running (a redelivery).
     AlreadyDeleting,
+}
+
+/// `extra_info` of CSBS and CBR alike: documented as an object, returned as a JSON string too.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ExtraInfo {
+    Object(serde_json::Map<String, Value>),
+    Text(String),
+}
+
+impl ExtraInfo {
+    /// The object, parsing the string form when it holds JSON.
+    pub fn as_object(&self) -> Option<serde_json::Map<String, Value>> {
+        match self {
+            ExtraInfo::Object(m) => Some(m.clone()),
+            ExtraInfo::Text(s) => serde_json::from_str(s).ok(),
+        }
+    }
 }

@@ -126,23 +126,7 @@ pub struct CountEnvelope {
     pub count: Option<f64>,
 }
 
-/// `extra_info`: documented as an object, returned by the service as a JSON string too.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum ExtraInfo {
-    Object(serde_json::Map<String, Value>),
-    Text(String),
-}
-
-impl ExtraInfo {
-    /// The object, parsing the string form when it holds JSON.
-    pub fn as_object(&self) -> Option<serde_json::Map<String, Value>> {
-        match self {
-            ExtraInfo::Object(m) => Some(m.clone()),
-            ExtraInfo::Text(s) => serde_json::from_str(s).ok(),
-        }
-    }
-}
+pub use crate::cloud::ExtraInfo;
 
 /// A checkpoint (backup record) as returned by create / execute-policy.
 #[derive(Debug, Clone, Default, Deserialize)]

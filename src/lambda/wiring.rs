@@ -15,7 +15,7 @@ use crate::metrics::CountingSink;
 use crate::poll::{PollSettings, Poller};
 use crate::ports::ledger::Ledger;
 use crate::secrets::{ResolvedSecrets, resolve};
-use crate::selection::ExpandSettings;
+use crate::select::ExpandSettings;
 use crate::service::Service;
 use crate::submit::{SubmitSettings, Submitter};
 use crate::webhook::WebhookPolicy;

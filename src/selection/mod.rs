@@ -1,20 +1,24 @@
-//! Delete by rule (docs/DESIGN.md, "Selection requests"): a selector chooses backups, a pure
-//! plan decides which to delete and why, and a paced fan-out turns each target into an
-//! ordinary deletion request on the intake queue.
-//!
-//! - [`selector`]: the contract, validated before anything is listed;
-//! - [`plan`]: the plan, a pure function of selector, listing and reference time;
-//! - [`listing`]: the paged listings of both services;
-//! - [`fanout`]: the follow-up step message and the pace;
-//! - [`expand`]: the workflow that ties them together.
+//! The contract of delete-by-rule (docs/DESIGN.md, "Selection requests"): the selection request,
+//! validated before anything is listed ([`selector`]), the fan-out step message that carries its
+//! targets through the intake queue ([`fanout`]) and the plan's counts that its events report.
+//! The workflow that lists, plans and fans out is [`crate::select`].
 
-pub mod expand;
 pub mod fanout;
-pub mod listing;
-pub mod plan;
 pub mod selector;
 
-pub use expand::{ExpandSettings, Expander, Expansion, StepReport};
+use serde::Serialize;
+
 pub use fanout::FanOut;
-pub use plan::{Action, Candidate, Counts, Plan, PlanRow, TooLarge};
 pub use selector::{SelectionRequest, Selector};
+
+/// How many backups a selection's plan saw, kept and chose (the Planned event's `counts`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Counts {
+    /// Backups the service listed (before any filter).
+    pub listed: usize,
+    /// Backups within the selection's scope (project, status, resource, vault, checkpoints,
+    /// name): the rows of the plan.
+    pub considered: usize,
+    pub kept: usize,
+    pub to_delete: usize,
+}

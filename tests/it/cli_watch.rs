@@ -92,7 +92,7 @@ async fn watch_a_task_and_a_selection_to_their_outcomes() {
     let ledger = Arc::new(MemoryLedger::new());
     let sink = Arc::new(MemorySink::new()) as Arc<dyn EventSink>;
     let settings = SubmitSettings {
-        expand: csbs_deleter::selection::ExpandSettings {
+        expand: csbs_deleter::select::ExpandSettings {
             step_delay_secs: 0,
             ..Default::default()
         },

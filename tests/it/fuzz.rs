@@ -765,7 +765,7 @@ fn invalid_uri_is_a_400_not_a_panic() {
 
 // --- delete by rule -------------------------------------------------------------------------
 
-use csbs_deleter::selection::plan::{Action, Candidate, plan};
+use csbs_deleter::select::plan::{Action, Candidate, plan};
 use csbs_deleter::selection::selector::SELECT_FIELDS;
 use csbs_deleter::selection::{SelectionRequest, Selector};
 

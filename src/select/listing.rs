@@ -6,12 +6,12 @@
 use tokio::time::Instant;
 
 use super::plan::Candidate;
-use super::selector::Selector;
 use crate::cbr::{BackupFilter, CbrClient};
 use crate::cloud::CloudError;
 use crate::csbs::models::CheckpointItem;
 use crate::csbs::{CsbsClient, ListFilter};
 use crate::ids::validate_id;
+use crate::selection::selector::Selector;
 use crate::service::Service;
 
 /// Page size of the selection listings (both services' documented maximum): planning 10,000

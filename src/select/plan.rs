@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::selector::Selector;
 use crate::cbr::models::parse_time;
+use crate::selection::Counts;
+use crate::selection::selector::Selector;
 use crate::service::Service;
 
 /// One listed backup, in the terms a selection needs (both services).
@@ -82,17 +83,6 @@ pub struct PlanRow {
     pub backup: Candidate,
     pub action: Action,
     pub reason: &'static str,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Counts {
-    /// Backups the service listed (before any filter).
-    pub listed: usize,
-    /// Backups within the selection's scope (project, status, resource, vault, checkpoints,
-    /// name): the rows of the plan.
-    pub considered: usize,
-    pub kept: usize,
-    pub to_delete: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

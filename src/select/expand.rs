@@ -6,19 +6,19 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::fanout::{FanOut, pace};
 use super::listing::{list_candidates, waiting_deletions};
 use super::plan::{Plan, TooLarge, plan, target_key};
-use super::selector::SelectionRequest;
 use crate::cbr::CbrClient;
 use crate::cloud::{CloudError, ErrorClass};
 use crate::csbs::CsbsClient;
+use crate::failure::SubmitError;
 use crate::outcome::PlannedDetail;
 use crate::outcome::{EventError, Outcome, OutcomeEvent, event_id};
 use crate::ports::intake::{IntakeQueue, Outgoing};
 use crate::ports::ledger::{Ledger, decide_event};
 use crate::ports::sink::{EventSink, emit_all};
-use crate::submit::SubmitError;
+use crate::selection::fanout::{FanOut, pace};
+use crate::selection::selector::SelectionRequest;
 use crate::task::rfc3339;
 
 /// The target ids a Planned event lists, in bytes of JSON: with the common keys and a context
@@ -68,14 +68,6 @@ pub struct Expander {
     /// Where a selection's outcome (its plan, or its refusal) is decided once, so copies of a
     /// selection emit the first one and its progress can be read (`GET /selections/{id}`).
     ledger: Option<Arc<dyn Ledger>>,
-}
-
-fn transient(e: &CloudError) -> SubmitError {
-    SubmitError::Transient {
-        code: e.code(),
-        message: e.to_string(),
-        bad_gateway: e.is_bad_gateway(),
-    }
 }
 
 fn queue_failing(reason: impl std::fmt::Display) -> SubmitError {
@@ -156,7 +148,7 @@ impl Expander {
                     code: "selection_too_large".into(),
                     message: format!(
                         "select.max_backups: the selection matches {count} backups, more than max_backups ({max}); narrow it or raise max_backups (at most {})",
-                        super::selector::MAX_MAX_BACKUPS
+                        crate::selection::selector::MAX_MAX_BACKUPS
                     ),
                     http_status: None,
                 };
@@ -170,7 +162,7 @@ impl Expander {
                 };
                 return self.reject(req, &selection_id, reference, error, deadline).await;
             }
-            Err(e) => return Err(transient(&e)),
+            Err(e) => return Err(SubmitError::transient(&e)),
         };
         let event = planned_event(req, &selection_id, reference, &plan, Utc::now());
         let event = self.decided(event, req.dry_run, deadline).await?;
@@ -251,7 +243,7 @@ impl Expander {
         })?;
         let waiting = waiting_deletions(&self.csbs, &self.cbr, fan.service, &fan.project_id, deadline)
             .await
-            .map_err(|e| transient(&e))?;
+            .map_err(|e| SubmitError::transient(&e))?;
         let n = pace(waiting, fan.targets.len());
         if n > 0 {
             let messages: Vec<Outgoing> = fan.targets[..n]
@@ -390,7 +382,8 @@ pub fn planned_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::selection::plan::{Action, Candidate, Counts, PlanRow};
+    use crate::select::plan::{Action, Candidate, PlanRow};
+    use crate::selection::Counts;
     use serde_json::json;
 
     fn plan_of(n: usize) -> Plan {
