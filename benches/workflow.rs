@@ -53,6 +53,7 @@ fn submitter(w: &World) -> Submitter {
         w.csbs.clone(),
         w.queue.clone(),
         w.sink.clone() as Arc<dyn EventSink>,
+        std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
         SubmitSettings::default(),
     )
 }
@@ -62,6 +63,7 @@ fn poller(w: &World, settings: PollSettings) -> Poller {
         w.csbs.clone(),
         w.queue.clone(),
         w.sink.clone() as Arc<dyn EventSink>,
+        std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
         settings,
     )
 }
@@ -435,7 +437,13 @@ async fn operate_bench() -> serde_json::Value {
         let w = world((Duration::from_secs(600), Duration::from_secs(600))).await;
         let counted = Arc::new(CountingSink::new(w.sink.clone()));
         let sink: Arc<dyn EventSink> = if operated { counted.clone() } else { w.sink.clone() };
-        let s = Submitter::new(w.csbs.clone(), w.queue.clone(), sink, SubmitSettings::default());
+        let s = Submitter::new(
+            w.csbs.clone(),
+            w.queue.clone(),
+            sink,
+            std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
+            SubmitSettings::default(),
+        );
         let n = 500;
         for i in 0..n {
             w.sim.sim.seed(
@@ -507,7 +515,13 @@ async fn operate_bench() -> serde_json::Value {
             window: Duration::ZERO,
             ..PollSettings::default()
         };
-        let p = Poller::new(w.csbs.clone(), w.queue.clone(), sink, settings);
+        let p = Poller::new(
+            w.csbs.clone(),
+            w.queue.clone(),
+            sink,
+            std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
+            settings,
+        );
         w.csbs.take_latencies();
         let started = StdInstant::now();
         let summary = p.run(Instant::now() + Duration::from_secs(600)).await;
@@ -665,6 +679,7 @@ async fn selection_bench() -> serde_json::Value {
         w.csbs.clone(),
         w.queue.clone(),
         w.sink.clone() as Arc<dyn EventSink>,
+        std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
         settings,
     )
     .with_intake(intake.clone());
@@ -801,6 +816,7 @@ async fn throughput_case(n: usize, latency_ms: u64) -> serde_json::Value {
         w.csbs.clone(),
         queue.clone(),
         w.sink.clone() as Arc<dyn EventSink>,
+        std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
         PollSettings::default(),
     );
     let (mut invocations, mut busy, mut checked, mut completed) = (0u32, 0f64, 0u64, 0u64);

@@ -36,3 +36,4 @@ pub mod target;
 pub mod task;
 pub mod trace;
 pub mod webhook;
+pub mod wiring;

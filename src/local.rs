@@ -19,7 +19,6 @@ use crate::adapters::memory::MemorySink;
 use crate::cloud::ClientConfig;
 use crate::csbs::CsbsClient;
 use crate::lambda::dispatch;
-use crate::lambda::wiring::SubmitApp;
 use crate::outcome::{Outcome, OutcomeEvent};
 use crate::poll::{PollSettings, PollSummary, Poller};
 use crate::ports::sink::EventSink;
@@ -27,6 +26,7 @@ use crate::secret::Secret;
 use crate::sim::{DEMO_PROJECT, RunningSim, SimConfig, Simulator};
 use crate::submit::{SubmitSettings, Submitter};
 use crate::webhook::{self, WebhookPolicy};
+use crate::wiring::SubmitApp;
 
 /// The webhook secret of the local run and the README examples. Never use it elsewhere.
 pub const LOCAL_WEBHOOK_SECRET: &str = "csbs-deleter-test-webhook-secret";
@@ -124,10 +124,10 @@ async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
         csbs.clone(),
         queue.clone(),
         sink.clone() as Arc<dyn EventSink>,
+        ledger.clone(),
         settings,
     )
-    .with_intake(intake.clone())
-    .with_ledger(ledger.clone());
+    .with_intake(intake.clone());
     let app = Arc::new(SubmitApp::new(
         submitter,
         WebhookPolicy::Secret(Secret::new(LOCAL_WEBHOOK_SECRET)),
@@ -137,9 +137,13 @@ async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
         interval: opts.poll_interval,
         ..Default::default()
     };
-    let poller = Arc::new(
-        Poller::new(csbs, queue.clone(), sink.clone() as Arc<dyn EventSink>, settings).with_ledger(ledger.clone()),
-    );
+    let poller = Arc::new(Poller::new(
+        csbs,
+        queue.clone(),
+        sink.clone() as Arc<dyn EventSink>,
+        ledger.clone(),
+        settings,
+    ));
     Ok(Local {
         sim,
         sink,

@@ -206,6 +206,7 @@ impl Poller {
         csbs: CsbsClient,
         queue: Arc<dyn PendingQueue>,
         sink: Arc<dyn EventSink>,
+        ledger: Arc<dyn Ledger>,
         settings: PollSettings,
     ) -> Self {
         let csbs_slots = tokio::sync::Semaphore::new(settings.csbs_concurrency.max(1));
@@ -217,12 +218,12 @@ impl Poller {
             settings,
             calls: AtomicU64::new(0),
             csbs_slots,
-            // An in-memory ledger of its own unless one is given (see Submitter::with_ledger).
-            ledger: Arc::new(crate::adapters::memory::MemoryLedger::new()),
+            // Always the caller's: shared with submit, so a task is decided once.
+            ledger,
         }
     }
 
-    /// The decision ledger shared with submit.
+    /// The same poller on another ledger.
     pub fn with_ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
         self.ledger = ledger;
         self
@@ -963,7 +964,13 @@ mod tests {
         let csbs = CsbsClient::new(crate::cloud::ClientConfig::new(url.clone(), url, creds)).unwrap();
         let queue = Arc::new(crate::adapters::memory::MemoryQueue::new(Duration::from_secs(30)));
         let sink = Arc::new(crate::adapters::memory::MemorySink::new());
-        let poller = Poller::new(csbs, queue.clone(), sink.clone(), PollSettings::default());
+        let poller = Poller::new(
+            csbs,
+            queue.clone(),
+            sink.clone(),
+            std::sync::Arc::new(crate::adapters::memory::MemoryLedger::new()),
+            PollSettings::default(),
+        );
         let s = poller.pass(Instant::now() + Duration::from_secs(30)).await;
         assert_eq!((s.passes, s.checked, s.csbs_calls), (1, 0, 0));
         let receives = queue.calls().receive as usize;

@@ -12,7 +12,6 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::adapters::memory::MemoryLedger;
 use crate::cbr::{BackupFilter, CbrClient};
 use crate::cloud::{CloudError, DeleteOutcome, ErrorClass};
 use crate::csbs::CsbsClient;
@@ -175,11 +174,11 @@ impl Submitter {
         csbs: CsbsClient,
         queue: Arc<dyn PendingQueue>,
         sink: Arc<dyn EventSink>,
+        ledger: Arc<dyn Ledger>,
         settings: SubmitSettings,
     ) -> Self {
         let csbs_slots = Arc::new(Semaphore::new(settings.csbs_concurrency.max(1)));
         let cbr = CbrClient::new(csbs.transport().clone());
-        let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::new());
         let expander = Expander::new(csbs.clone(), cbr.clone(), None, sink.clone(), settings.expand.clone())
             .with_ledger(ledger.clone());
         Submitter {
@@ -190,13 +189,13 @@ impl Submitter {
             settings,
             csbs_slots,
             expander,
-            // An in-memory ledger of its own unless one is given (the Lambda wiring gives the
-            // DynamoDB one; tests that run submit and poll together share one).
+            // Always the caller's: the composition root (src/lambda/wiring.rs) gives the DynamoDB
+            // one, and submit and poll must share it to decide once.
             ledger,
         }
     }
 
-    /// The decision ledger shared with poll.
+    /// The same submitter on another ledger.
     pub fn with_ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
         self.expander = self.expander.with_ledger(ledger.clone());
         self.ledger = ledger;

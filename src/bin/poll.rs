@@ -1,7 +1,8 @@
 //! The poll Lambda function: run every minute by EventBridge Scheduler.
 
 use csbs_deleter::config::Config;
-use csbs_deleter::lambda::{init_logging, poll, wiring};
+use csbs_deleter::lambda::{init_logging, poll};
+use csbs_deleter::wiring;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 

@@ -1,7 +1,8 @@
 //! The submit Lambda function: SQS batches and HTTP webhooks (every origin).
 
 use csbs_deleter::config::Config;
-use csbs_deleter::lambda::{dispatch, init_logging, wiring};
+use csbs_deleter::lambda::{dispatch, init_logging};
+use csbs_deleter::wiring;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 

@@ -14,11 +14,11 @@ use tokio::time::Instant;
 
 use crate::adapters::memory::MemorySink;
 use crate::config::Config;
-use crate::lambda::wiring;
 use crate::ports::intake::{Intake, parse_value};
 use crate::secret::Secret;
 use crate::select::{Action, ExpandSettings, Expander, PlanRow};
 use crate::selection::SelectionRequest;
+use crate::wiring;
 
 pub mod sigv4;
 mod watch;

@@ -38,7 +38,7 @@ impl IamSigner {
     /// Credentials from the standard chain, for requests to `url`.
     pub async fn for_url(url: &url::Url) -> Result<Self, Failure> {
         let (service, region) = scope_of(url.host_str().unwrap_or_default());
-        let aws = crate::lambda::wiring::aws_from_env().await;
+        let aws = crate::wiring::aws_from_env().await;
         let region = region
             .or_else(|| aws.region().map(|r| r.to_string()))
             .ok_or_else(|| refused("--iam: the URL names no region; set AWS_REGION"))?;

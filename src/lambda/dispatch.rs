@@ -12,10 +12,10 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::http::handle_http;
-use super::wiring::SubmitApp;
 use super::work_deadline;
 use crate::submit::Record;
 use crate::webhook;
+use crate::wiring::SubmitApp;
 
 /// The event shapes the submit function takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

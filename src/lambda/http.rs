@@ -8,7 +8,6 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use super::wiring::SubmitApp;
 use crate::cloud::CloudError;
 use crate::csbs::ListFilter;
 use crate::csbs::models::{CheckpointItem, status};
@@ -20,6 +19,7 @@ use crate::selection::SelectionRequest;
 use crate::submit::{Accepted, SubmitError};
 use crate::task::rfc3339;
 use crate::webhook;
+use crate::wiring::SubmitApp;
 
 /// Bodies above this are refused with 413 before anything else is done.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -1,11 +1,10 @@
-//! The Lambda edge: event-shape dispatch, HTTP routes, wiring of clients from configuration,
+//! The Lambda edge: event-shape dispatch, HTTP routes, metrics and
 //! logging. Everything behind it is plain async code.
 
 pub mod dispatch;
 pub mod http;
 pub mod poll;
 mod progress;
-pub mod wiring;
 
 use std::time::Duration;
 

@@ -5,9 +5,9 @@
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 
-use super::wiring::PollApp;
 use super::work_deadline;
 use crate::poll::PollSummary;
+use crate::wiring::PollApp;
 
 pub const METRICS_NAMESPACE: &str = "CsbsDeleter";
 

@@ -10,8 +10,8 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::http::{error, json_response, not_allowed, with_retry_after};
-use super::wiring::SubmitApp;
 use crate::ports::ledger::{LedgerError, State};
+use crate::wiring::SubmitApp;
 
 /// Whether `id` is a selection id as `SelectionRequest::selection_id` makes them.
 fn is_selection_id(id: &str) -> bool {

@@ -6,8 +6,8 @@ use std::process::Output;
 use std::sync::Arc;
 
 use crate::common::*;
-use csbs_deleter::lambda::wiring;
 use csbs_deleter::sim::{self, DEMO_PROJECT as P, ItemSeed};
+use csbs_deleter::wiring;
 use serde_json::{Value, json};
 
 pub(crate) fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -99,11 +99,16 @@ async fn watch_a_task_and_a_selection_to_their_outcomes() {
         ..SubmitSettings::default()
     };
     let submitter = || {
-        Submitter::new(csbs.clone(), queue.clone(), sink.clone(), settings.clone())
-            .with_intake(intake.clone())
-            .with_ledger(ledger.clone())
+        Submitter::new(
+            csbs.clone(),
+            queue.clone(),
+            sink.clone(),
+            ledger.clone(),
+            settings.clone(),
+        )
+        .with_intake(intake.clone())
     };
-    let app = csbs_deleter::lambda::wiring::SubmitApp::new(submitter(), WebhookPolicy::Secret(Secret::new(SECRET)));
+    let app = csbs_deleter::wiring::SubmitApp::new(submitter(), WebhookPolicy::Secret(Secret::new(SECRET)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = format!("http://{}", listener.local_addr().unwrap());
     let router = csbs_deleter::local::http_api(Arc::new(app));
@@ -112,13 +117,13 @@ async fn watch_a_task_and_a_selection_to_their_outcomes() {
         csbs.clone(),
         queue.clone(),
         sink.clone(),
+        ledger.clone(),
         PollSettings {
             window: Duration::ZERO,
             interval: Duration::from_secs(1),
             ..Default::default()
         },
-    )
-    .with_ledger(ledger.clone());
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let workflow = tokio::spawn(run_workflow(
         Arc::new(submitter()),

@@ -43,7 +43,7 @@ pub fn moto_endpoint() -> String {
 
 pub async fn aws() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(csbs_deleter::lambda::wiring::aws_http_client())
+        .http_client(csbs_deleter::wiring::aws_http_client())
         .endpoint_url(moto_endpoint())
         .region(Region::new("us-east-1"))
         .credentials_provider(AwsCredentials::new("testing", "testing", None, None, "tests"))

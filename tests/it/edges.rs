@@ -13,7 +13,6 @@ use csbs_deleter::adapters::memory::MemorySink;
 use csbs_deleter::cloud::ClientConfig;
 use csbs_deleter::csbs::CsbsClient;
 use csbs_deleter::lambda::dispatch;
-use csbs_deleter::lambda::wiring::SubmitApp;
 use csbs_deleter::outcome::MAX_DETAIL_BYTES;
 use csbs_deleter::outcome::{Outcome, OutcomeEvent};
 use csbs_deleter::poll::{PollSettings, Poller};
@@ -22,6 +21,7 @@ use csbs_deleter::secret::Secret;
 use csbs_deleter::sim::{self, DEMO_PROJECT as P, Fault, ItemSeed, Route, RunningSim, SimConfig, Simulator};
 use csbs_deleter::submit::{SubmitSettings, Submitter};
 use csbs_deleter::webhook::WebhookPolicy;
+use csbs_deleter::wiring::SubmitApp;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -54,20 +54,20 @@ async fn world() -> World {
         csbs.clone(),
         queue.clone(),
         sink.clone() as Arc<dyn EventSink>,
+        ledger.clone(),
         SubmitSettings::default(),
-    )
-    .with_ledger(ledger.clone());
+    );
     let poller = Poller::new(
         csbs,
         queue,
         sink.clone() as Arc<dyn EventSink>,
+        ledger,
         PollSettings {
             window: Duration::from_secs(60),
             interval: Duration::from_secs(1),
             ..Default::default()
         },
-    )
-    .with_ledger(ledger);
+    );
     let app = SubmitApp::new(submitter, WebhookPolicy::Secret(Secret::new(SECRET)));
     World { sim, app, sink, poller }
 }

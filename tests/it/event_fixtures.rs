@@ -15,7 +15,6 @@ use csbs_deleter::adapters::memory::MemoryQueue;
 use csbs_deleter::adapters::memory::MemorySink;
 use csbs_deleter::cloud::ClientConfig;
 use csbs_deleter::csbs::CsbsClient;
-use csbs_deleter::lambda::wiring::SubmitApp;
 use csbs_deleter::lambda::{dispatch, poll};
 use csbs_deleter::poll::{PollSettings, Poller};
 use csbs_deleter::ports::sink::EventSink;
@@ -23,6 +22,7 @@ use csbs_deleter::secret::Secret;
 use csbs_deleter::sim::{self, SimConfig, Simulator};
 use csbs_deleter::submit::{SubmitSettings, Submitter};
 use csbs_deleter::webhook::WebhookPolicy;
+use csbs_deleter::wiring::SubmitApp;
 use serde_json::Value;
 
 fn raw(name: &str) -> String {
@@ -139,6 +139,7 @@ async fn samples_run_through_the_handlers() {
             csbs.clone(),
             queue.clone(),
             sink.clone() as Arc<dyn EventSink>,
+            std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
             SubmitSettings::default(),
         ),
         WebhookPolicy::Secret(secret.clone()),
@@ -193,10 +194,11 @@ async fn samples_run_through_the_handlers() {
         2,
         "two dry-run plans"
     );
-    let poll_app = csbs_deleter::lambda::wiring::PollApp::new(Poller::new(
+    let poll_app = csbs_deleter::wiring::PollApp::new(Poller::new(
         csbs,
         queue.clone(),
         sink.clone() as Arc<dyn EventSink>,
+        std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
         PollSettings {
             window: Duration::ZERO,
             ..Default::default()

@@ -59,9 +59,9 @@ impl World {
             self.csbs.clone(),
             self.queue.clone(),
             self.sink.clone() as Arc<dyn EventSink>,
+            self.ledger.clone(),
             SubmitSettings::default(),
         )
-        .with_ledger(self.ledger.clone())
     }
 
     fn poller(&self, window: Duration) -> Poller {
@@ -69,13 +69,13 @@ impl World {
             self.csbs.clone(),
             self.queue.clone(),
             self.sink.clone() as Arc<dyn EventSink>,
+            self.ledger.clone(),
             PollSettings {
                 window,
                 interval: Duration::from_secs(1),
                 ..Default::default()
             },
         )
-        .with_ledger(self.ledger.clone())
     }
 
     /// Distinct terminal outcomes per task, from the bus.

@@ -14,7 +14,6 @@ use csbs_deleter::csbs::CsbsClient;
 use csbs_deleter::csbs::models::{CheckpointEnvelope, CountEnvelope, ItemEnvelope, ListEnvelope};
 use csbs_deleter::ids::validate_id;
 use csbs_deleter::lambda::dispatch;
-use csbs_deleter::lambda::wiring::SubmitApp;
 use csbs_deleter::ports::sink::EventSink;
 use csbs_deleter::request::{DeletionRequest, MAX_CONTEXT_BYTES};
 use csbs_deleter::secret::Secret;
@@ -22,6 +21,7 @@ use csbs_deleter::sim::{self, RunningSim, SimConfig, Simulator};
 use csbs_deleter::submit::{SubmitSettings, Submitter};
 use csbs_deleter::task::task_id;
 use csbs_deleter::webhook::{self, WebhookPolicy};
+use csbs_deleter::wiring::SubmitApp;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -455,6 +455,7 @@ fn harness() -> &'static Harness {
                     csbs.clone(),
                     Arc::new(MemoryQueue::new(Duration::from_secs(30))),
                     sink.clone() as Arc<dyn EventSink>,
+                    std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
                     SubmitSettings::default(),
                 )
             };

@@ -10,7 +10,6 @@ use csbs_deleter::adapters::memory::MemoryQueue;
 use csbs_deleter::adapters::memory::MemorySink;
 use csbs_deleter::cloud::ClientConfig;
 use csbs_deleter::csbs::CsbsClient;
-use csbs_deleter::lambda::wiring::{self, PollApp, SubmitApp};
 use csbs_deleter::lambda::{dispatch, poll};
 use csbs_deleter::metrics::{self, CountingSink};
 use csbs_deleter::outcome::Outcome;
@@ -20,6 +19,7 @@ use csbs_deleter::service::Service;
 use csbs_deleter::sim::{self, SimConfig, Simulator};
 use csbs_deleter::submit::{SubmitSettings, Submitter};
 use csbs_deleter::webhook::WebhookPolicy;
+use csbs_deleter::wiring::{self, PollApp, SubmitApp};
 use serde_json::{Value, json};
 
 use crate::common::{context, event, fixture, http_answer};
@@ -66,6 +66,7 @@ impl World {
             self.csbs.clone(),
             self.queue.clone(),
             self.counted.clone() as Arc<dyn EventSink>,
+            std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
             PollSettings {
                 window: Duration::from_secs(15),
                 interval: Duration::from_secs(1),
@@ -79,6 +80,7 @@ impl World {
             self.csbs.clone(),
             self.queue.clone(),
             self.counted.clone() as Arc<dyn EventSink>,
+            std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
             SubmitSettings::default(),
         );
         SubmitApp::new(submitter, webhook)
@@ -202,6 +204,7 @@ async fn metrics_count_what_the_invocation_emitted() {
         w.csbs.clone(),
         w.queue.clone(),
         w.counted.clone() as Arc<dyn EventSink>,
+        std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
         SubmitSettings::default(),
     );
     let records: Vec<_> = ["0001", "0002"]

@@ -54,6 +54,7 @@ fn submitter(client: CsbsClient, queue: &Arc<MemoryQueue>, sink: &Arc<MemorySink
         client,
         queue.clone(),
         sink.clone() as Arc<dyn EventSink>,
+        std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
         SubmitSettings::default(),
     )
 }
@@ -102,6 +103,7 @@ async fn a_thousand_tasks_behind_a_slow_queue_finish_within_two_invocations() {
         csbs(&sim),
         queue.clone(),
         sink.clone() as Arc<dyn EventSink>,
+        std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
         deployed(),
     );
     let mut total = PollSummary::default();
@@ -155,6 +157,7 @@ async fn killed_invocations_lose_and_duplicate_nothing() {
         client,
         queue.clone(),
         sink.clone() as Arc<dyn EventSink>,
+        std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
         PollSettings {
             window: Duration::from_secs(2),
             interval: Duration::from_secs(1),
@@ -207,6 +210,7 @@ async fn duplicates_in_different_batches_share_one_check() {
         csbs(&sim),
         queue.clone(),
         sink.clone() as Arc<dyn EventSink>,
+        std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
         deployed(),
     );
     let s = poller.run(invocation()).await;
@@ -267,6 +271,7 @@ async fn aws_requests_are_batched() {
         client,
         queue.clone(),
         sink.clone() as Arc<dyn EventSink>,
+        std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
         PollSettings {
             window: Duration::ZERO,
             ..deployed()

@@ -46,6 +46,7 @@ async fn world(delete_ms: u64, window: Duration) -> World {
         csbs.clone(),
         queue.clone(),
         sink.clone() as Arc<dyn EventSink>,
+        std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
         SubmitSettings::default(),
     );
     let settings = PollSettings {
@@ -53,7 +54,13 @@ async fn world(delete_ms: u64, window: Duration) -> World {
         interval: Duration::from_secs(1),
         ..PollSettings::default()
     };
-    let poller = Poller::new(csbs, queue.clone(), sink.clone() as Arc<dyn EventSink>, settings);
+    let poller = Poller::new(
+        csbs,
+        queue.clone(),
+        sink.clone() as Arc<dyn EventSink>,
+        std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
+        settings,
+    );
     World {
         sim,
         queue,

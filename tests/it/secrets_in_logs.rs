@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::common::*;
-use csbs_deleter::lambda::{dispatch, poll, wiring};
+use csbs_deleter::lambda::{dispatch, poll};
 use csbs_deleter::sim::{self, DEMO_PROJECT as P, Fault, ItemSeed, Route};
+use csbs_deleter::wiring;
 use serde_json::json;
 
 #[derive(Clone, Default)]

@@ -114,6 +114,7 @@ impl World {
             csbs(&sim),
             pending.clone(),
             sink.clone() as Arc<dyn EventSink>,
+            std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
             settings,
         )
         .with_intake(intake.clone());
@@ -121,6 +122,7 @@ impl World {
             csbs(&sim),
             pending.clone(),
             sink.clone() as Arc<dyn EventSink>,
+            std::sync::Arc::new(csbs_deleter::adapters::memory::MemoryLedger::new()),
             PollSettings {
                 window: Duration::ZERO,
                 interval: Duration::from_secs(1),

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use crate::common::*;
 use aws_sdk_sqs::types::QueueAttributeName;
-use csbs_deleter::lambda::{dispatch, poll, wiring};
+use csbs_deleter::lambda::{dispatch, poll};
 use csbs_deleter::sim::{DEMO_PROJECT as P, ItemSeed, Route};
+use csbs_deleter::wiring;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);

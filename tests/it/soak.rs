@@ -282,27 +282,25 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
     let sink = Arc::new(MemorySink::new().with_chaos(Chaos::new((0, 60), 0.03, seed ^ 2)));
     // One decision ledger for every submit and poll invocation, as deployed.
     let ledger = Arc::new(MemoryLedger::new());
-    let submitter = Arc::new(
-        Submitter::new(
-            csbs.clone(),
-            queue.clone(),
-            sink.clone() as Arc<dyn EventSink>,
-            SubmitSettings::default(),
-        )
-        .with_ledger(ledger.clone()),
-    );
+    let submitter = Arc::new(Submitter::new(
+        csbs.clone(),
+        queue.clone(),
+        sink.clone() as Arc<dyn EventSink>,
+        ledger.clone(),
+        SubmitSettings::default(),
+    ));
     let poller = || {
         Poller::new(
             csbs.clone(),
             queue.clone(),
             sink.clone() as Arc<dyn EventSink>,
+            ledger.clone(),
             PollSettings {
                 window: Duration::from_secs(3),
                 interval: Duration::from_secs(1),
                 ..Default::default()
             },
         )
-        .with_ledger(ledger.clone())
     };
     // Two functions' worth of pollers: overlapping schedule ticks run side by side.
     let pollers = [poller(), poller()];

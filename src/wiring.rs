@@ -1,4 +1,6 @@
-//! Builds the workflows from configuration: AWS clients and the CSBS client, once per container.
+//! The composition root (docs/DESIGN.md, "Layout"): builds the workflows from configuration: AWS
+//! clients, the Huawei transport and its two service clients, once per container. The Lambda
+//! binaries, the CLI and the local run all build through it.
 
 use std::sync::Arc;
 
@@ -154,9 +156,9 @@ pub async fn submit_app(config: &Config, aws: &SdkConfig) -> Result<SubmitApp, C
         csbs_client(config, &secrets)?,
         Arc::new(queue(config, &sqs)?),
         metrics.clone(),
+        ledger(config, aws)?,
         settings,
-    )
-    .with_ledger(ledger(config, aws)?);
+    );
     if let Some(url) = &config.intake_queue_url {
         // The same adapter as the pending queue; its receive wait is never used here.
         submitter = submitter.with_intake(Arc::new(SqsQueue::new(sqs, url.clone(), 0)));
@@ -193,7 +195,7 @@ async fn poller_with(config: &Config, aws: &SdkConfig, sink: Arc<CountingSink>) 
         csbs_client(config, &secrets)?,
         Arc::new(queue(config, &aws_sdk_sqs::Client::new(aws))?),
         sink,
+        ledger(config, aws)?,
         settings,
-    )
-    .with_ledger(ledger(config, aws)?))
+    ))
 }
