@@ -398,8 +398,8 @@ async fn poll_bench(n: usize) -> serde_json::Value {
     }
     let secs = one_finished_pass(&w, n, Route::List).await;
     let calls = w.sim.sim.stats().csbs_calls();
-    json!({"part": format!("poll{}", n), "tasks": n, "seconds": secs, "csbs_calls": calls,
-           "calls_per_task": calls as f64 / n as f64, "concurrency": PollSettings::default().csbs_concurrency,
+    json!({"part": format!("poll{}", n), "tasks": n, "seconds": secs, "cloud_calls": calls,
+           "calls_per_task": calls as f64 / n as f64, "concurrency": PollSettings::default().cloud_concurrency,
            "peak_rss_mb": peak_rss_mb(),
            "conditions": "in-memory queue (no receive latency) and bus, AK/SK, 20 ms injected on every list call"})
 }

@@ -55,7 +55,7 @@ pub struct Config {
     pub allow_unsigned_http: bool,
     pub poll_window: Duration,
     pub poll_interval: Duration,
-    pub csbs_concurrency: usize,
+    pub cloud_concurrency: usize,
     /// ReceiveMessage wait on the pending queue (`PENDING_RECEIVE_WAIT_SECONDS`, default 1).
     pub pending_receive_wait_seconds: i32,
     /// Where a selection sends its targets and follow-up steps (`INTAKE_QUEUE_URL`); without
@@ -263,7 +263,12 @@ impl Config {
                 1,
                 300,
             )?),
-            csbs_concurrency: parse_num("CSBS_CONCURRENCY", get("CSBS_CONCURRENCY"), 16, 1, 256)?,
+            // CLOUD_CONCURRENCY bounds CSBS and CBR calls alike; CSBS_CONCURRENCY, its name from before
+            // CBR, stays an alias.
+            cloud_concurrency: match get("CLOUD_CONCURRENCY") {
+                Some(v) => parse_num("CLOUD_CONCURRENCY", Some(v), 16, 1, 256)?,
+                None => parse_num("CSBS_CONCURRENCY", get("CSBS_CONCURRENCY"), 16, 1, 256)?,
+            },
             pending_receive_wait_seconds: parse_num(
                 "PENDING_RECEIVE_WAIT_SECONDS",
                 get("PENDING_RECEIVE_WAIT_SECONDS"),
@@ -316,7 +321,7 @@ mod tests {
         assert_eq!(c.event_source, "csbs.checkpoint-deletion");
         assert_eq!(c.deletion_timeout_seconds, 1800);
         assert_eq!(
-            (c.poll_window.as_secs(), c.poll_interval.as_secs(), c.csbs_concurrency),
+            (c.poll_window.as_secs(), c.poll_interval.as_secs(), c.cloud_concurrency),
             (50, 10, 16)
         );
         assert!(!c.allow_unsigned_http && c.webhook_secret.is_none());
@@ -366,6 +371,7 @@ mod tests {
         );
         assert_eq!(with("ALLOWED_PROJECT_IDS", "p1,bad/id").variable, "ALLOWED_PROJECT_IDS");
         assert_eq!(with("CSBS_CONCURRENCY", "0").variable, "CSBS_CONCURRENCY");
+        assert_eq!(with("CLOUD_CONCURRENCY", "0").variable, "CLOUD_CONCURRENCY");
         let e = with("WEBHOOK_SECRET", "short-s3cr3t");
         assert!(e.variable == "WEBHOOK_SECRET" && !e.to_string().contains("s3cr3t"));
     }

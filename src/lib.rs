@@ -6,6 +6,7 @@
 //! builds leave off.
 
 pub mod adapters;
+pub mod backups;
 pub mod cbr;
 pub mod chaos;
 #[cfg(feature = "cli")]

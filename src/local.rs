@@ -432,7 +432,7 @@ pub async fn run(opts: LocalOptions) -> Result<LocalSummary, Box<dyn std::error:
             summary.failed,
             summary.timed_out,
             summary.still_pending,
-            summary.csbs_calls
+            summary.cloud_calls
         ));
         poll_total.add(&summary);
         if !local.queue.is_empty() || !local.intake.is_empty() {

@@ -12,15 +12,14 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::cbr::CbrClient;
+use crate::backups::Backups;
 use crate::cloud::CloudError;
-use crate::csbs::{CsbsClient, ListFilter};
+use crate::csbs::CsbsClient;
 use crate::outcome::{EventError, Outcome, OutcomeEvent, event_id};
 use crate::ports::ledger::{Ledger, LedgerError, decide_event};
 use crate::ports::pending::{MAX_BATCH, PendingQueue, Received};
 use crate::ports::sink::{EventSink, emit_all};
 use crate::request::task_id_of_raw;
-use crate::service::Service;
 use crate::target::TargetState;
 use crate::task::PendingTask;
 use tracing::Instrument;
@@ -41,7 +40,7 @@ pub struct PollSettings {
     /// Time between two checks of an unfinished task.
     pub interval: Duration,
     /// Parallel CSBS calls.
-    pub csbs_concurrency: usize,
+    pub cloud_concurrency: usize,
     pub event_attempts: u32,
 }
 
@@ -52,7 +51,7 @@ impl Default for PollSettings {
             // so no part of the minute goes unchecked (docs/DESIGN.md, "Rules").
             window: Duration::from_secs(60),
             interval: Duration::from_secs(10),
-            csbs_concurrency: 16,
+            cloud_concurrency: 16,
             event_attempts: 4,
         }
     }
@@ -66,7 +65,7 @@ pub struct PollSummary {
     pub failed: u64,
     pub timed_out: u64,
     pub still_pending: u64,
-    pub csbs_calls: u64,
+    pub cloud_calls: u64,
     /// Pending messages that could not be read (reported as Failed events).
     pub unreadable: u64,
     /// Terminal events the bus did not accept (their messages are kept).
@@ -93,7 +92,7 @@ impl PollSummary {
     /// Adds a later pass's (or invocation's) counters; `still_pending` is the later value.
     pub fn add(&mut self, o: &PollSummary) {
         self.add_counts(o);
-        self.csbs_calls += o.csbs_calls;
+        self.cloud_calls += o.cloud_calls;
         self.passes += o.passes;
         // Pending is a state, not a flow: the last pass tells it.
         self.still_pending = o.still_pending;
@@ -190,34 +189,32 @@ fn receive_visibility(deadline: Instant, now: Instant) -> u32 {
 }
 
 pub struct Poller {
-    csbs: CsbsClient,
-    cbr: CbrClient,
+    backups: Backups,
     queue: Arc<dyn PendingQueue>,
     sink: Arc<dyn EventSink>,
     settings: PollSettings,
     calls: AtomicU64,
-    /// `csbs_concurrency` checks at a time, across every lane.
-    csbs_slots: tokio::sync::Semaphore,
+    /// `cloud_concurrency` checks at a time, across every lane.
+    cloud_slots: tokio::sync::Semaphore,
     ledger: Arc<dyn Ledger>,
 }
 
 impl Poller {
     pub fn new(
-        csbs: CsbsClient,
+        backups: impl Into<Backups>,
         queue: Arc<dyn PendingQueue>,
         sink: Arc<dyn EventSink>,
         ledger: Arc<dyn Ledger>,
         settings: PollSettings,
     ) -> Self {
-        let csbs_slots = tokio::sync::Semaphore::new(settings.csbs_concurrency.max(1));
+        let cloud_slots = tokio::sync::Semaphore::new(settings.cloud_concurrency.max(1));
         Poller {
-            cbr: CbrClient::new(csbs.transport().clone()),
-            csbs,
+            backups: backups.into(),
             queue,
             sink,
             settings,
             calls: AtomicU64::new(0),
-            csbs_slots,
+            cloud_slots,
             // Always the caller's: shared with submit, so a task is decided once.
             ledger,
         }
@@ -231,7 +228,7 @@ impl Poller {
 
     /// The Huawei transport (CSBS and CBR share it): its call times feed the metrics.
     pub fn csbs(&self) -> &CsbsClient {
-        &self.csbs
+        self.backups.csbs()
     }
 
     /// One invocation: passes every `interval` until nothing is pending or the window (or the
@@ -283,14 +280,14 @@ impl Poller {
         for lane in futures::future::join_all(lanes).await {
             summary.add_counts(&lane);
         }
-        summary.csbs_calls = self.calls.load(Ordering::Relaxed) - calls_before;
+        summary.cloud_calls = self.calls.load(Ordering::Relaxed) - calls_before;
         summary
     }
 
-    /// Lanes (batches in flight): enough to keep `csbs_concurrency` checks busy while other
+    /// Lanes (batches in flight): enough to keep `cloud_concurrency` checks busy while other
     /// lanes wait for their receive, emit or delete.
     fn lanes(&self) -> usize {
-        self.settings.csbs_concurrency.max(1).div_ceil(MAX_BATCH) + 2
+        self.settings.cloud_concurrency.max(1).div_ceil(MAX_BATCH) + 2
     }
 
     /// One lane of a pass: receive → check → emit → delete/re-time, batch after batch.
@@ -488,10 +485,10 @@ impl Poller {
     }
 
     async fn check(&self, task: &PendingTask, deadline: Instant) -> Verdict {
-        let states = match task.service {
-            Service::Csbs => self.read_csbs(task, deadline).await,
-            Service::Cbr => self.read_cbr(task, deadline).await,
-        };
+        let states = self
+            .backups
+            .read_states(task, deadline, &self.cloud_slots, &self.calls)
+            .await;
         let now = Utc::now();
         let states = match states {
             Ok(s) => s,
@@ -508,49 +505,6 @@ impl Poller {
         }
     }
 
-    /// CSBS: one list call for the task's checkpoint.
-    async fn read_csbs(&self, task: &PendingTask, deadline: Instant) -> Result<Vec<(String, TargetState)>, CloudError> {
-        let _slot = self.csbs_slots.acquire().await.expect("never closed");
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let items = self
-            .csbs
-            .list_items(
-                &task.project_id,
-                &ListFilter::for_checkpoint(task.checkpoint()),
-                deadline,
-            )
-            .await?;
-        Ok(crate::csbs::state::target_states(task, &items))
-    }
-
-    /// CBR: one GET per backup (not refused), each holding a slot of `csbs_concurrency`.
-    async fn read_cbr(&self, task: &PendingTask, deadline: Instant) -> Result<Vec<(String, TargetState)>, CloudError> {
-        let ids: Vec<String> = task
-            .backup_ids
-            .iter()
-            .flatten()
-            .filter(|id| !task.is_refused(id))
-            .cloned()
-            .collect();
-        let read = futures::stream::iter(ids)
-            .map(|id| async move {
-                let _slot = self.csbs_slots.acquire().await.expect("never closed");
-                let r =
-                    crate::cbr::state::read_backup(&self.cbr, &task.project_id, &id, task.submitted_at, deadline).await;
-                // A failed call counts as one.
-                self.calls
-                    .fetch_add(r.as_ref().map_or(1, |(_, calls)| *calls), Ordering::Relaxed);
-                r.map(|(state, _)| (id, state))
-            })
-            .buffer_unordered(MAX_BATCH)
-            .collect::<Vec<_>>()
-            .await;
-        let mut states: Vec<(String, TargetState)> = read.into_iter().collect::<Result<_, _>>()?;
-        // In the task's order, so the verdict does not depend on which answer came first.
-        states.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(states)
-    }
-
     /// CSBS could not be asked: keep waiting, unless the deadline has passed.
     fn unknown_state(&self, task: &PendingTask, now: DateTime<Utc>, e: &CloudError) -> Verdict {
         tracing::warn!(task_id = %task.task_id, error = %e, "check failed; will check again");
@@ -563,18 +517,9 @@ impl Poller {
     /// A backup still `available` after a check: the DELETE is issued again (idempotent), as
     /// the Terraform providers do.
     async fn reissue(&self, task: &PendingTask, target: Option<&str>, deadline: Instant) {
-        let _slot = self.csbs_slots.acquire().await.expect("never closed");
+        let _slot = self.cloud_slots.acquire().await.expect("never closed");
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let r = match (task.service, target) {
-            (Service::Cbr, Some(backup)) => self.cbr.delete_backup(&task.project_id, backup, deadline).await,
-            (Service::Cbr, None) => return,
-            (Service::Csbs, item) => {
-                self.csbs
-                    .delete_checkpoint(&task.project_id, task.provider(), task.checkpoint(), item, deadline)
-                    .await
-            }
-        };
-        if let Err(e) = r {
+        if let Some(Err(e)) = self.backups.delete(task, target, deadline).await {
             tracing::warn!(task_id = %task.task_id, error = %e, "re-issued DELETE failed; will check again");
         }
     }
@@ -889,7 +834,10 @@ mod tests {
         let idle = TargetState::Idle("available".into());
         let all_gone = st(&[TargetState::Gone, TargetState::Gone, TargetState::Gone]);
         let e = terminal(verdict(&t, &all_gone, before));
-        assert_eq!((e.outcome, e.service), (Outcome::Completed, Service::Cbr));
+        assert_eq!(
+            (e.outcome, e.service),
+            (Outcome::Completed, crate::service::Service::Cbr)
+        );
         // Queued before running: the event says the deletion is still waiting its turn.
         let e = terminal(verdict(
             &t,
@@ -972,7 +920,7 @@ mod tests {
             PollSettings::default(),
         );
         let s = poller.pass(Instant::now() + Duration::from_secs(30)).await;
-        assert_eq!((s.passes, s.checked, s.csbs_calls), (1, 0, 0));
+        assert_eq!((s.passes, s.checked, s.cloud_calls), (1, 0, 0));
         let receives = queue.calls().receive as usize;
         assert!(
             (1..=poller.lanes()).contains(&receives),

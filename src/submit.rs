@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::backups::Backups;
 use crate::cbr::{BackupFilter, CbrClient};
 use crate::cloud::{CloudError, DeleteOutcome, ErrorClass};
 use crate::csbs::CsbsClient;
@@ -22,7 +23,6 @@ use crate::ports::pending::{MAX_BATCH, PendingQueue};
 use crate::ports::sink::{EventSink, emit_all};
 use crate::request::{DeletionRequest, RequestError, echo_fields, task_id_of_raw};
 use crate::select::{ExpandSettings, Expander};
-use crate::service::Service;
 use crate::task::{PendingTask, RefusedItem, task_id};
 
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct SubmitSettings {
     pub allowed_project_ids: Vec<String>,
     pub default_timeout_seconds: u64,
     /// Parallel CSBS calls per invocation.
-    pub csbs_concurrency: usize,
+    pub cloud_concurrency: usize,
     /// Tries per event before the record is handed back for redelivery.
     pub event_attempts: u32,
     /// This stack's `EVENT_SOURCE`: intake messages that are its own events are dropped.
@@ -45,7 +45,7 @@ impl Default for SubmitSettings {
         SubmitSettings {
             allowed_project_ids: Vec::new(),
             default_timeout_seconds: 1800,
-            csbs_concurrency: 16,
+            cloud_concurrency: 16,
             event_attempts: 4,
             event_source: "csbs.checkpoint-deletion".into(),
             expand: ExpandSettings::default(),
@@ -159,37 +159,35 @@ pub struct Record {
 pub const MAX_RESTORE_POINT_BACKUPS: usize = 1000;
 
 pub struct Submitter {
-    csbs: CsbsClient,
-    cbr: CbrClient,
+    backups: Backups,
     queue: Arc<dyn PendingQueue>,
     sink: Arc<dyn EventSink>,
     settings: SubmitSettings,
-    csbs_slots: Arc<Semaphore>,
+    cloud_slots: Arc<Semaphore>,
     expander: Expander,
     ledger: Arc<dyn Ledger>,
 }
 
 impl Submitter {
     pub fn new(
-        csbs: CsbsClient,
+        backups: impl Into<Backups>,
         queue: Arc<dyn PendingQueue>,
         sink: Arc<dyn EventSink>,
         ledger: Arc<dyn Ledger>,
         settings: SubmitSettings,
     ) -> Self {
-        let csbs_slots = Arc::new(Semaphore::new(settings.csbs_concurrency.max(1)));
-        let cbr = CbrClient::new(csbs.transport().clone());
-        let expander = Expander::new(csbs.clone(), cbr.clone(), None, sink.clone(), settings.expand.clone())
-            .with_ledger(ledger.clone());
+        let cloud_slots = Arc::new(Semaphore::new(settings.cloud_concurrency.max(1)));
+        let backups = backups.into();
+        let expander =
+            Expander::new(backups.clone(), None, sink.clone(), settings.expand.clone()).with_ledger(ledger.clone());
         Submitter {
-            cbr,
-            csbs,
+            backups,
             queue,
             sink,
             settings,
-            csbs_slots,
+            cloud_slots,
             expander,
-            // Always the caller's: the composition root (src/lambda/wiring.rs) gives the DynamoDB
+            // Always the caller's: the composition root (src/wiring.rs) gives the DynamoDB
             // one, and submit and poll must share it to decide once.
             ledger,
         }
@@ -209,8 +207,7 @@ impl Submitter {
     /// Selections may fan out to `intake` (without it, only dry runs).
     pub fn with_intake(mut self, intake: Arc<dyn IntakeQueue>) -> Self {
         self.expander = Expander::new(
-            self.csbs.clone(),
-            self.cbr.clone(),
+            self.backups.clone(),
             Some(intake),
             self.sink.clone(),
             self.settings.expand.clone(),
@@ -225,11 +222,11 @@ impl Submitter {
     }
 
     pub fn csbs(&self) -> &CsbsClient {
-        &self.csbs
+        self.backups.csbs()
     }
 
     pub fn cbr(&self) -> &CbrClient {
-        &self.cbr
+        self.backups.cbr()
     }
 
     pub fn is_allowed(&self, project_id: &str) -> bool {
@@ -286,7 +283,7 @@ impl Submitter {
             }
             Err(e) => return Step::Done(Err(SubmitError::ledger(&e))),
         }
-        if task.service == Service::Cbr && task.backup_ids.is_none() {
+        if task.needs_backup_listing() {
             match self.restore_point_backups(&task, deadline).await {
                 Ok(RestorePoint::Backups(ids)) => task.backup_ids = Some(ids),
                 Ok(RestorePoint::Gone) => {
@@ -315,7 +312,7 @@ impl Submitter {
                 let r = self.delete_one(task_ref, item.as_deref(), deadline).await;
                 (item, r)
             })
-            .buffer_unordered(self.settings.csbs_concurrency.max(1))
+            .buffer_unordered(self.settings.cloud_concurrency.max(1))
             .collect()
             .await;
         let refused_items = match decide(&results) {
@@ -451,26 +448,21 @@ impl Submitter {
         target: Option<&str>,
         deadline: Instant,
     ) -> Result<DeleteOutcome, CloudError> {
-        let _slot = self.csbs_slots.acquire().await.expect("semaphore never closed");
-        match (task.service, target) {
-            (Service::Cbr, Some(backup)) => self.cbr.delete_backup(&task.project_id, backup, deadline).await,
-            (Service::Cbr, None) => unreachable!("a CBR task has its backups listed before any DELETE"),
-            (Service::Csbs, item) => {
-                self.csbs
-                    .delete_checkpoint(&task.project_id, task.provider(), task.checkpoint(), item, deadline)
-                    .await
-            }
-        }
+        let _slot = self.cloud_slots.acquire().await.expect("semaphore never closed");
+        self.backups
+            .delete(task, target, deadline)
+            .await
+            .expect("a CBR task has its backups listed before any DELETE")
     }
 
     /// The backups of a CBR restore point, listed at submit time (top-level ones only: never
     /// the per-disk children). A restore point that lists none is checked with one GET: gone
     /// → Completed, otherwise refused (docs/DESIGN.md, "CBR targets").
     async fn restore_point_backups(&self, task: &PendingTask, deadline: Instant) -> Result<RestorePoint, CloudError> {
-        let _slot = self.csbs_slots.acquire().await.expect("semaphore never closed");
+        let _slot = self.cloud_slots.acquire().await.expect("semaphore never closed");
         let checkpoint = task.checkpoint();
         let listed = self
-            .cbr
+            .cbr()
             .list_backups(&task.project_id, &BackupFilter::for_restore_point(checkpoint), deadline)
             .await?;
         let mut ids: Vec<String> = listed
@@ -498,7 +490,7 @@ impl Submitter {
             return Ok(RestorePoint::Backups(ids));
         }
         match self
-            .cbr
+            .cbr()
             .get_restore_point(&task.project_id, checkpoint, deadline)
             .await?
         {
@@ -705,7 +697,7 @@ impl Submitter {
                 }
                 .instrument(span)
             })
-            .buffer_unordered(self.settings.csbs_concurrency.max(1))
+            .buffer_unordered(self.settings.cloud_concurrency.max(1))
             .collect()
             .await;
         let (keys, steps): (Vec<String>, Vec<(tracing::Span, Step)>) = prepared.into_iter().unzip();

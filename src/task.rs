@@ -107,6 +107,12 @@ impl PendingTask {
     }
 
     /// Whether `item` is one whose DELETE was refused.
+    /// A CBR task naming a restore point but no backups: its backups are listed at submit,
+    /// before any DELETE (docs/DESIGN.md, "CBR targets").
+    pub fn needs_backup_listing(&self) -> bool {
+        self.service == Service::Cbr && self.backup_ids.is_none()
+    }
+
     pub fn is_refused(&self, item: &str) -> bool {
         self.refused_items.iter().any(|r| r.item_id == item)
     }

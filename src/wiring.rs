@@ -141,7 +141,7 @@ pub async fn submit_app(config: &Config, aws: &SdkConfig) -> Result<SubmitApp, C
     let settings = SubmitSettings {
         allowed_project_ids: config.allowed_project_ids.clone(),
         default_timeout_seconds: config.deletion_timeout_seconds,
-        csbs_concurrency: config.csbs_concurrency,
+        cloud_concurrency: config.cloud_concurrency,
         event_source: config.event_source.clone(),
         expand: ExpandSettings {
             step_delay_secs: config.fanout_step_seconds,
@@ -188,7 +188,7 @@ async fn poller_with(config: &Config, aws: &SdkConfig, sink: Arc<CountingSink>) 
     let settings = PollSettings {
         window: config.poll_window,
         interval: config.poll_interval,
-        csbs_concurrency: config.csbs_concurrency,
+        cloud_concurrency: config.cloud_concurrency,
         ..PollSettings::default()
     };
     Ok(Poller::new(

@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     println!(
         "  poll: {} checks in {} passes, {} CSBS calls",
-        summary.poll.checked, summary.poll.passes, summary.poll.csbs_calls
+        summary.poll.checked, summary.poll.passes, summary.poll.cloud_calls
     );
     Ok(())
 }

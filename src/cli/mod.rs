@@ -314,8 +314,7 @@ async fn plan(text: &str, as_json: bool) -> Result<String, Failure> {
         .map_err(|e| unavailable(e.to_string()))?;
     let csbs = wiring::csbs_client(&config, &secrets).map_err(|e| refused(e.to_string()))?;
     let expander = Expander::new(
-        csbs.clone(),
-        crate::cbr::CbrClient::new(csbs.transport().clone()),
+        csbs.into(),
         None,
         Arc::new(MemorySink::new()),
         ExpandSettings::default(),

@@ -19,7 +19,7 @@ pub fn emf_line(summary: &PollSummary, function_name: &str, timestamp_ms: i64) -
         "failed",
         "timed_out",
         "still_pending",
-        "csbs_calls",
+        "cloud_calls",
         "unreadable",
         "unemitted",
         "ledger_errors",
@@ -70,7 +70,7 @@ pub async fn handle(app: &PollApp, event: LambdaEvent<Value>) -> Result<Value, E
         failed = summary.failed,
         timed_out = summary.timed_out,
         still_pending = summary.still_pending,
-        csbs_calls = summary.csbs_calls,
+        cloud_calls = summary.cloud_calls,
         "poll finished"
     );
     Ok(serde_json::to_value(summary)?)
@@ -86,7 +86,7 @@ mod tests {
             checked: 3,
             completed: 2,
             still_pending: 1,
-            csbs_calls: 3,
+            cloud_calls: 3,
             ..Default::default()
         };
         let v: Value = serde_json::from_str(&emf_line(&s, "poll-fn", 1)).unwrap();

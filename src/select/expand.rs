@@ -6,11 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::listing::{list_candidates, waiting_deletions};
 use super::plan::{Plan, TooLarge, plan, target_key};
-use crate::cbr::CbrClient;
+use crate::backups::Backups;
 use crate::cloud::{CloudError, ErrorClass};
-use crate::csbs::CsbsClient;
 use crate::failure::SubmitError;
 use crate::outcome::PlannedDetail;
 use crate::outcome::{EventError, Outcome, OutcomeEvent, event_id};
@@ -60,8 +58,7 @@ pub struct StepReport {
 }
 
 pub struct Expander {
-    csbs: CsbsClient,
-    cbr: CbrClient,
+    backups: Backups,
     intake: Option<Arc<dyn IntakeQueue>>,
     sink: Arc<dyn EventSink>,
     settings: ExpandSettings,
@@ -80,15 +77,13 @@ fn queue_failing(reason: impl std::fmt::Display) -> SubmitError {
 
 impl Expander {
     pub fn new(
-        csbs: CsbsClient,
-        cbr: CbrClient,
+        backups: Backups,
         intake: Option<Arc<dyn IntakeQueue>>,
         sink: Arc<dyn EventSink>,
         settings: ExpandSettings,
     ) -> Self {
         Expander {
-            csbs,
-            cbr,
+            backups,
             intake,
             sink,
             settings,
@@ -119,7 +114,7 @@ impl Expander {
         reference: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<Result<Plan, TooLarge>, CloudError> {
-        let listed = list_candidates(&self.csbs, &self.cbr, &req.select, deadline).await?;
+        let listed = self.backups.list_candidates(&req.select, deadline).await?;
         Ok(plan(&req.select, listed, reference))
     }
 
@@ -241,7 +236,9 @@ impl Expander {
             message: "a fan-out step needs INTAKE_QUEUE_URL".into(),
             bad_gateway: true,
         })?;
-        let waiting = waiting_deletions(&self.csbs, &self.cbr, fan.service, &fan.project_id, deadline)
+        let waiting = self
+            .backups
+            .waiting_deletions(fan.service, &fan.project_id, deadline)
             .await
             .map_err(|e| SubmitError::transient(&e))?;
         let n = pace(waiting, fan.targets.len());

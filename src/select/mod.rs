@@ -3,11 +3,9 @@
 //! the intake queue. The contract it reads and writes is [`crate::selection`].
 //!
 //! - [`plan`]: the plan, a pure function of selector, listing and reference time;
-//! - [`listing`]: the paged listings of both services;
 //! - [`expand`]: the workflow that ties them together.
 
 pub mod expand;
-pub mod listing;
 pub mod plan;
 
 pub use expand::{ExpandSettings, Expander, Expansion, StepReport};

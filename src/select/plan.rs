@@ -8,51 +8,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::cbr::models::parse_time;
+pub use crate::backups::Candidate;
 use crate::selection::Counts;
 use crate::selection::selector::Selector;
 use crate::service::Service;
-
-/// One listed backup, in the terms a selection needs (both services).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Candidate {
-    /// CSBS checkpoint item id or CBR backup id: the target id.
-    pub id: String,
-    /// CSBS: the checkpoint the item belongs to (needed for its DELETE). CBR: the restore point.
-    pub checkpoint_id: Option<String>,
-    pub resource_id: Option<String>,
-    pub vault_id: Option<String>,
-    pub name: Option<String>,
-    pub status: String,
-    /// As the service wrote it; `created` is its parsed form.
-    pub created_at: Option<String>,
-    #[serde(skip)]
-    pub created: Option<DateTime<Utc>>,
-}
-
-impl Candidate {
-    pub fn new(
-        id: String,
-        checkpoint_id: Option<String>,
-        resource_id: Option<String>,
-        vault_id: Option<String>,
-        name: Option<String>,
-        status: String,
-        created_at: Option<String>,
-    ) -> Self {
-        let created = created_at.as_deref().and_then(parse_time);
-        Candidate {
-            id,
-            checkpoint_id,
-            resource_id,
-            vault_id,
-            name,
-            status,
-            created_at,
-            created,
-        }
-    }
-}
 
 /// What the plan does with a backup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

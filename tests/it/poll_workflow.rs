@@ -164,7 +164,7 @@ async fn duplicated_pending_messages_make_one_event() {
     }
     until_deleted(&w, 1).await;
     let s = w.poller.pass(soon()).await;
-    assert_eq!((s.checked, s.completed, s.csbs_calls), (1, 1, 1), "{s:?}");
+    assert_eq!((s.checked, s.completed, s.cloud_calls), (1, 1, 1), "{s:?}");
     assert!(w.queue.is_empty(), "every copy was deleted");
     assert_eq!(terminal(&w).len(), 1);
 }
@@ -193,7 +193,7 @@ async fn available_after_a_check_reissues_the_delete() {
         .unwrap();
     let s = w.poller.pass(soon()).await;
     assert_eq!(
-        (s.still_pending, s.csbs_calls),
+        (s.still_pending, s.cloud_calls),
         (1, 2),
         "one check and one re-issued DELETE"
     );

@@ -1,0 +1,312 @@
+//! The one place that dispatches on the service (docs/DESIGN.md, "Layout"): a task's DELETE,
+//! the reading of its targets' states, a selection's listing and the service's deletion queue
+//! go to CSBS or CBR from here, so the workflows never branch on the service and a new
+//! service (or region) touches this module, its contract parsers and its own client folder.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::cbr::models::parse_time;
+use crate::cbr::{BackupFilter, CbrClient};
+use crate::cloud::{CloudError, DeleteOutcome, Transport};
+use crate::csbs::models::CheckpointItem;
+use crate::csbs::{CsbsClient, ListFilter};
+use crate::ids::validate_id;
+use crate::ports::pending::MAX_BATCH;
+use crate::selection::selector::Selector;
+use crate::service::Service;
+use crate::target::TargetState;
+use crate::task::PendingTask;
+
+/// Page size of the selection listings (both services' documented maximum): planning 10,000
+/// backups takes 11 list calls.
+pub const LIST_PAGE: u32 = 1000;
+
+/// Both services' clients on one transport. Cheap to clone.
+#[derive(Clone)]
+pub struct Backups {
+    csbs: CsbsClient,
+    cbr: CbrClient,
+}
+
+impl From<CsbsClient> for Backups {
+    /// The CBR client rides on the CSBS client's transport: one token cache, one pool.
+    fn from(csbs: CsbsClient) -> Self {
+        Backups::on(csbs.transport().clone())
+    }
+}
+
+/// Each target's id and state.
+pub type States = Vec<(String, TargetState)>;
+
+impl Backups {
+    pub fn on(transport: Transport) -> Self {
+        Backups {
+            csbs: CsbsClient::on(transport.clone()),
+            cbr: CbrClient::new(transport),
+        }
+    }
+
+    pub fn csbs(&self) -> &CsbsClient {
+        &self.csbs
+    }
+
+    pub fn cbr(&self) -> &CbrClient {
+        &self.cbr
+    }
+
+    /// The DELETE of one of the task's targets: a CSBS checkpoint item (`None`: the whole
+    /// checkpoint) or a CBR backup. `None` when the task's service has no such target (a CBR
+    /// task is only ever deleted backup by backup).
+    pub async fn delete(
+        &self,
+        task: &PendingTask,
+        target: Option<&str>,
+        deadline: Instant,
+    ) -> Option<Result<DeleteOutcome, CloudError>> {
+        Some(match (task.service, target) {
+            (Service::Cbr, Some(backup)) => self.cbr.delete_backup(&task.project_id, backup, deadline).await,
+            (Service::Cbr, None) => return None,
+            (Service::Csbs, item) => {
+                self.csbs
+                    .delete_checkpoint(&task.project_id, task.provider(), task.checkpoint(), item, deadline)
+                    .await
+            }
+        })
+    }
+
+    /// What the service says of each of the task's targets now. CSBS: one list call for the
+    /// checkpoint; CBR: one GET per backup (not refused). Each call holds one of `slots` and is
+    /// counted in `calls` (a failed call counts as one).
+    pub async fn read_states(
+        &self,
+        task: &PendingTask,
+        deadline: Instant,
+        slots: &Semaphore,
+        calls: &AtomicU64,
+    ) -> Result<States, CloudError> {
+        match task.service {
+            Service::Csbs => {
+                let _slot = slots.acquire().await.expect("never closed");
+                calls.fetch_add(1, Ordering::Relaxed);
+                let filter = ListFilter::for_checkpoint(task.checkpoint());
+                let items = self.csbs.list_items(&task.project_id, &filter, deadline).await?;
+                Ok(crate::csbs::state::target_states(task, &items))
+            }
+            Service::Cbr => self.read_cbr(task, deadline, slots, calls).await,
+        }
+    }
+
+    async fn read_cbr(
+        &self,
+        task: &PendingTask,
+        deadline: Instant,
+        slots: &Semaphore,
+        calls: &AtomicU64,
+    ) -> Result<States, CloudError> {
+        let ids: Vec<String> = task
+            .backup_ids
+            .iter()
+            .flatten()
+            .filter(|id| !task.is_refused(id))
+            .cloned()
+            .collect();
+        let read = futures::stream::iter(ids)
+            .map(|id| async move {
+                let _slot = slots.acquire().await.expect("never closed");
+                let r =
+                    crate::cbr::state::read_backup(&self.cbr, &task.project_id, &id, task.submitted_at, deadline).await;
+                calls.fetch_add(r.as_ref().map_or(1, |(_, n)| *n), Ordering::Relaxed);
+                r.map(|(state, _)| (id, state))
+            })
+            .buffer_unordered(MAX_BATCH)
+            .collect::<Vec<_>>()
+            .await;
+        let mut states: States = read.into_iter().collect::<Result<_, _>>()?;
+        // In the task's order, so the verdict does not depend on which answer came first.
+        states.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(states)
+    }
+
+    /// The backups a selection may choose from, paged, with the narrowest query the service
+    /// takes (the plan filters everything again: src/select/plan.rs). With `keep_last`, the
+    /// listing is never narrowed to the selected checkpoints or vault: the newest backups of a
+    /// resource must be seen to be kept.
+    pub async fn list_candidates(&self, s: &Selector, deadline: Instant) -> Result<Vec<Candidate>, CloudError> {
+        // Checkpoints narrow the query only without keep_last; None = one project-wide query.
+        let scopes: Vec<Option<String>> = match (&s.checkpoint_ids, s.keep_last) {
+            (Some(ids), None) => ids.iter().cloned().map(Some).collect(),
+            _ => vec![None],
+        };
+        let mut out = Vec::new();
+        for checkpoint_id in scopes {
+            match s.service {
+                Service::Csbs => self.list_csbs(s, checkpoint_id, deadline, &mut out).await?,
+                Service::Cbr => self.list_cbr(s, checkpoint_id, deadline, &mut out).await?,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_csbs(
+        &self,
+        s: &Selector,
+        checkpoint_id: Option<String>,
+        deadline: Instant,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), CloudError> {
+        let filter = ListFilter {
+            checkpoint_id,
+            status: Some(s.status.clone()),
+            resource_id: s.resource_id.clone(),
+            limit: Some(LIST_PAGE),
+            marker: None,
+        };
+        // Page by page: only the candidate's few fields are kept of each item.
+        self.csbs
+            .for_each_page(&s.project_id, &filter, deadline, |page| {
+                out.extend(page.into_iter().filter_map(Candidate::from_csbs))
+            })
+            .await
+    }
+
+    async fn list_cbr(
+        &self,
+        s: &Selector,
+        checkpoint_id: Option<String>,
+        deadline: Instant,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), CloudError> {
+        let filter = BackupFilter {
+            checkpoint_id,
+            vault_id: s.vault_id.clone().filter(|_| s.keep_last.is_none()),
+            resource_id: s.resource_id.clone(),
+            status: Some(s.status.clone()),
+            limit: Some(LIST_PAGE),
+        };
+        self.cbr
+            .for_each_backup_page(&s.project_id, &filter, deadline, |page| {
+                out.extend(
+                    page.into_iter()
+                        // Own top-level backups only: a per-disk child goes with its parent,
+                        // and a replica is never a target (docs/DESIGN.md, "CBR targets").
+                        .filter(|b| b.is_own_top_level())
+                        .filter(|b| usable_id(&b.id))
+                        .map(|b| {
+                            let status = b.status.unwrap_or_default();
+                            Candidate::new(
+                                b.id,
+                                b.checkpoint_id,
+                                b.resource_id,
+                                b.vault_id,
+                                b.name,
+                                status,
+                                b.created_at,
+                            )
+                        }),
+                )
+            })
+            .await
+    }
+
+    /// How many backups of the project wait in the service's deletion queue (`waiting_delete`):
+    /// the fan-out's measure of the service's pace.
+    pub async fn waiting_deletions(
+        &self,
+        service: Service,
+        project_id: &str,
+        deadline: Instant,
+    ) -> Result<u64, CloudError> {
+        const WAITING: &str = crate::csbs::models::status::WAITING_DELETE;
+        match service {
+            Service::Csbs => {
+                let filter = ListFilter {
+                    status: Some(WAITING.into()),
+                    ..Default::default()
+                };
+                self.csbs.count(project_id, &filter, deadline).await
+            }
+            Service::Cbr => {
+                let filter = BackupFilter {
+                    status: Some(WAITING.into()),
+                    ..Default::default()
+                };
+                let listed = self.cbr.list_backups(project_id, &filter, deadline).await?;
+                Ok(listed
+                    .iter()
+                    .filter(|b| b.is_top_level() && b.status() == WAITING)
+                    .count() as u64)
+            }
+        }
+    }
+}
+
+/// One listed backup, in the terms a selection needs (both services).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// CSBS checkpoint item id or CBR backup id: the target id.
+    pub id: String,
+    /// CSBS: the checkpoint the item belongs to (needed for its DELETE). CBR: the restore point.
+    pub checkpoint_id: Option<String>,
+    pub resource_id: Option<String>,
+    pub vault_id: Option<String>,
+    pub name: Option<String>,
+    pub status: String,
+    /// As the service wrote it; `created` is its parsed form.
+    pub created_at: Option<String>,
+    #[serde(skip)]
+    pub created: Option<DateTime<Utc>>,
+}
+
+impl Candidate {
+    pub fn new(
+        id: String,
+        checkpoint_id: Option<String>,
+        resource_id: Option<String>,
+        vault_id: Option<String>,
+        name: Option<String>,
+        status: String,
+        created_at: Option<String>,
+    ) -> Self {
+        Candidate {
+            created: created_at.as_deref().and_then(parse_time),
+            id,
+            checkpoint_id,
+            resource_id,
+            vault_id,
+            name,
+            status,
+            created_at,
+        }
+    }
+
+    fn from_csbs(i: CheckpointItem) -> Option<Candidate> {
+        if !usable_id(&i.id) || !i.checkpoint_id.as_deref().is_some_and(usable_id) {
+            return None;
+        }
+        let status = i.status.unwrap_or_default();
+        Some(Candidate::new(
+            i.id,
+            i.checkpoint_id,
+            i.resource_id,
+            None,
+            i.name,
+            status,
+            i.created_at,
+        ))
+    }
+}
+
+/// A listed id goes into a DELETE URL later, like every id of a request.
+fn usable_id(id: &str) -> bool {
+    let ok = validate_id("backup_id", id).is_ok();
+    if !ok {
+        tracing::warn!(backup_id = %id.escape_debug(), "a listed backup has an id that cannot be used in a URL; left out");
+    }
+    ok
+}
