@@ -263,7 +263,12 @@ mod tests {
             br#"{"error_code":"BackupService.6200","error_msg":"not found"}"#,
             None,
         );
+        // Each service's own code: CBR's means gone from CBR, not from CSBS.
+        assert_eq!(cbr.class(), ErrorClass::Misconfigured);
+        let cbr = cbr.from_service(Service::Cbr);
         assert_eq!(cbr.class(), ErrorClass::NotFound);
+        let csbs_code_from_cbr = api_error(404, br#"{"error_code":"CSBS.3001"}"#, None).from_service(Service::Cbr);
+        assert_eq!(csbs_code_from_cbr.class(), ErrorClass::NotFound);
         for body in [
             &br#"{"error_code":"APIGW.0101","error_msg":"The API does not exist or has not been published in the environment","request_id":"r"}"#[..],
             b"<html><body>404 Not Found</body></html>",
