@@ -24,7 +24,7 @@ pub enum SubmitError {
 impl SubmitError {
     /// The ledger could not be asked: transient, like an unavailable queue or bus.
     pub fn ledger(e: &LedgerError) -> Self {
-        tracing::error!(code = e.code(), error = %e, "the decision ledger failed");
+        tracing::error!(code = e.code().as_str(), error = %e, "the decision ledger failed");
         SubmitError::Transient {
             code: e.code().into(),
             message: e.to_string(),

@@ -12,6 +12,7 @@ pub mod chaos;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod cloud;
+pub mod codes;
 pub mod config;
 pub mod csbs;
 pub mod failure;

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::backups::Backups;
 use crate::cloud::CloudError;
+use crate::codes::ErrorCode;
 use crate::csbs::CsbsClient;
 use crate::outcome::{EventError, Outcome, OutcomeEvent, event_id};
 use crate::ports::ledger::{Ledger, LedgerError, decide_event};
@@ -419,7 +420,7 @@ impl Poller {
                 }
                 Err(e) => {
                     // Loud: an error line, the ledger_errors metric and its alarm.
-                    tracing::error!(task_id = task_id.as_deref().unwrap_or(""), code = e.code(), error = %e, "the decision could not be recorded; the task is kept and no event is emitted");
+                    tracing::error!(task_id = task_id.as_deref().unwrap_or(""), code = e.code().as_str(), error = %e, "the decision could not be recorded; the task is kept and no event is emitted");
                     summary.ledger_errors += 1;
                     Disposition::Retime(retry_secs)
                 }
@@ -594,7 +595,7 @@ pub fn verdict(task: &PendingTask, states: &[(String, TargetState)], now: DateTi
         ))),
         None => {
             let error = EventError {
-                code: "deletion_failed".into(),
+                code: ErrorCode::DeletionFailed.into(),
                 message: failures.join("; "),
                 http_status: None,
             };
@@ -615,7 +616,7 @@ pub fn verdict(task: &PendingTask, states: &[(String, TargetState)], now: DateTi
                 message = format!("{message}; besides: {}", failures.join("; "));
             }
             let error = EventError {
-                code: "deletion_timed_out".into(),
+                code: ErrorCode::DeletionTimedOut.into(),
                 message,
                 http_status: None,
             };
@@ -691,7 +692,7 @@ fn unreadable_event(m: &Received, reason: &str) -> OutcomeEvent {
         crate::request::echo_fields(m.body.as_bytes()),
         Utc::now(),
         EventError {
-            code: "unreadable_pending_task".into(),
+            code: ErrorCode::UnreadablePendingTask.into(),
             message: format!("pending message {} is not a task: {reason}", m.message_id),
             http_status: None,
         },

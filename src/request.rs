@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::codes::ErrorCode;
 use crate::ids::validate_id;
 use crate::service::DEFAULT_PROVIDER_ID;
 use crate::service::Service;
@@ -67,7 +68,7 @@ pub struct DeletionRequest {
 pub struct RequestError {
     /// `invalid_json`, `duplicate_field`, `invalid_request`, `unknown_field` or
     /// `context_too_large`.
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub field: Option<String>,
     pub message: String,
 }
@@ -75,7 +76,7 @@ pub struct RequestError {
 impl RequestError {
     pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
         RequestError {
-            code: "invalid_request",
+            code: ErrorCode::InvalidRequest,
             field: Some(field.into()),
             message: format!("{field}: {}", message.into()),
         }
@@ -83,7 +84,11 @@ impl RequestError {
 
     /// The HTTP status this error maps to.
     pub fn http_status(&self) -> u16 {
-        if self.code == "context_too_large" { 413 } else { 400 }
+        if self.code == ErrorCode::ContextTooLarge {
+            413
+        } else {
+            400
+        }
     }
 }
 
@@ -111,7 +116,7 @@ impl DeletionRequest {
 
     pub fn from_value(value: &Value) -> Result<Self, RequestError> {
         let obj = value.as_object().ok_or_else(|| RequestError {
-            code: "invalid_request",
+            code: ErrorCode::InvalidRequest,
             field: None,
             message: "the request must be a JSON object".into(),
         })?;
@@ -255,7 +260,7 @@ pub(crate) fn context_field(value: Option<&Value>) -> Result<Option<Map<String, 
             let size = serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX);
             if size > MAX_CONTEXT_BYTES {
                 return Err(RequestError {
-                    code: "context_too_large",
+                    code: ErrorCode::ContextTooLarge,
                     field: Some("context".into()),
                     message: format!("context: {size} bytes in compact JSON, at most {MAX_CONTEXT_BYTES} allowed"),
                 });
@@ -330,7 +335,7 @@ pub(crate) fn unknown_field(prefix: &str, name: &str, known: &[&str]) -> Request
         .map(|f| format!(" (did you mean {prefix}{f}?)"))
         .unwrap_or_default();
     RequestError {
-        code: "unknown_field",
+        code: ErrorCode::UnknownField,
         field: Some(format!("{prefix}{name}")),
         message: format!("unknown field {prefix}{name}{hint}: refused, since a misspelt field could widen a deletion"),
     }
@@ -347,7 +352,7 @@ fn similar(a: &str, b: &str) -> bool {
 pub fn parse_json(bytes: &[u8], what: &str) -> Result<Value, RequestError> {
     crate::json::from_slice(bytes).map_err(|e| match e {
         crate::json::StrictError::Syntax(e) => RequestError {
-            code: "invalid_json",
+            code: ErrorCode::InvalidJson,
             field: None,
             message: format!("{what} is not valid JSON: {e}"),
         },
@@ -355,7 +360,7 @@ pub fn parse_json(bytes: &[u8], what: &str) -> Result<Value, RequestError> {
             message: format!(
                 "{path}: appears more than once in {what}; refused, since readers that keep the first and the last value would see different requests"
             ),
-            code: "duplicate_field",
+            code: ErrorCode::DuplicateField,
             field: Some(path),
         },
     })
@@ -371,7 +376,7 @@ pub(crate) fn unwrap_envelopes(mut value: Value) -> Result<Value, RequestError> 
         } else if obj.get("Type").and_then(Value::as_str) == Some("Notification") {
             let msg = obj.get("Message").and_then(Value::as_str).unwrap_or_default();
             value = parse_json(msg.as_bytes(), "the SNS Message").map_err(|mut e| {
-                if e.code == "invalid_json" {
+                if e.code == ErrorCode::InvalidJson {
                     e.field = Some("Message".into());
                 }
                 e
@@ -562,7 +567,7 @@ mod tests {
             "Checkpoint_Items_",
         ] {
             let e = parse(json!({"project_id": "p", "checkpoint_id": "c", typo: "i"})).unwrap_err();
-            assert_eq!((e.code, e.field.as_deref()), ("unknown_field", Some(typo)));
+            assert_eq!((e.code.as_str(), e.field.as_deref()), ("unknown_field", Some(typo)));
             assert!(
                 e.message.contains("did you mean checkpoint_items?"),
                 "{typo}: {}",
@@ -584,7 +589,11 @@ mod tests {
         for key in ["source", "detail-type"] {
             let body = json!({"project_id": "p", "checkpoint_id": "c", key: "x"}).to_string();
             let e = DeletionRequest::from_sqs_body(&body).unwrap_err();
-            assert_eq!((e.code, e.field.as_deref()), ("unknown_field", Some(key)), "{key}");
+            assert_eq!(
+                (e.code.as_str(), e.field.as_deref()),
+                ("unknown_field", Some(key)),
+                "{key}"
+            );
         }
     }
 
@@ -647,7 +656,7 @@ mod tests {
     fn context_limit_is_413() {
         let big = "x".repeat(MAX_CONTEXT_BYTES);
         let e = parse(json!({"project_id": "p", "checkpoint_id": "c", "context": {"k": big}})).unwrap_err();
-        assert_eq!((e.code, e.http_status()), ("context_too_large", 413));
+        assert_eq!((e.code.as_str(), e.http_status()), ("context_too_large", 413));
         let ok = "x".repeat(MAX_CONTEXT_BYTES - 8); // {"k":"…"} adds 8 bytes
         assert!(parse(json!({"project_id": "p", "checkpoint_id": "c", "context": {"k": ok}})).is_ok());
     }

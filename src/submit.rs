@@ -15,6 +15,7 @@ use tracing::Instrument;
 use crate::backups::Backups;
 use crate::cbr::{BackupFilter, CbrClient};
 use crate::cloud::{CloudError, DeleteOutcome, ErrorClass};
+use crate::codes::ErrorCode;
 use crate::csbs::CsbsClient;
 use crate::outcome::{EventError, Outcome, OutcomeEvent};
 use crate::ports::intake::{Intake, IntakeQueue, Refusal};
@@ -405,7 +406,7 @@ impl Submitter {
                         then: Ok(Accepted::Submitted(task)),
                     },
                     Err(reason) => Step::Done(Err(SubmitError::Transient {
-                        code: "pending_queue_unavailable".into(),
+                        code: ErrorCode::PendingQueueUnavailable.into(),
                         message: format!("the pending task could not be recorded: {reason}"),
                         bad_gateway: false,
                     })),
@@ -433,7 +434,7 @@ impl Submitter {
                     then
                 }
                 Step::Emit { .. } => Err(SubmitError::Transient {
-                    code: "event_bus_unavailable".into(),
+                    code: ErrorCode::EventBusUnavailable.into(),
                     message: "the event bus did not accept the event".into(),
                     bad_gateway: false,
                 }),
@@ -478,7 +479,7 @@ impl Submitter {
         ids.dedup();
         if ids.len() > MAX_RESTORE_POINT_BACKUPS {
             return Ok(RestorePoint::Refused(EventError {
-                code: "too_many_backups".into(),
+                code: ErrorCode::TooManyBackups.into(),
                 message: format!(
                     "checkpoint_id: restore point {checkpoint} holds {} backups; at most {MAX_RESTORE_POINT_BACKUPS} per request (name them in backup_ids, 100 at a time)",
                     ids.len()
@@ -499,7 +500,7 @@ impl Submitter {
             // are gone, as after an earlier delivery of this same request.
             Some(rp) if matches!(rp.status.as_deref(), Some("deleted" | "deleting")) => Ok(RestorePoint::Gone),
             Some(rp) => Ok(RestorePoint::Refused(EventError {
-                code: "empty_restore_point".into(),
+                code: ErrorCode::EmptyRestorePoint.into(),
                 message: format!(
                     "checkpoint_id: restore point {checkpoint} (status {}) lists no backup to delete",
                     rp.status.as_deref().unwrap_or("unknown")
@@ -551,7 +552,7 @@ impl Submitter {
 
     fn not_allowed_raw(record: &Record, project_id: &str) -> Step {
         let err = RequestError {
-            code: "project_not_allowed",
+            code: ErrorCode::ProjectNotAllowed,
             field: Some("project_id".into()),
             message: format!("project_id: {project_id} is not in ALLOWED_PROJECT_IDS"),
         };
@@ -688,7 +689,7 @@ impl Submitter {
                         .await
                         .unwrap_or_else(|_| {
                             Step::Done(Err(SubmitError::Transient {
-                                code: "deadline_exceeded".into(),
+                                code: ErrorCode::DeadlineExceeded.into(),
                                 message: "the invocation's time ran out".into(),
                                 bad_gateway: false,
                             }))

@@ -11,6 +11,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::Sha256;
 use thiserror::Error;
 
+use crate::codes::ErrorCode;
 use crate::secret::Secret;
 
 pub const HEADER: &str = "x-signature-256";
@@ -53,16 +54,16 @@ pub enum WebhookError {
 }
 
 impl WebhookError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            WebhookError::UnsignedRefused => "unsigned_http_refused",
-            WebhookError::Missing => "signature_missing",
-            WebhookError::Malformed => "signature_malformed",
-            WebhookError::Repeated => "bad_signature",
-            WebhookError::V1NotAllowed => "signature_v1_not_allowed",
-            WebhookError::Stale => "signature_expired",
-            WebhookError::Mismatch => "signature_invalid",
-            WebhookError::IamIdentityMissing => "iam_identity_missing",
+            WebhookError::UnsignedRefused => ErrorCode::UnsignedHttpRefused,
+            WebhookError::Missing => ErrorCode::SignatureMissing,
+            WebhookError::Malformed => ErrorCode::SignatureMalformed,
+            WebhookError::Repeated => ErrorCode::BadSignature,
+            WebhookError::V1NotAllowed => ErrorCode::SignatureV1NotAllowed,
+            WebhookError::Stale => ErrorCode::SignatureExpired,
+            WebhookError::Mismatch => ErrorCode::SignatureInvalid,
+            WebhookError::IamIdentityMissing => ErrorCode::IamIdentityMissing,
         }
     }
 }
@@ -269,7 +270,7 @@ mod tests {
             ),
         ];
         for (i, (p, identity, header, want)) in cases.into_iter().enumerate() {
-            let got = authorize(p, identity, header, &post(body), now).map_err(|e| e.code());
+            let got = authorize(p, identity, header, &post(body), now).map_err(|e| e.code().as_str());
             assert_eq!(got, want, "case {i}");
         }
     }
@@ -468,7 +469,7 @@ mod tests {
             WebhookError::Mismatch,
         ]
         .iter()
-        .map(WebhookError::code)
+        .map(|e| e.code().as_str())
         .collect();
         assert_eq!(
             codes,

@@ -20,6 +20,12 @@ pub mod status {
     pub const WAITING_RESTORE: &str = "waiting_restore";
 }
 
+/// The statuses of a CBR task (an operation log) that ended without success (docs/cbr-api.md §3).
+pub mod log_status {
+    pub const FAILED: &str = "failed";
+    pub const TIMEOUT: &str = "timeout";
+}
+
 /// One backup (`BackupResp`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]

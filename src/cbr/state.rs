@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::client::CbrClient;
-use super::models::{Backup, OperationLog, status};
+use super::models::{Backup, OperationLog, log_status, status};
 use crate::cloud::CloudError;
 use crate::target::TargetState;
 
@@ -45,7 +45,7 @@ pub fn error_state(backup_id: &str, logs: &[OperationLog], submitted_at: DateTim
         .max_by_key(|(t, _)| *t)
         .map(|(_, l)| l);
     match newest.and_then(|l| l.status.as_deref().map(|s| (s, l))) {
-        Some((s @ ("failed" | "timeout"), l)) => TargetState::Failed(
+        Some((s @ (log_status::FAILED | log_status::TIMEOUT), l)) => TargetState::Failed(
             l.reason()
                 .map(|r| format!("CBR delete task {} {s}: {r}", l.id))
                 .unwrap_or_else(|| format!("CBR delete task {} {s}", l.id)),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::codes::ErrorCode;
 use crate::ids::IdError;
 use crate::service::Service;
 
@@ -119,13 +120,13 @@ impl CloudError {
     pub fn code(&self) -> String {
         match self {
             CloudError::Api { code, .. } => code.clone(),
-            CloudError::Timeout => "timeout".into(),
-            CloudError::Connection(_) => "connection_error".into(),
-            CloudError::DeadlineExceeded => "deadline_exceeded".into(),
-            CloudError::InvalidInput(_) => "invalid_input".into(),
-            CloudError::NotConfigured(_) => "service_not_configured".into(),
-            CloudError::Auth(_) => "authentication_failed".into(),
-            CloudError::Decode(_) => "bad_response".into(),
+            CloudError::Timeout => ErrorCode::Timeout.into(),
+            CloudError::Connection(_) => ErrorCode::ConnectionError.into(),
+            CloudError::DeadlineExceeded => ErrorCode::DeadlineExceeded.into(),
+            CloudError::InvalidInput(_) => ErrorCode::InvalidInput.into(),
+            CloudError::NotConfigured(_) => ErrorCode::ServiceNotConfigured.into(),
+            CloudError::Auth(_) => ErrorCode::AuthenticationFailed.into(),
+            CloudError::Decode(_) => ErrorCode::BadResponse.into(),
         }
     }
 }

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::http::handle_http;
 use super::work_deadline;
+use crate::codes::ErrorCode;
 use crate::submit::Record;
 use crate::webhook;
 use crate::wiring::SubmitApp;
@@ -115,13 +116,13 @@ async fn answer(app: &SubmitApp, event: LambdaEvent<Value>) -> Result<Value, Err
         }
         Some(_) if invalid_base64_body(&payload) => {
             tracing::warn!(
-                code = "invalid_body",
+                code = ErrorCode::InvalidBody.as_str(),
                 "refused an HTTP request whose base64 body does not decode"
             );
             answer_fixed(
                 payload,
                 context,
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 "the body is marked base64 (isBase64Encoded) and is not valid base64",
             )
             .await
@@ -131,7 +132,15 @@ async fn answer(app: &SubmitApp, event: LambdaEvent<Value>) -> Result<Value, Err
             let request: LambdaRequest = serde_json::from_value(payload.clone())?;
             match handle_http_event(app, request, context.clone(), raw_query, deadline) {
                 Ok(answer) => Ok(serde_json::to_value(answer.await?)?),
-                Err(()) => answer_fixed(payload, context, "invalid_request", "the request URI is not valid").await,
+                Err(()) => {
+                    answer_fixed(
+                        payload,
+                        context,
+                        ErrorCode::InvalidRequest,
+                        "the request URI is not valid",
+                    )
+                    .await
+                }
             }
         }
         None => Err(Error::from(
@@ -194,7 +203,7 @@ fn handle_http_event<'a>(
 /// A 400 in the origin's own shape for a request lambda_http cannot read (a path that forms
 /// no URI, a base64 body that does not decode): the payload is run again with an empty path,
 /// query, headers and body, and answered by a fixed handler.
-async fn answer_fixed(mut payload: Value, context: Context, code: &str, message: &str) -> Result<Value, Error> {
+async fn answer_fixed(mut payload: Value, context: Context, code: ErrorCode, message: &str) -> Result<Value, Error> {
     for key in ["rawPath", "path"] {
         if payload.get(key).is_some() {
             payload[key] = Value::String("/".into());

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::cloud::CloudError;
+use crate::codes::ErrorCode;
 use crate::csbs::ListFilter;
 use crate::csbs::models::{CheckpointItem, status};
 use crate::ids::validate_id;
@@ -32,8 +33,8 @@ pub(super) fn json_response(status: StatusCode, body: Value) -> Response<Body> {
         .expect("valid response")
 }
 
-pub(super) fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
-    json_response(status, json!({"error": {"code": code, "message": message}}))
+pub(super) fn error(status: StatusCode, code: impl AsRef<str>, message: &str) -> Response<Body> {
+    json_response(status, json!({"error": {"code": code.as_ref(), "message": message}}))
 }
 
 pub(super) fn with_retry_after(mut r: Response<Body>, secs: u32) -> Response<Body> {
@@ -102,7 +103,7 @@ impl Route {
 }
 
 /// A routing refusal: status, code, message.
-type Refusal = (StatusCode, &'static str, &'static str);
+type Refusal = (StatusCode, ErrorCode, &'static str);
 
 fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -120,7 +121,7 @@ fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
             }),
             _ => Err((
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "this path does not take that method",
             )),
         };
@@ -132,7 +133,7 @@ fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
             }),
             _ => Err((
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "this path does not take that method",
             )),
         };
@@ -145,7 +146,7 @@ fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
             }),
             _ => Err((
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "this path does not take that method",
             )),
         };
@@ -160,12 +161,12 @@ fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
         }),
         (_, true, _, _) | (_, _, true, _) | (_, _, _, Some(_)) => Err((
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "this path does not take that method",
         )),
         _ => Err((
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             "routes: POST /deletions, DELETE /v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}, DELETE /v3/{project_id}/backups/{backup_id}, GET /deletions/status, GET /deletions/{task_id}, GET /selections/{selection_id}",
         )),
     }
@@ -191,7 +192,7 @@ fn parse_query(
             single.insert(k, Value::String(v));
         } else {
             return Err(RequestError {
-                code: "unknown_parameter",
+                code: ErrorCode::UnknownParameter,
                 field: Some(k.clone()),
                 message: format!("unknown query parameter {k}"),
             });
@@ -207,7 +208,7 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
     if body.len() > MAX_BODY_BYTES {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             &format!("the body is over {MAX_BODY_BYTES} bytes"),
         );
     }
@@ -230,7 +231,7 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
         &signed,
         chrono::Utc::now().timestamp(),
     ) {
-        tracing::warn!(code = e.code(), "refused an unauthenticated HTTP request");
+        tracing::warn!(code = e.code().as_str(), "refused an unauthenticated HTTP request");
         return error(StatusCode::UNAUTHORIZED, e.code(), &e.to_string());
     }
     if let (webhook::WebhookPolicy::Iam, Some(caller)) = (&app.webhook, &caller) {
@@ -244,7 +245,7 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
                 Ok(Intake::Select(s)) => select(app, &s, deadline).await,
                 Ok(Intake::Step(_)) => error(
                     StatusCode::BAD_REQUEST,
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "fan_out: fan-out steps are sent by the selection workflow to the intake queue, never over HTTP",
                 ),
                 Err(e) => request_error(&e),
@@ -323,7 +324,7 @@ async fn task_of(app: &SubmitApp, task_id: &str, deadline: Instant) -> Response<
     if !is_task_id(task_id) {
         return error(
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "task_id: must be tsk_ followed by 32 lower-case hex digits",
         );
     }
@@ -332,7 +333,7 @@ async fn task_of(app: &SubmitApp, task_id: &str, deadline: Instant) -> Response<
         Ok(None) => {
             return error(
                 StatusCode::NOT_FOUND,
-                "unknown_task",
+                ErrorCode::UnknownTask,
                 &format!(
                     "task {task_id} is not in the decision ledger (never submitted, refused before reaching the service, or expired)"
                 ),
@@ -463,7 +464,7 @@ async fn status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> Respo
         Some(_) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "service: must be csbs or cbr",
             );
         }
@@ -483,11 +484,11 @@ async fn status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> Respo
     };
     let (project_id, checkpoint_id) = match (get("project_id"), get("checkpoint_id")) {
         (Ok(p), Ok(c)) => (p, c),
-        (Err(m), _) | (_, Err(m)) => return error(StatusCode::BAD_REQUEST, "invalid_request", &m),
+        (Err(m), _) | (_, Err(m)) => return error(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &m),
     };
     for i in &items {
         if let Err(e) = validate_id("checkpoint_items", i) {
-            return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
+            return error(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &e.to_string());
         }
     }
     if !app.submitter.is_allowed(&project_id) {
@@ -544,18 +545,18 @@ async fn cbr_status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> R
         .unwrap_or_default()
         .to_string();
     if let Err(e) = validate_id("project_id", &project_id) {
-        return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
+        return error(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &e.to_string());
     }
     if backups.is_empty() || backups.len() > crate::request::MAX_BACKUP_IDS {
         return error(
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "backup_id: give 1 to 100 backup IDs (repeat the parameter or separate them with commas)",
         );
     }
     for b in &backups {
         if let Err(e) = validate_id("backup_id", b) {
-            return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
+            return error(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &e.to_string());
         }
     }
     if !app.submitter.is_allowed(&project_id) {
@@ -621,7 +622,7 @@ fn state_of(item: Option<&CheckpointItem>) -> &'static str {
 pub(super) fn not_allowed(project_id: &str) -> Response<Body> {
     error(
         StatusCode::FORBIDDEN,
-        "project_not_allowed",
+        ErrorCode::ProjectNotAllowed,
         &format!("project {project_id} is not in ALLOWED_PROJECT_IDS"),
     )
 }

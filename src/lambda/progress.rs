@@ -10,6 +10,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::http::{error, json_response, not_allowed, with_retry_after};
+use crate::codes::ErrorCode;
 use crate::ports::ledger::{LedgerError, State};
 use crate::wiring::SubmitApp;
 
@@ -35,7 +36,7 @@ pub async fn selection_of(app: &SubmitApp, selection_id: &str, deadline: Instant
     if !is_selection_id(selection_id) {
         return error(
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "selection_id: must be sel_ followed by 32 lower-case hex digits",
         );
     }
@@ -51,7 +52,7 @@ pub async fn selection_of(app: &SubmitApp, selection_id: &str, deadline: Instant
     if plan.is_none() && tasks.is_empty() {
         return error(
             StatusCode::NOT_FOUND,
-            "unknown_selection",
+            ErrorCode::UnknownSelection,
             &format!("selection {selection_id} is not in the decision ledger (never planned, a dry run, or expired)"),
         );
     }

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 use tokio::time::Instant;
 
+use crate::codes::ErrorCode;
 use crate::outcome::{Outcome, OutcomeEvent};
 use crate::service::Service;
 use crate::task::PendingTask;
@@ -274,10 +275,10 @@ pub enum LedgerError {
 
 impl LedgerError {
     /// The error code of an answer or a log line.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            LedgerError::Unavailable(_) => "ledger_unavailable",
-            LedgerError::Corrupt { .. } => "ledger_record_unreadable",
+            LedgerError::Unavailable(_) => ErrorCode::LedgerUnavailable,
+            LedgerError::Corrupt { .. } => ErrorCode::LedgerRecordUnreadable,
         }
     }
 }

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use super::plan::{Plan, TooLarge, plan, target_key};
 use crate::backups::Backups;
 use crate::cloud::{CloudError, ErrorClass};
+use crate::codes::ErrorCode;
 use crate::failure::SubmitError;
 use crate::outcome::PlannedDetail;
 use crate::outcome::{EventError, Outcome, OutcomeEvent, event_id};
@@ -69,7 +70,7 @@ pub struct Expander {
 
 fn queue_failing(reason: impl std::fmt::Display) -> SubmitError {
     SubmitError::Transient {
-        code: "intake_queue_unavailable".into(),
+        code: ErrorCode::IntakeQueueUnavailable.into(),
         message: format!("the intake queue did not take the fan-out: {reason}"),
         bad_gateway: false,
     }
@@ -131,7 +132,7 @@ impl Expander {
         let selection_id = req.selection_id(reference);
         if !req.dry_run && self.intake.is_none() {
             return Err(SubmitError::Transient {
-                code: "intake_queue_not_configured".into(),
+                code: ErrorCode::IntakeQueueNotConfigured.into(),
                 message: "a selection that is not a dry run needs INTAKE_QUEUE_URL".into(),
                 bad_gateway: true,
             });
@@ -140,7 +141,7 @@ impl Expander {
             Ok(Ok(p)) => p,
             Ok(Err(TooLarge { count, max })) => {
                 let error = EventError {
-                    code: "selection_too_large".into(),
+                    code: ErrorCode::SelectionTooLarge.into(),
                     message: format!(
                         "select.max_backups: the selection matches {count} backups, more than max_backups ({max}); narrow it or raise max_backups (at most {})",
                         crate::selection::selector::MAX_MAX_BACKUPS
@@ -219,7 +220,7 @@ impl Expander {
             Ok(())
         } else {
             Err(SubmitError::Transient {
-                code: "event_bus_unavailable".into(),
+                code: ErrorCode::EventBusUnavailable.into(),
                 message: "the event bus did not accept the event".into(),
                 bad_gateway: false,
             })
@@ -232,7 +233,7 @@ impl Expander {
     /// come again under the same request ids, so they are the same tasks (src/task.rs).
     pub async fn step(&self, fan: &FanOut, deadline: Instant) -> Result<StepReport, SubmitError> {
         let intake = self.intake.as_ref().ok_or_else(|| SubmitError::Transient {
-            code: "intake_queue_not_configured".into(),
+            code: ErrorCode::IntakeQueueNotConfigured.into(),
             message: "a fan-out step needs INTAKE_QUEUE_URL".into(),
             bad_gateway: true,
         })?;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::selector::{MAX_MAX_BACKUPS, MAX_SELECTION_REQUEST_ID_LEN};
+use crate::codes::ErrorCode;
 use crate::ids::validate_id;
 use crate::request::{RequestError, context_field, printable_ascii, timeout_field};
 use crate::service::Service;
@@ -65,7 +66,7 @@ impl FanOut {
         let obj = value.as_object().ok_or_else(|| invalid("", "must be a JSON object"))?;
         if let Some(k) = obj.keys().find(|k| k.as_str() != "fan_out") {
             return Err(RequestError {
-                code: "unknown_field",
+                code: ErrorCode::UnknownField,
                 field: Some(k.clone()),
                 message: format!("unknown field {k} beside fan_out"),
             });
@@ -75,7 +76,7 @@ impl FanOut {
         timeout_field(raw.get("timeout_seconds"))?;
         context_field(raw.get("context"))?;
         let f: FanOut = serde_json::from_value(raw.clone()).map_err(|e| RequestError {
-            code: "invalid_request",
+            code: ErrorCode::InvalidRequest,
             field: Some("fan_out".into()),
             message: format!("fan_out: {e}"),
         })?;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::codes::ErrorCode;
 use crate::ids::validate_id;
 use crate::request::{
     RequestError, context_field, id_list, printable_ascii, strip_field, timeout_field, unknown_field,
@@ -130,7 +131,7 @@ impl SelectionRequest {
 
     pub fn from_value(value: &Value) -> Result<Self, RequestError> {
         let obj = value.as_object().ok_or_else(|| RequestError {
-            code: "invalid_request",
+            code: ErrorCode::InvalidRequest,
             field: None,
             message: "the request must be a JSON object".into(),
         })?;
