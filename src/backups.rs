@@ -18,6 +18,7 @@ use crate::csbs::models::CheckpointItem;
 use crate::csbs::{CsbsClient, ListFilter};
 use crate::ids::validate_id;
 use crate::ports::pending::MAX_BATCH;
+use crate::query::LiveQuery;
 use crate::selection::selector::Selector;
 use crate::service::Service;
 use crate::target::TargetState;
@@ -121,8 +122,8 @@ impl Backups {
                 let _slot = slots.acquire().await.expect("never closed");
                 let r =
                     crate::cbr::state::read_backup(&self.cbr, &task.project_id, &id, task.submitted_at, deadline).await;
-                calls.fetch_add(r.as_ref().map_or(1, |(_, n)| *n), Ordering::Relaxed);
-                r.map(|(state, _)| (id, state))
+                calls.fetch_add(r.as_ref().map_or(1, |read| read.calls), Ordering::Relaxed);
+                r.map(|read| (id, read.state))
             })
             .buffer_unordered(MAX_BATCH)
             .collect::<Vec<_>>()
@@ -131,6 +132,50 @@ impl Backups {
         // In the task's order, so the verdict does not depend on which answer came first.
         states.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(states)
+    }
+
+    /// The live state of targets no task is known for (`GET /deletions/status`), read as the
+    /// poller reads them: each target's id, state and the status the service wrote.
+    pub async fn live_states(
+        &self,
+        project_id: &str,
+        query: &LiveQuery,
+        deadline: Instant,
+    ) -> Result<Vec<LiveRow>, CloudError> {
+        match query {
+            LiveQuery::Checkpoint { checkpoint_id, items } => {
+                let filter = ListFilter::for_checkpoint(checkpoint_id);
+                let listed = self.csbs.list_items(project_id, &filter, deadline).await?;
+                let row = |id: &str, found: Option<&CheckpointItem>| LiveRow {
+                    id: id.to_string(),
+                    state: crate::csbs::state::item_state(found),
+                    status: found.and_then(|i| i.status.clone()),
+                };
+                Ok(if items.is_empty() {
+                    listed.iter().map(|i| row(&i.id, Some(i))).collect()
+                } else {
+                    items
+                        .iter()
+                        .map(|id| row(id, listed.iter().find(|i| &i.id == id)))
+                        .collect()
+                })
+            }
+            LiveQuery::Backups(ids) => {
+                // No task here: a failed delete task of the last day (the longest deadline)
+                // counts.
+                let since = Utc::now() - chrono::Duration::days(1) + crate::cbr::state::CLOCK_SKEW;
+                let reads = futures::future::join_all(ids.iter().map(|id| async move {
+                    let read = crate::cbr::state::read_backup(&self.cbr, project_id, id, since, deadline).await?;
+                    Ok(LiveRow {
+                        id: id.clone(),
+                        state: read.state,
+                        status: read.status,
+                    })
+                }))
+                .await;
+                reads.into_iter().collect()
+            }
+        }
     }
 
     /// The backups a selection may choose from, paged, with the narrowest query the service
@@ -244,6 +289,14 @@ impl Backups {
             }
         }
     }
+}
+
+/// One target's live state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveRow {
+    pub id: String,
+    pub state: TargetState,
+    pub status: Option<String>,
 }
 
 /// One listed backup, in the terms a selection needs (both services).

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod poll;
 pub mod ports;
+pub mod query;
 pub mod request;
 pub mod secret;
 pub mod secrets;
@@ -33,6 +34,7 @@ pub mod selection;
 pub mod service;
 #[cfg(feature = "dev")]
 pub mod sim;
+pub mod status;
 pub mod submit;
 pub mod target;
 pub mod task;

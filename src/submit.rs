@@ -222,6 +222,10 @@ impl Submitter {
         &self.expander
     }
 
+    pub fn backups(&self) -> &Backups {
+        &self.backups
+    }
+
     pub fn csbs(&self) -> &CsbsClient {
         self.backups.csbs()
     }

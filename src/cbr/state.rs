@@ -54,14 +54,22 @@ pub fn error_state(backup_id: &str, logs: &[OperationLog], submitted_at: DateTim
     }
 }
 
-/// Reads one backup: a GET, and for a backup in `error` its delete tasks.
+/// One backup as read: its state for the decision, the status CBR wrote, and the calls it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupRead {
+    pub state: TargetState,
+    pub status: Option<String>,
+    pub calls: u64,
+}
+
+/// Reads one backup: a GET, and for a backup in `error` its delete tasks since `submitted_at`.
 pub async fn read_backup(
     client: &CbrClient,
     project_id: &str,
     backup_id: &str,
     submitted_at: DateTime<Utc>,
     deadline: Instant,
-) -> Result<(TargetState, u64), CloudError> {
+) -> Result<BackupRead, CloudError> {
     let backup = client.get_backup(project_id, backup_id, deadline).await?;
     match backup {
         Some(b) if b.status() == status::ERROR => {
@@ -73,9 +81,17 @@ pub async fn read_backup(
                     deadline,
                 )
                 .await?;
-            Ok((error_state(backup_id, &logs, submitted_at), 2))
+            Ok(BackupRead {
+                state: error_state(backup_id, &logs, submitted_at),
+                status: b.status,
+                calls: 2,
+            })
         }
-        other => Ok((backup_state(other.as_ref()), 1)),
+        other => Ok(BackupRead {
+            state: backup_state(other.as_ref()),
+            status: other.and_then(|b| b.status),
+            calls: 1,
+        }),
     }
 }
 

@@ -5,18 +5,17 @@
 
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::cloud::CloudError;
 use crate::codes::ErrorCode;
-use crate::csbs::ListFilter;
-use crate::csbs::models::{CheckpointItem, status};
-use crate::ids::validate_id;
 use crate::ports::intake::Intake;
 use crate::ports::ledger::LedgerError;
+use crate::query::parse_query;
 use crate::request::{DeletionRequest, RequestError};
 use crate::selection::SelectionRequest;
+use crate::status::{self, StatusError};
 use crate::submit::{Accepted, SubmitError};
 use crate::task::rfc3339;
 use crate::webhook;
@@ -52,7 +51,7 @@ fn request_error(e: &RequestError) -> Response<Body> {
 
 /// 502 for a CSBS that keeps refusing our credentials or an endpoint that does not serve it
 /// (a gateway 404), 503 for one that is failing.
-fn csbs_failing(code: &str, message: &str, bad_gateway: bool) -> Response<Body> {
+fn cloud_failing(code: &str, message: &str, bad_gateway: bool) -> Response<Body> {
     if bad_gateway {
         with_retry_after(error(StatusCode::BAD_GATEWAY, code, message), 30)
     } else {
@@ -172,35 +171,6 @@ fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
     }
 }
 
-fn query_pairs(raw_query: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect()
-}
-
-/// `list_key` (`checkpoint_items`, `backup_id`) may repeat or be a comma list; any other
-/// parameter outside `allowed` is refused.
-fn parse_query(
-    raw_query: &str,
-    list_key: &str,
-    allowed: &[&str],
-) -> Result<(Map<String, Value>, Vec<String>), RequestError> {
-    let mut single = Map::new();
-    let mut items = Vec::new();
-    for (k, v) in query_pairs(raw_query) {
-        if k == list_key {
-            items.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string));
-        } else if allowed.contains(&k.as_str()) {
-            single.insert(k, Value::String(v));
-        } else {
-            return Err(RequestError {
-                code: ErrorCode::UnknownParameter,
-                field: Some(k.clone()),
-                message: format!("unknown query parameter {k}"),
-            });
-        }
-    }
-    Ok((single, items))
-}
-
 /// Answers one HTTP request. `raw_query` is the canonical query of the request
 /// ([`webhook::canonical_query`], built from the origin's parameters by the dispatch).
 pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadline: Instant) -> Response<Body> {
@@ -280,18 +250,18 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
                 Err(e) => request_error(&e),
             }
         }
-        Route::Status => status_of(app, raw_query, deadline).await,
+        Route::Status => status_answer(status::live(&app.submitter, raw_query, deadline).await),
         Route::Task { task_id } => {
             if let Err(e) = parse_query(raw_query, "", &[]) {
                 return request_error(&e);
             }
-            task_of(app, &task_id, deadline).await
+            status_answer(status::task(&app.submitter, &task_id, deadline).await)
         }
         Route::Selection { selection_id } => {
             if let Err(e) = parse_query(raw_query, "", &[]) {
                 return request_error(&e);
             }
-            super::progress::selection_of(app, &selection_id, deadline).await
+            status_answer(status::selection(&app.submitter, &selection_id, deadline).await)
         }
     }
 }
@@ -309,61 +279,6 @@ fn iam_caller(req: &Request) -> Option<String> {
         _ => None,
     }
     .filter(|arn| !arn.trim().is_empty())
-}
-
-/// Whether `id` is a task id as `crate::task::task_id` makes them: `tsk_` and 32 lower-case
-/// hex digits.
-fn is_task_id(id: &str) -> bool {
-    id.strip_prefix("tsk_")
-        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-}
-
-/// `GET /deletions/{task_id}`: the record the decision ledger holds — no call to the cloud
-/// (docs/DESIGN.md, "HTTP API").
-async fn task_of(app: &SubmitApp, task_id: &str, deadline: Instant) -> Response<Body> {
-    if !is_task_id(task_id) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidRequest,
-            "task_id: must be tsk_ followed by 32 lower-case hex digits",
-        );
-    }
-    let record = match app.submitter.ledger().get(task_id, deadline).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                ErrorCode::UnknownTask,
-                &format!(
-                    "task {task_id} is not in the decision ledger (never submitted, refused before reaching the service, or expired)"
-                ),
-            );
-        }
-        Err(e @ LedgerError::Unavailable(_)) => {
-            return with_retry_after(error(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()), 5);
-        }
-        Err(e) => {
-            tracing::error!(task_id, error = %e, "a ledger record cannot be read");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, e.code(), &e.to_string());
-        }
-    };
-    if let Some(p) = record.project_id.as_deref().filter(|p| !app.submitter.is_allowed(p)) {
-        return not_allowed(p);
-    }
-    json_response(
-        StatusCode::OK,
-        json!({
-            "task_id": record.task_id,
-            "state": record.state.as_str(),
-            "service": record.service,
-            "region": record.region,
-            "project_id": record.project_id,
-            "submitted_at": record.submitted_at.map(rfc3339),
-            "deadline": record.deadline.map(rfc3339),
-            "decided_at": record.decided_at.map(rfc3339),
-            "event": record.terminal_event(),
-        }),
-    )
 }
 
 /// Most plan rows a dry run answers with (the counts are always whole).
@@ -447,175 +362,7 @@ fn refusal(e: SubmitError, id_key: &str) -> Response<Body> {
             code,
             message,
             bad_gateway,
-        } => csbs_failing(&code, &message, bad_gateway),
-    }
-}
-
-/// Live state of a checkpoint's backups, straight from CSBS (or of CBR backups with
-/// `service=cbr`).
-async fn status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> Response<Body> {
-    let service = query_pairs(raw_query)
-        .into_iter()
-        .find(|(k, _)| k == "service")
-        .map(|(_, v)| v);
-    match service.as_deref() {
-        None | Some("csbs") => {}
-        Some("cbr") => return cbr_status_of(app, raw_query, deadline).await,
-        Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidRequest,
-                "service: must be csbs or cbr",
-            );
-        }
-    }
-    let (q, items) = match parse_query(
-        raw_query,
-        "checkpoint_items",
-        &["service", "project_id", "checkpoint_id"],
-    ) {
-        Ok(q) => q,
-        Err(e) => return request_error(&e),
-    };
-    let get = |k: &'static str| -> Result<String, String> {
-        let v = q.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-        validate_id(k, &v).map_err(|e| e.to_string())?;
-        Ok(v)
-    };
-    let (project_id, checkpoint_id) = match (get("project_id"), get("checkpoint_id")) {
-        (Ok(p), Ok(c)) => (p, c),
-        (Err(m), _) | (_, Err(m)) => return error(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &m),
-    };
-    for i in &items {
-        if let Err(e) = validate_id("checkpoint_items", i) {
-            return error(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &e.to_string());
-        }
-    }
-    if !app.submitter.is_allowed(&project_id) {
-        return not_allowed(&project_id);
-    }
-    let listed = app
-        .submitter
-        .csbs()
-        .list_items(&project_id, &ListFilter::for_checkpoint(&checkpoint_id), deadline)
-        .await;
-    let listed = match listed {
-        Ok(l) => l,
-        Err(e) => return csbs_error(&e),
-    };
-    let rows: Vec<(String, &str, Option<String>)> = if items.is_empty() {
-        listed
-            .iter()
-            .map(|i| (i.id.clone(), state_of(Some(i)), i.status.clone()))
-            .collect()
-    } else {
-        items
-            .iter()
-            .map(|id| {
-                let found = listed.iter().find(|i| &i.id == id);
-                (id.clone(), state_of(found), found.and_then(|i| i.status.clone()))
-            })
-            .collect()
-    };
-    let overall = ["failed", "deleting", "queued", "present"]
-        .into_iter()
-        .find(|s| rows.iter().any(|(_, st, _)| st == s))
-        .unwrap_or("gone");
-    json_response(
-        StatusCode::OK,
-        json!({
-            "project_id": project_id,
-            "checkpoint_id": checkpoint_id,
-            "state": overall,
-            "items": rows.iter().map(|(id, st, status)| json!({"checkpoint_item_id": id, "state": st, "status": status})).collect::<Vec<_>>(),
-        }),
-    )
-}
-
-/// `GET /deletions/status?service=cbr&project_id=…&backup_id=…` (`backup_id` may repeat or be
-/// a comma list, up to 100): one GET per backup, the state read as the poller reads it.
-async fn cbr_status_of(app: &SubmitApp, raw_query: &str, deadline: Instant) -> Response<Body> {
-    let (q, backups) = match parse_query(raw_query, "backup_id", &["service", "project_id"]) {
-        Ok(q) => q,
-        Err(e) => return request_error(&e),
-    };
-    let project_id = q
-        .get("project_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    if let Err(e) = validate_id("project_id", &project_id) {
-        return error(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &e.to_string());
-    }
-    if backups.is_empty() || backups.len() > crate::request::MAX_BACKUP_IDS {
-        return error(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidRequest,
-            "backup_id: give 1 to 100 backup IDs (repeat the parameter or separate them with commas)",
-        );
-    }
-    for b in &backups {
-        if let Err(e) = validate_id("backup_id", b) {
-            return error(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &e.to_string());
-        }
-    }
-    if !app.submitter.is_allowed(&project_id) {
-        return not_allowed(&project_id);
-    }
-    // No task here: a failed delete task of the last day (the longest deadline) counts.
-    let since = chrono::Utc::now() - chrono::Duration::days(1);
-    let cbr = app.submitter.cbr();
-    let pid = project_id.as_str();
-    let reads = futures::future::join_all(backups.iter().map(|b| async move {
-        let found = cbr.get_backup(pid, b, deadline).await;
-        (b, found)
-    }))
-    .await;
-    let mut rows = Vec::with_capacity(reads.len());
-    for (b, found) in reads {
-        let backup = match found {
-            Ok(x) => x,
-            Err(e) => return csbs_error(&e),
-        };
-        let state = match &backup {
-            Some(x) if x.status() == crate::cbr::models::status::ERROR => {
-                match cbr
-                    .delete_logs(&project_id, x.resource_id.as_deref(), since, deadline)
-                    .await
-                {
-                    Ok(logs) => crate::cbr::state::error_state(b, &logs, since + crate::cbr::state::CLOCK_SKEW),
-                    Err(e) => return csbs_error(&e),
-                }
-            }
-            other => crate::cbr::state::backup_state(other.as_ref()),
-        };
-        rows.push((b.clone(), state, backup.and_then(|x| x.status)));
-    }
-    let overall = ["failed", "deleting", "queued", "present"]
-        .into_iter()
-        .find(|s| rows.iter().any(|(_, st, _)| st.route_state() == *s))
-        .unwrap_or("gone");
-    json_response(
-        StatusCode::OK,
-        json!({
-            "service": "cbr",
-            "project_id": project_id,
-            "state": overall,
-            "items": rows.iter().map(|(id, st, status)| json!({"backup_id": id, "state": st.route_state(), "status": status})).collect::<Vec<_>>(),
-        }),
-    )
-}
-
-fn state_of(item: Option<&CheckpointItem>) -> &'static str {
-    match item {
-        None => "gone",
-        Some(i) if i.deletion_failed() => "failed",
-        Some(i) => match i.status() {
-            status::DELETING => "deleting",
-            status::WAITING_DELETE => "queued",
-            status::DELETED => "gone",
-            _ => "present",
-        },
+        } => cloud_failing(&code, &message, bad_gateway),
     }
 }
 
@@ -627,12 +374,42 @@ pub(super) fn not_allowed(project_id: &str) -> Response<Body> {
     )
 }
 
-fn csbs_error(e: &CloudError) -> Response<Body> {
+fn cloud_error(e: &CloudError) -> Response<Body> {
     match e.class() {
         crate::cloud::ErrorClass::Permanent if e.http_status() == Some(403) => {
             error(StatusCode::FORBIDDEN, &e.code(), &e.to_string())
         }
         crate::cloud::ErrorClass::Permanent => error(StatusCode::BAD_REQUEST, &e.code(), &e.to_string()),
-        _ => csbs_failing(&e.code(), &e.to_string(), e.is_bad_gateway()),
+        _ => cloud_failing(&e.code(), &e.to_string(), e.is_bad_gateway()),
+    }
+}
+
+/// A status read's answer: 200 with its body, or its refusal.
+fn status_answer(read: Result<Value, StatusError>) -> Response<Body> {
+    match read {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(StatusError::Invalid(m)) => error(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &m),
+        Err(StatusError::Request(e)) => request_error(&e),
+        Err(StatusError::NotAllowed(p)) => not_allowed(&p),
+        Err(StatusError::UnknownTask(task_id)) => error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::UnknownTask,
+            &format!(
+                "task {task_id} is not in the decision ledger (never submitted, refused before reaching the service, or expired)"
+            ),
+        ),
+        Err(StatusError::UnknownSelection(selection_id)) => error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::UnknownSelection,
+            &format!("selection {selection_id} is not in the decision ledger (never planned, a dry run, or expired)"),
+        ),
+        Err(StatusError::Ledger(e @ LedgerError::Unavailable(_))) => {
+            with_retry_after(error(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()), 5)
+        }
+        Err(StatusError::Ledger(e)) => {
+            tracing::error!(error = %e, "a ledger record cannot be read");
+            error(StatusCode::INTERNAL_SERVER_ERROR, e.code(), &e.to_string())
+        }
+        Err(StatusError::Cloud(e)) => cloud_error(&e),
     }
 }

@@ -4,7 +4,6 @@
 pub mod dispatch;
 pub mod http;
 pub mod poll;
-mod progress;
 
 use std::time::Duration;
 

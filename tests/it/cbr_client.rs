@@ -237,20 +237,19 @@ async fn a_failed_deletion_leaves_error_and_a_failed_delete_task() {
             .any(|l| l.deleted_backup_id().as_deref() == Some("bk-ok") && l.status.as_deref() == Some("success"))
     );
     // What the poller reads: Failed with the task's reason (two calls), gone (one call).
-    let (state, calls) = read_backup(&c, P, "bk-bad", submitted, soon()).await.unwrap();
+    let read = read_backup(&c, P, "bk-bad", submitted, soon()).await.unwrap();
+    let (state, calls) = (read.state, read.calls);
     assert!(
         matches!(&state, TargetState::Failed(r) if r.contains("could not be removed")),
         "{state:?}"
     );
     assert_eq!(calls, 2);
-    assert_eq!(
-        read_backup(&c, P, "bk-ok", submitted, soon()).await.unwrap(),
-        (TargetState::Gone, 1)
-    );
+    let read = read_backup(&c, P, "bk-ok", submitted, soon()).await.unwrap();
+    assert_eq!((read.state, read.calls), (TargetState::Gone, 1));
     // Asked about a submission after that failure, the old task does not count: re-issue.
     let later = chrono::Utc::now() + chrono::Duration::minutes(5);
     assert_eq!(
-        read_backup(&c, P, "bk-bad", later, soon()).await.unwrap().0,
+        read_backup(&c, P, "bk-bad", later, soon()).await.unwrap().state,
         TargetState::Idle("error".into())
     );
 }
@@ -275,7 +274,7 @@ async fn busy_backups_and_refusals() {
         read_backup(&c, P, "bk-busy", chrono::Utc::now(), soon())
             .await
             .unwrap()
-            .0,
+            .state,
         TargetState::Busy("protecting".into())
     );
     for code in ["BackupService.6204", "BackupService.6220", "BackupService.6201"] {
@@ -328,7 +327,10 @@ async fn bad_answers_are_errors_never_gone() {
     s.sim
         .add_fault(Fault::status(Route::CbrGet, 200).with_raw_body(r#"{"backup":{"id":"bk-1","status":"frozen"}}"#));
     assert_eq!(
-        read_backup(&c, P, "bk-1", chrono::Utc::now(), soon()).await.unwrap().0,
+        read_backup(&c, P, "bk-1", chrono::Utc::now(), soon())
+            .await
+            .unwrap()
+            .state,
         TargetState::Busy("frozen".into())
     );
 }
