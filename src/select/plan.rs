@@ -164,13 +164,9 @@ pub fn plan(s: &Selector, listed: Vec<Candidate>, reference: DateTime<Utc>) -> R
     })
 }
 
-/// A target as the fan-out carries it: `checkpoint/item` for CSBS (its DELETE needs both),
-/// the backup id for CBR. IDs never hold `/` (src/ids.rs), so the form is unambiguous.
+/// A planned backup as the fan-out carries it (src/selection/fanout.rs, `target_key`).
 pub fn target_key(service: Service, b: &Candidate) -> String {
-    match (service, &b.checkpoint_id) {
-        (Service::Csbs, Some(c)) => format!("{c}/{}", b.id),
-        _ => b.id.clone(),
-    }
+    crate::selection::fanout::target_key(service, b.checkpoint_id.as_deref(), &b.id)
 }
 
 #[cfg(test)]

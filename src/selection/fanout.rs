@@ -43,7 +43,7 @@ pub struct FanOut {
     pub timeout_seconds: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Map<String, Value>>,
-    /// Target keys (src/selection/plan.rs, `target_key`), in plan order.
+    /// Target keys ([`target_key`]), in plan order.
     pub targets: Vec<String>,
     /// 0 for the expansion itself, then 1, 2, … (for logs).
     #[serde(default)]
@@ -141,6 +141,15 @@ pub fn split_target(service: Service, key: &str) -> Option<(Option<&str>, &str)>
                 .then_some((Some(c), i))
         }
         Service::Cbr => validate_id("backup_id", key).is_ok().then_some((None, key)),
+    }
+}
+
+/// A target as the fan-out carries it: `checkpoint/item` for CSBS (its DELETE needs both),
+/// the backup id for CBR. IDs never hold `/` (src/ids.rs), so the form is unambiguous.
+pub fn target_key(service: Service, checkpoint_id: Option<&str>, id: &str) -> String {
+    match (service, checkpoint_id) {
+        (Service::Csbs, Some(c)) => format!("{c}/{id}"),
+        _ => id.to_string(),
     }
 }
 

@@ -21,6 +21,7 @@ mod edges;
 mod event_fixtures;
 mod exactly_once;
 mod fuzz;
+mod layers;
 mod ledger_conformance;
 mod operate;
 mod pipeline;
