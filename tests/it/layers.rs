@@ -52,7 +52,7 @@ fn src() -> PathBuf {
 /// A source file's production text: its tests and comment lines left out.
 fn production(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
-    let cut = text.find("#[cfg(test)]\nmod tests").unwrap_or(text.len());
+    let cut = text.find("#[cfg(test)]\nmod tests {").unwrap_or(text.len());
     text[..cut]
         .lines()
         .map(|l| if l.trim_start().starts_with("//") { "" } else { l })
@@ -274,7 +274,10 @@ fn error_codes_are_written_once() {
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
     let mut wrong = Vec::new();
-    for f in files.iter().filter(|f| !f.ends_with("codes.rs")) {
+    for f in files
+        .iter()
+        .filter(|f| !f.ends_with("codes.rs") && !f.ends_with("tests.rs"))
+    {
         for (i, line) in production(f).lines().enumerate() {
             // A service's own vocabulary (`pub const TIMEOUT: &str = "timeout"`) is not ours.
             if line.trim_start().starts_with("pub const") {
@@ -348,7 +351,8 @@ fn files_and_functions_stay_small() {
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
     let mut wrong = Vec::new();
-    for f in &files {
+    // A `tests.rs` is a module's test table, all of it test code.
+    for f in files.iter().filter(|f| !f.ends_with("tests.rs")) {
         let text = production(f);
         let n = text.lines().count();
         if n > MAX_FILE_LINES {
