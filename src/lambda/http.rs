@@ -3,7 +3,7 @@
 //! CBR-mirroring `DELETE /v3/{project}/backups/{backup}` and `GET /deletions/status`, each under
 //! any stage prefix.
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -20,6 +20,8 @@ use crate::submit::{Accepted, SubmitError};
 use crate::task::rfc3339;
 use crate::webhook;
 use crate::wiring::SubmitApp;
+
+use super::route::{Route, route};
 
 /// Bodies above this are refused with 413 before anything else is done.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -59,118 +61,6 @@ fn cloud_failing(code: &str, message: &str, bad_gateway: bool) -> Response<Body>
     }
 }
 
-enum Route {
-    Create,
-    Mirror {
-        project_id: String,
-        provider_id: String,
-        checkpoint_id: String,
-    },
-    /// `DELETE /v3/{project_id}/backups/{backup_id}`: a CBR request for one backup.
-    CbrMirror {
-        project_id: String,
-        backup_id: String,
-    },
-    Status,
-    /// `GET /deletions/{task_id}`: the task's record in the decision ledger.
-    Task {
-        task_id: String,
-    },
-    /// `GET /selections/{selection_id}`: a selection's progress, from the ledger.
-    Selection {
-        selection_id: String,
-    },
-}
-
-impl Route {
-    /// The path a v2 signature covers: the route's own path with the ids as sent, whatever
-    /// stage prefix the origin added (docs/DESIGN.md, "HTTP API").
-    fn signed_path(&self) -> String {
-        match self {
-            Route::Create => "/deletions".into(),
-            Route::Status => "/deletions/status".into(),
-            Route::Mirror {
-                project_id,
-                provider_id,
-                checkpoint_id,
-            } => format!("/v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}"),
-            Route::CbrMirror { project_id, backup_id } => format!("/v3/{project_id}/backups/{backup_id}"),
-            Route::Task { task_id } => format!("/deletions/{task_id}"),
-            Route::Selection { selection_id } => format!("/selections/{selection_id}"),
-        }
-    }
-}
-
-/// A routing refusal: status, code, message.
-type Refusal = (StatusCode, ErrorCode, &'static str);
-
-fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let n = segs.len();
-    let is_create = segs.last() == Some(&"deletions");
-    let is_status = n >= 2 && segs[n - 2..] == ["deletions", "status"];
-    let mirror = (n >= 6 && segs[n - 6] == "v1" && segs[n - 4] == "providers" && segs[n - 2] == "checkpoints")
-        .then(|| (segs[n - 5], segs[n - 3], segs[n - 1]));
-    let cbr_mirror = (n >= 4 && segs[n - 4] == "v3" && segs[n - 2] == "backups").then(|| (segs[n - 3], segs[n - 1]));
-    let task = (n >= 2 && segs[n - 2] == "deletions" && segs[n - 1] != "status").then(|| segs[n - 1]);
-    if n >= 2 && segs[n - 2] == "selections" && mirror.is_none() && cbr_mirror.is_none() {
-        return match *method {
-            Method::GET => Ok(Route::Selection {
-                selection_id: segs[n - 1].into(),
-            }),
-            _ => Err((
-                StatusCode::METHOD_NOT_ALLOWED,
-                ErrorCode::MethodNotAllowed,
-                "this path does not take that method",
-            )),
-        };
-    }
-    if let Some(task_id) = task.filter(|_| mirror.is_none()) {
-        return match *method {
-            Method::GET => Ok(Route::Task {
-                task_id: task_id.into(),
-            }),
-            _ => Err((
-                StatusCode::METHOD_NOT_ALLOWED,
-                ErrorCode::MethodNotAllowed,
-                "this path does not take that method",
-            )),
-        };
-    }
-    if let Some((p, b)) = cbr_mirror {
-        return match *method {
-            Method::DELETE => Ok(Route::CbrMirror {
-                project_id: p.into(),
-                backup_id: b.into(),
-            }),
-            _ => Err((
-                StatusCode::METHOD_NOT_ALLOWED,
-                ErrorCode::MethodNotAllowed,
-                "this path does not take that method",
-            )),
-        };
-    }
-    match (method, is_create, is_status, mirror) {
-        (&Method::POST, true, _, _) => Ok(Route::Create),
-        (&Method::GET, _, true, _) => Ok(Route::Status),
-        (&Method::DELETE, _, _, Some((p, pv, c))) => Ok(Route::Mirror {
-            project_id: p.into(),
-            provider_id: pv.into(),
-            checkpoint_id: c.into(),
-        }),
-        (_, true, _, _) | (_, _, true, _) | (_, _, _, Some(_)) => Err((
-            StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::MethodNotAllowed,
-            "this path does not take that method",
-        )),
-        _ => Err((
-            StatusCode::NOT_FOUND,
-            ErrorCode::NotFound,
-            "routes: POST /deletions, DELETE /v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}, DELETE /v3/{project_id}/backups/{backup_id}, GET /deletions/status, GET /deletions/{task_id}, GET /selections/{selection_id}",
-        )),
-    }
-}
-
 /// Answers one HTTP request. `raw_query` is the canonical query of the request
 /// ([`webhook::canonical_query`], built from the origin's parameters by the dispatch).
 pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadline: Instant) -> Response<Body> {
@@ -186,14 +76,23 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
         Ok(r) => r,
         Err((status, code, message)) => return error(status, code, message),
     };
+    if let Err(refused) = authorize(app, &req, &route, raw_query) {
+        return refused;
+    }
+    answer(app, route, body, raw_query, deadline).await
+}
+
+/// The webhook signature (or the IAM identity) of the request, for exactly its method, route
+/// path, query and body (docs/DESIGN.md, "HTTP API and signatures").
+fn authorize(app: &SubmitApp, req: &Request, route: &Route, raw_query: &str) -> Result<(), Response<Body>> {
     let signed = webhook::Signed {
         method: req.method().as_str(),
         path: &route.signed_path(),
         query: raw_query,
-        body,
+        body: req.body().as_ref(),
     };
     let header = req.headers().get(webhook::HEADER).and_then(|v| v.to_str().ok());
-    let caller = iam_caller(&req);
+    let caller = iam_caller(req);
     if let Err(e) = webhook::authorize(
         &app.webhook,
         caller.as_deref(),
@@ -202,11 +101,16 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
         chrono::Utc::now().timestamp(),
     ) {
         tracing::warn!(code = e.code().as_str(), "refused an unauthenticated HTTP request");
-        return error(StatusCode::UNAUTHORIZED, e.code(), &e.to_string());
+        return Err(error(StatusCode::UNAUTHORIZED, e.code(), &e.to_string()));
     }
     if let (webhook::WebhookPolicy::Iam, Some(caller)) = (&app.webhook, &caller) {
         tracing::info!(caller = %caller, "IAM caller");
     }
+    Ok(())
+}
+
+/// The answer of an authorized request.
+async fn answer(app: &SubmitApp, route: Route, body: &[u8], raw_query: &str, deadline: Instant) -> Response<Body> {
     match route {
         Route::Create => match crate::request::parse_json(body, "the body") {
             Err(e) => request_error(&e),

@@ -4,6 +4,7 @@
 pub mod dispatch;
 pub mod http;
 pub mod poll;
+mod route;
 
 use std::time::Duration;
 
