@@ -227,13 +227,8 @@ impl Record {
             .map(|e| serde_json::from_str(&e).map_err(|e| bad(format!("the event does not parse: {e}"))))
             .transpose()?;
         if state.is_terminal() {
-            let e = event.as_ref().ok_or_else(|| bad("decided without an event".into()))?;
-            if e.task_id != task_id
-                || State::of(e.outcome) != Some(state)
-                || text("event_id")?.as_ref() != Some(&e.event_id)
-            {
-                return Err(bad("the event is not this record's decision".into()));
-            }
+            check_decision(&task_id, state, event.as_ref(), text("event_id")?.as_deref())
+                .map_err(|why| bad(why.into()))?;
         }
         Ok(Record {
             region: text("region")?.ok_or_else(|| bad("no region".into()))?,
@@ -281,6 +276,20 @@ impl LedgerError {
             LedgerError::Corrupt { .. } => ErrorCode::LedgerRecordUnreadable,
         }
     }
+}
+
+/// A decided record's event must be its own decision: its task, its state, its event id.
+fn check_decision(
+    task_id: &str,
+    state: State,
+    event: Option<&OutcomeEvent>,
+    event_id: Option<&str>,
+) -> Result<(), &'static str> {
+    let e = event.ok_or("decided without an event")?;
+    if e.task_id != task_id || State::of(e.outcome) != Some(state) || event_id != Some(e.event_id.as_str()) {
+        return Err("the event is not this record's decision");
+    }
+    Ok(())
 }
 
 fn corrupt(task_id: &str, reason: &str) -> LedgerError {

@@ -139,15 +139,8 @@ impl Expander {
         }
         let plan = match self.plan_only(req, reference, deadline).await {
             Ok(Ok(p)) => p,
-            Ok(Err(TooLarge { count, max })) => {
-                let error = EventError {
-                    code: ErrorCode::SelectionTooLarge.into(),
-                    message: format!(
-                        "select.max_backups: the selection matches {count} backups, more than max_backups ({max}); narrow it or raise max_backups (at most {})",
-                        crate::selection::selector::MAX_MAX_BACKUPS
-                    ),
-                    http_status: None,
-                };
+            Ok(Err(too_large)) => {
+                let error = too_large_error(&too_large);
                 return self.reject(req, &selection_id, reference, error, deadline).await;
             }
             Err(e) if e.class() == ErrorClass::Permanent => {
@@ -173,17 +166,10 @@ impl Expander {
         let targets: Vec<String> = plan.targets().map(|b| target_key(req.select.service, b)).collect();
         let mut sent = 0;
         if !req.dry_run && !targets.is_empty() {
-            let fan = FanOut {
-                selection_id: selection_id.clone(),
-                service: req.select.service,
-                project_id: req.select.project_id.clone(),
-                request_prefix: req.request_prefix(&selection_id),
-                timeout_seconds: req.timeout_seconds,
-                context: req.context.clone(),
-                targets,
-                step: 0,
-            };
-            sent = self.step(&fan, deadline).await?.sent;
+            sent = self
+                .step(&first_step(req, &selection_id, targets), deadline)
+                .await?
+                .sent;
         }
         Ok(Expansion {
             selection_id,
@@ -375,6 +361,32 @@ pub fn planned_event(
     });
     event.truncated = truncated;
     event
+}
+
+/// The Rejected error of a plan over `max_backups`.
+fn too_large_error(&TooLarge { count, max }: &TooLarge) -> EventError {
+    EventError {
+        code: ErrorCode::SelectionTooLarge.into(),
+        message: format!(
+            "select.max_backups: the selection matches {count} backups, more than max_backups ({max}); narrow it or raise max_backups (at most {})",
+            crate::selection::selector::MAX_MAX_BACKUPS
+        ),
+        http_status: None,
+    }
+}
+
+/// The first fan-out step of a planned selection: every target, step 0.
+fn first_step(req: &SelectionRequest, selection_id: &str, targets: Vec<String>) -> FanOut {
+    FanOut {
+        selection_id: selection_id.to_string(),
+        service: req.select.service,
+        project_id: req.select.project_id.clone(),
+        request_prefix: req.request_prefix(selection_id),
+        timeout_seconds: req.timeout_seconds,
+        context: req.context.clone(),
+        targets,
+        step: 0,
+    }
 }
 
 #[cfg(test)]

@@ -102,27 +102,7 @@ pub fn plan(s: &Selector, listed: Vec<Candidate>, reference: DateTime<Utc>) -> R
     let listed_count = listed.len();
     let mut seen = std::collections::HashSet::new();
     let listed: Vec<Candidate> = listed.into_iter().filter(|b| seen.insert(b.id.clone())).collect();
-    let kept_by_rank: std::collections::HashSet<String> = match s.keep_last {
-        None => Default::default(),
-        Some(n) => {
-            let mut by_resource: HashMap<&str, Vec<&Candidate>> = HashMap::new();
-            // A backup without a readable creation time takes no place: ranked as the newest,
-            // it would push the newest dated backup out of the kept ones (docs/DESIGN.md,
-            // "Selection requests"). It is kept anyway, below.
-            for b in listed.iter().filter(|b| b.status == s.status && b.created.is_some()) {
-                if let Some(r) = b.resource_id.as_deref().filter(|r| !r.is_empty()) {
-                    by_resource.entry(r).or_default().push(b);
-                }
-            }
-            by_resource
-                .into_values()
-                .flat_map(|mut v| {
-                    v.sort_by(|a, b| newest_first(a, b));
-                    v.into_iter().take(n as usize).map(|b| b.id.clone()).collect::<Vec<_>>()
-                })
-                .collect()
-        }
-    };
+    let kept_by_rank = kept_by_rank(s, &listed);
     let cutoff = s.age_cutoff(reference);
     let mut rows: Vec<PlanRow> = listed
         .into_iter()
@@ -162,6 +142,29 @@ pub fn plan(s: &Selector, listed: Vec<Candidate>, reference: DateTime<Utc>) -> R
         },
         rows,
     })
+}
+
+/// The ids `keep_last` keeps: the newest `keep_last` of each resource, in the selector's status.
+fn kept_by_rank(s: &Selector, listed: &[Candidate]) -> std::collections::HashSet<String> {
+    let Some(n) = s.keep_last else {
+        return Default::default();
+    };
+    let mut by_resource: HashMap<&str, Vec<&Candidate>> = HashMap::new();
+    // A backup without a readable creation time takes no place: ranked as the newest, it
+    // would push the newest dated backup out of the kept ones (docs/DESIGN.md, "Selection
+    // requests"). It is kept anyway, by the plan.
+    for b in listed.iter().filter(|b| b.status == s.status && b.created.is_some()) {
+        if let Some(r) = b.resource_id.as_deref().filter(|r| !r.is_empty()) {
+            by_resource.entry(r).or_default().push(b);
+        }
+    }
+    by_resource
+        .into_values()
+        .flat_map(|mut v| {
+            v.sort_by(|a, b| newest_first(a, b));
+            v.into_iter().take(n as usize).map(|b| b.id.clone()).collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// A planned backup as the fan-out carries it (src/selection/fanout.rs, `target_key`).
