@@ -80,6 +80,101 @@ pub enum HttpAuth {
     Iam,
 }
 
+/// The variables, blank ones as unset.
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// CSBS, CBR and IAM endpoints: at least one of the services'.
+fn endpoints(get: Lookup) -> Result<(Option<Url>, Option<Url>, Option<Url>), ConfigError> {
+    let endpoint = |k: &'static str| get(k).map(|v| parse_endpoint(k, &v)).transpose();
+    let (csbs, cbr, iam) = (
+        endpoint("CSBS_ENDPOINT")?,
+        endpoint("CBR_ENDPOINT")?,
+        endpoint("IAM_ENDPOINT")?,
+    );
+    if csbs.is_none() && cbr.is_none() {
+        return Err(err(
+            "CSBS_ENDPOINT",
+            "is required (or CBR_ENDPOINT, for a deployment that deletes CBR backups only)",
+        ));
+    }
+    Ok((csbs, cbr, iam))
+}
+
+/// The credentials: a secret's ARN, or AK/SK, or a password login; never two of them.
+fn credentials_source(get: Lookup) -> Result<CredentialsSource, ConfigError> {
+    let env_aksk = get("CSBS_AK").is_some() || get("CSBS_SK").is_some();
+    let env_password = get("CSBS_USERNAME").is_some() || get("CSBS_PASSWORD").is_some();
+    Ok(match (get("CSBS_CREDENTIALS_SECRET_ARN"), env_aksk, env_password) {
+        (Some(arn), false, false) => CredentialsSource::SecretArn(arn),
+        (Some(_), _, _) => {
+            return Err(err(
+                "CSBS_CREDENTIALS_SECRET_ARN",
+                "set either the secret ARN or CSBS_AK/CSBS_SK or CSBS_USERNAME/CSBS_PASSWORD, not both",
+            ));
+        }
+        (None, true, true) => {
+            return Err(err(
+                "CSBS_AK",
+                "set either CSBS_AK/CSBS_SK or CSBS_USERNAME/CSBS_PASSWORD/CSBS_DOMAIN_NAME, not both",
+            ));
+        }
+        (None, true, false) => CredentialsSource::Inline(Credentials::AkSk {
+            ak: get("CSBS_AK").ok_or_else(|| err("CSBS_AK", "is required with CSBS_SK"))?,
+            sk: Secret::new(get("CSBS_SK").ok_or_else(|| err("CSBS_SK", "is required with CSBS_AK"))?),
+            security_token: get("CSBS_SECURITY_TOKEN").map(Secret::new),
+        }),
+        (None, false, true) => CredentialsSource::Inline(Credentials::Password {
+            username: get("CSBS_USERNAME").ok_or_else(|| err("CSBS_USERNAME", "is required with CSBS_PASSWORD"))?,
+            password: Secret::new(
+                get("CSBS_PASSWORD").ok_or_else(|| err("CSBS_PASSWORD", "is required with CSBS_USERNAME"))?,
+            ),
+            domain_name: get("CSBS_DOMAIN_NAME")
+                .ok_or_else(|| err("CSBS_DOMAIN_NAME", "is required for password login"))?,
+        }),
+        (None, false, false) => {
+            return Err(err(
+                "CSBS_CREDENTIALS_SECRET_ARN",
+                "no CSBS credentials: set the secret ARN, or CSBS_AK/CSBS_SK, or CSBS_USERNAME/CSBS_PASSWORD/CSBS_DOMAIN_NAME",
+            ));
+        }
+    })
+}
+
+/// `ALLOWED_PROJECT_IDS`: a comma list of valid ids (empty: every project).
+fn allowed_project_ids(get: Lookup) -> Result<Vec<String>, ConfigError> {
+    let allowed_project_ids: Vec<String> = get("ALLOWED_PROJECT_IDS")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    for p in &allowed_project_ids {
+        validate_id("ALLOWED_PROJECT_IDS", p).map_err(|e| err("ALLOWED_PROJECT_IDS", e.to_string()))?;
+    }
+    Ok(allowed_project_ids)
+}
+
+/// The webhook secret: its secret's ARN or the value itself, at least 16 characters.
+fn webhook_secret(get: Lookup) -> Result<Option<SecretSource>, ConfigError> {
+    Ok(match (get("WEBHOOK_SECRET_ARN"), get("WEBHOOK_SECRET")) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "WEBHOOK_SECRET",
+                "set WEBHOOK_SECRET_ARN or WEBHOOK_SECRET, not both",
+            ));
+        }
+        (Some(arn), None) => Some(SecretSource::Arn(arn)),
+        (None, Some(s)) if s.len() < 16 => {
+            return Err(err("WEBHOOK_SECRET", "must be at least 16 characters"));
+        }
+        (None, Some(s)) => Some(SecretSource::Inline(Secret::new(s))),
+        (None, None) => None,
+    })
+}
+
 fn parse_http_auth(value: Option<String>) -> Result<HttpAuth, ConfigError> {
     match value.as_deref().map(str::trim) {
         None | Some("") | Some("signature") => Ok(HttpAuth::Signature),
@@ -145,92 +240,20 @@ impl Config {
     /// Reads the configuration through `get` (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let csbs_endpoint = get("CSBS_ENDPOINT")
-            .map(|v| parse_endpoint("CSBS_ENDPOINT", &v))
-            .transpose()?;
-        let cbr_endpoint = get("CBR_ENDPOINT")
-            .map(|v| parse_endpoint("CBR_ENDPOINT", &v))
-            .transpose()?;
-        if csbs_endpoint.is_none() && cbr_endpoint.is_none() {
-            return Err(err(
-                "CSBS_ENDPOINT",
-                "is required (or CBR_ENDPOINT, for a deployment that deletes CBR backups only)",
-            ));
-        }
-        let iam_endpoint = get("IAM_ENDPOINT")
-            .map(|v| parse_endpoint("IAM_ENDPOINT", &v))
-            .transpose()?;
-
-        let env_aksk = get("CSBS_AK").is_some() || get("CSBS_SK").is_some();
-        let env_password = get("CSBS_USERNAME").is_some() || get("CSBS_PASSWORD").is_some();
-        let credentials = match (get("CSBS_CREDENTIALS_SECRET_ARN"), env_aksk, env_password) {
-            (Some(arn), false, false) => CredentialsSource::SecretArn(arn),
-            (Some(_), _, _) => {
-                return Err(err(
-                    "CSBS_CREDENTIALS_SECRET_ARN",
-                    "set either the secret ARN or CSBS_AK/CSBS_SK or CSBS_USERNAME/CSBS_PASSWORD, not both",
-                ));
-            }
-            (None, true, true) => {
-                return Err(err(
-                    "CSBS_AK",
-                    "set either CSBS_AK/CSBS_SK or CSBS_USERNAME/CSBS_PASSWORD/CSBS_DOMAIN_NAME, not both",
-                ));
-            }
-            (None, true, false) => CredentialsSource::Inline(Credentials::AkSk {
-                ak: get("CSBS_AK").ok_or_else(|| err("CSBS_AK", "is required with CSBS_SK"))?,
-                sk: Secret::new(get("CSBS_SK").ok_or_else(|| err("CSBS_SK", "is required with CSBS_AK"))?),
-                security_token: get("CSBS_SECURITY_TOKEN").map(Secret::new),
-            }),
-            (None, false, true) => CredentialsSource::Inline(Credentials::Password {
-                username: get("CSBS_USERNAME").ok_or_else(|| err("CSBS_USERNAME", "is required with CSBS_PASSWORD"))?,
-                password: Secret::new(
-                    get("CSBS_PASSWORD").ok_or_else(|| err("CSBS_PASSWORD", "is required with CSBS_USERNAME"))?,
-                ),
-                domain_name: get("CSBS_DOMAIN_NAME")
-                    .ok_or_else(|| err("CSBS_DOMAIN_NAME", "is required for password login"))?,
-            }),
-            (None, false, false) => {
-                return Err(err(
-                    "CSBS_CREDENTIALS_SECRET_ARN",
-                    "no CSBS credentials: set the secret ARN, or CSBS_AK/CSBS_SK, or CSBS_USERNAME/CSBS_PASSWORD/CSBS_DOMAIN_NAME",
-                ));
-            }
-        };
+        let (csbs_endpoint, cbr_endpoint, iam_endpoint) = endpoints(&get)?;
+        let credentials = credentials_source(&get)?;
         if matches!(credentials, CredentialsSource::Inline(Credentials::Password { .. })) && iam_endpoint.is_none() {
             return Err(err("IAM_ENDPOINT", "is required for password (token) authentication"));
         }
-
-        let allowed_project_ids: Vec<String> = get("ALLOWED_PROJECT_IDS")
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        for p in &allowed_project_ids {
-            validate_id("ALLOWED_PROJECT_IDS", p).map_err(|e| err("ALLOWED_PROJECT_IDS", e.to_string()))?;
-        }
-        let webhook_secret = match (get("WEBHOOK_SECRET_ARN"), get("WEBHOOK_SECRET")) {
-            (Some(_), Some(_)) => {
-                return Err(err(
-                    "WEBHOOK_SECRET",
-                    "set WEBHOOK_SECRET_ARN or WEBHOOK_SECRET, not both",
-                ));
-            }
-            (Some(arn), None) => Some(SecretSource::Arn(arn)),
-            (None, Some(s)) if s.len() < 16 => {
-                return Err(err("WEBHOOK_SECRET", "must be at least 16 characters"));
-            }
-            (None, Some(s)) => Some(SecretSource::Inline(Secret::new(s))),
-            (None, None) => None,
-        };
         let event_source = get("EVENT_SOURCE").unwrap_or_else(|| "csbs.checkpoint-deletion".into());
         if event_source.starts_with("aws.") {
             return Err(err("EVENT_SOURCE", "must not start with aws. (reserved by AWS)"));
         }
+        let allowed_project_ids = allowed_project_ids(&get)?;
+        let webhook_secret = webhook_secret(&get)?;
+        let secs = |k: &'static str, default, min, max| {
+            parse_num::<u64>(k, get(k), default, min, max).map(Duration::from_secs)
+        };
         Ok(Config {
             csbs_endpoint,
             cbr_endpoint,
@@ -249,20 +272,8 @@ impl Config {
             allowed_project_ids,
             webhook_secret,
             allow_unsigned_http: parse_bool("ALLOW_UNSIGNED_HTTP", get("ALLOW_UNSIGNED_HTTP"))?,
-            poll_window: Duration::from_secs(parse_num(
-                "POLL_WINDOW_SECONDS",
-                get("POLL_WINDOW_SECONDS"),
-                50,
-                0,
-                840,
-            )?),
-            poll_interval: Duration::from_secs(parse_num(
-                "POLL_INTERVAL_SECONDS",
-                get("POLL_INTERVAL_SECONDS"),
-                10,
-                1,
-                300,
-            )?),
+            poll_window: secs("POLL_WINDOW_SECONDS", 50, 0, 840)?,
+            poll_interval: secs("POLL_INTERVAL_SECONDS", 10, 1, 300)?,
             // CLOUD_CONCURRENCY bounds CSBS and CBR calls alike; CSBS_CONCURRENCY, its name from before
             // CBR, stays an alias.
             cloud_concurrency: match get("CLOUD_CONCURRENCY") {
