@@ -5,6 +5,11 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+mod fields;
+
+use fields::{cbr_targets, checkpoint_items_field, id_field, request_id_field, service_field, valid_request_id};
+pub(crate) use fields::{context_field, id_list, printable_ascii, strip_field, timeout_field, unknown_field};
+
 use crate::codes::ErrorCode;
 use crate::ids::validate_id;
 use crate::service::DEFAULT_PROVIDER_ID;
@@ -123,179 +128,32 @@ impl DeletionRequest {
         if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
             return Err(unknown_field("", unknown, &FIELDS));
         }
-        let present = |f: &str| obj.get(f).is_some_and(|v| !v.is_null());
-        let service = match obj.get("service") {
-            None | Some(Value::Null) => Service::Csbs,
-            Some(Value::String(s)) => {
-                Service::parse(s).ok_or_else(|| RequestError::field("service", "must be \"csbs\" or \"cbr\""))?
-            }
-            Some(_) => return Err(RequestError::field("service", "must be a string")),
-        };
-        let (foreign, other) = match service {
-            Service::Csbs => (&CBR_ONLY, Service::Cbr),
-            Service::Cbr => (&CSBS_ONLY, Service::Csbs),
-        };
-        if let Some(f) = foreign.iter().find(|f| present(f)) {
-            return Err(RequestError::field(
-                f,
-                format!(
-                    "applies to \"service\": \"{}\" only, and this request is for {}",
-                    other.as_str(),
-                    service.as_str()
-                ),
-            ));
-        }
-        let id = |field: &'static str, required: bool| -> Result<Option<String>, RequestError> {
-            match obj.get(field) {
-                None | Some(Value::Null) if !required => Ok(None),
-                None | Some(Value::Null) => Err(RequestError::field(field, "is required")),
-                Some(Value::String(s)) => {
-                    validate_id(field, s)
-                        .map_err(|e| RequestError::field(field, strip_field(&e.to_string(), field)))?;
-                    Ok(Some(s.clone()))
-                }
-                Some(_) => Err(RequestError::field(field, "must be a string")),
-            }
-        };
-        let project_id = id("project_id", true)?.expect("required");
+        let service = service_field(obj)?;
+        let project_id = id_field(obj, "project_id", true)?.expect("required");
         let (provider_id, checkpoint_id, backup_ids) = match service {
             Service::Csbs => (
-                Some(id("provider_id", false)?.unwrap_or_else(|| DEFAULT_PROVIDER_ID.to_string())),
-                id("checkpoint_id", true)?,
+                Some(id_field(obj, "provider_id", false)?.unwrap_or_else(|| DEFAULT_PROVIDER_ID.to_string())),
+                id_field(obj, "checkpoint_id", true)?,
                 None,
             ),
             Service::Cbr => {
-                let forms: Vec<&str> = ["backup_id", "backup_ids", "checkpoint_id"]
-                    .into_iter()
-                    .filter(|f| present(f))
-                    .collect();
-                match forms.as_slice() {
-                    [] => {
-                        return Err(RequestError::field(
-                            "backup_id",
-                            "is required with \"service\": \"cbr\" (or backup_ids, or checkpoint_id for a restore point)",
-                        ));
-                    }
-                    [_, second, ..] => {
-                        return Err(RequestError::field(
-                            second,
-                            format!(
-                                "give only one of backup_id, backup_ids and checkpoint_id (this request also has {})",
-                                forms[0]
-                            ),
-                        ));
-                    }
-                    _ => {}
-                }
-                let backup_ids = match id("backup_id", false)? {
-                    Some(one) => Some(vec![one]),
-                    None => id_list(obj.get("backup_ids"), "backup_ids", MAX_BACKUP_IDS)?,
-                };
-                (None, id("checkpoint_id", false)?, backup_ids)
+                let (checkpoint_id, backup_ids) = cbr_targets(obj)?;
+                (None, checkpoint_id, backup_ids)
             }
         };
-        let checkpoint_items = match obj.get("checkpoint_items") {
-            // A single string is a list of one, validated like any list.
-            Some(Value::String(s)) => id_list(
-                Some(&Value::Array(vec![Value::String(s.clone())])),
-                "checkpoint_items",
-                1,
-            )?,
-            Some(Value::Array(a)) if a.is_empty() => {
-                return Err(RequestError::field(
-                    "checkpoint_items",
-                    "must not be empty (leave it out to delete every backup of the checkpoint)",
-                ));
-            }
-            other => id_list(other, "checkpoint_items", MAX_CHECKPOINT_ITEMS)?,
-        };
-        let request_id = match obj.get("request_id") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if valid_request_id(s) => Some(s.clone()),
-            Some(Value::String(_)) => {
-                return Err(RequestError::field(
-                    "request_id",
-                    format!("must be 1–{MAX_REQUEST_ID_LEN} printable ASCII characters"),
-                ));
-            }
-            Some(_) => return Err(RequestError::field("request_id", "must be a string")),
-        };
-        let timeout_seconds = timeout_field(obj.get("timeout_seconds"))?;
-        let context = context_field(obj.get("context"))?;
-        let selection_id = id("selection_id", false)?;
         Ok(DeletionRequest {
             service,
             project_id,
             provider_id,
             checkpoint_id,
-            checkpoint_items,
+            checkpoint_items: checkpoint_items_field(obj.get("checkpoint_items"))?,
             backup_ids,
-            request_id,
-            timeout_seconds,
-            context,
-            selection_id,
+            request_id: request_id_field(obj.get("request_id"))?,
+            timeout_seconds: timeout_field(obj.get("timeout_seconds"))?,
+            context: context_field(obj.get("context"))?,
+            selection_id: id_field(obj, "selection_id", false)?,
         })
     }
-}
-
-/// `timeout_seconds`: an integer 1–86400, or absent.
-pub(crate) fn timeout_field(value: Option<&Value>) -> Result<Option<u64>, RequestError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => match v.as_u64() {
-            Some(t) if (1..=MAX_TIMEOUT_SECONDS).contains(&t) => Ok(Some(t)),
-            _ => Err(RequestError::field(
-                "timeout_seconds",
-                format!("must be an integer from 1 to {MAX_TIMEOUT_SECONDS}"),
-            )),
-        },
-    }
-}
-
-/// `context`: a JSON object of at most [`MAX_CONTEXT_BYTES`] in compact form, or absent.
-pub(crate) fn context_field(value: Option<&Value>) -> Result<Option<Map<String, Value>>, RequestError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => {
-            let size = serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX);
-            if size > MAX_CONTEXT_BYTES {
-                return Err(RequestError {
-                    code: ErrorCode::ContextTooLarge,
-                    field: Some("context".into()),
-                    message: format!("context: {size} bytes in compact JSON, at most {MAX_CONTEXT_BYTES} allowed"),
-                });
-            }
-            Ok(Some(m.clone()))
-        }
-        Some(_) => Err(RequestError::field("context", "must be a JSON object")),
-    }
-}
-
-/// A list of IDs (`max` at most), sorted and de-duplicated; `None` when absent.
-pub(crate) fn id_list(
-    value: Option<&Value>,
-    field: &'static str,
-    max: usize,
-) -> Result<Option<Vec<String>>, RequestError> {
-    let list = match value {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(a)) if a.is_empty() || a.len() > max => {
-            return Err(RequestError::field(field, format!("must list 1 to {max} IDs")));
-        }
-        Some(Value::Array(a)) => a,
-        Some(_) => return Err(RequestError::field(field, "must be a list of strings")),
-    };
-    let mut ids = Vec::with_capacity(list.len());
-    for v in list {
-        let s = v
-            .as_str()
-            .ok_or_else(|| RequestError::field(field, "must hold strings only"))?;
-        validate_id(field, s).map_err(|e| RequestError::field(field, strip_field(&e.to_string(), field)))?;
-        ids.push(s.to_string());
-    }
-    ids.sort();
-    ids.dedup();
-    Ok(Some(ids))
 }
 
 impl DeletionRequest {
@@ -309,42 +167,6 @@ impl DeletionRequest {
             (None, None) => String::new(),
         }
     }
-}
-
-pub(crate) fn strip_field(msg: &str, field: &str) -> String {
-    msg.strip_prefix(field)
-        .map(|s| s.trim_start().to_string())
-        .unwrap_or_else(|| msg.to_string())
-}
-
-fn valid_request_id(s: &str) -> bool {
-    printable_ascii(s, MAX_REQUEST_ID_LEN)
-}
-
-/// 1 to `max` printable ASCII characters (request ids and their prefixes).
-pub(crate) fn printable_ascii(s: &str, max: usize) -> bool {
-    (1..=max).contains(&s.len()) && s.bytes().all(|b| (0x20..=0x7e).contains(&b))
-}
-
-/// The refusal of an unknown field `<prefix><name>`, with a hint when it looks like one of
-/// `known`: a misspelt field is never ignored, since it could widen a deletion.
-pub(crate) fn unknown_field(prefix: &str, name: &str, known: &[&str]) -> RequestError {
-    let hint = known
-        .iter()
-        .find(|f| similar(f, name))
-        .map(|f| format!(" (did you mean {prefix}{f}?)"))
-        .unwrap_or_default();
-    RequestError {
-        code: ErrorCode::UnknownField,
-        field: Some(format!("{prefix}{name}")),
-        message: format!("unknown field {prefix}{name}{hint}: refused, since a misspelt field could widen a deletion"),
-    }
-}
-
-/// Same letters but one, or one letter more or less: enough to catch `checkpoint_item`.
-fn similar(a: &str, b: &str) -> bool {
-    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
-    a != b && (a.starts_with(&b) || b.starts_with(&a) || a.replace('_', "") == b.replace(['_', '-'], ""))
 }
 
 /// Parses caller input strictly (src/json.rs): not JSON → `invalid_json`; an object that
