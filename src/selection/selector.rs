@@ -202,30 +202,9 @@ impl Selector {
             return Err(unknown_field("select.", k, &SELECT_FIELDS));
         }
         // A null filter is a filter left out, as in a deletion request.
-        let get = |f: &str| obj.get(f).filter(|v| !v.is_null());
-        let service = match get("service") {
-            None => Service::Csbs,
-            Some(Value::String(s)) => {
-                Service::parse(s).ok_or_else(|| select_err("service", "must be \"csbs\" or \"cbr\""))?
-            }
-            Some(_) => return Err(select_err("service", "must be a string")),
-        };
-        if service == Service::Csbs && get("vault_id").is_some() {
-            return Err(select_err(
-                "vault_id",
-                "applies to \"service\": \"cbr\" only (CSBS has no vaults), and this selection is for csbs",
-            ));
-        }
-        let id = |field: &'static str| -> Result<Option<String>, RequestError> {
-            match get(field) {
-                None => Ok(None),
-                Some(Value::String(s)) => {
-                    validate_id(field, s).map_err(|e| select_err(field, strip_field(&e.to_string(), field)))?;
-                    Ok(Some(s.clone()))
-                }
-                Some(_) => Err(select_err(field, "must be a string")),
-            }
-        };
+        let get = |f: &str| filter(obj, f);
+        let service = select_service(obj)?;
+        let id = |field: &'static str| select_id(obj, field);
         let project_id = id("project_id")?.ok_or_else(|| select_err("project_id", "is required"))?;
         let resource_id = id("resource_id")?;
         let vault_id = id("vault_id")?;
@@ -241,30 +220,8 @@ impl Selector {
         let created_before = get("created_before")
             .map(|v| rfc3339_field(v, "created_before", select_err))
             .transpose()?;
-        let status = match get("status") {
-            None => "available".to_string(),
-            Some(Value::String(s)) if SELECTABLE_STATUSES.contains(&s.as_str()) => s.clone(),
-            Some(_) => {
-                return Err(select_err(
-                    "status",
-                    format!("must be one of {}", SELECTABLE_STATUSES.join(", ")),
-                ));
-            }
-        };
-        let name_prefix = match get("name_prefix") {
-            None => None,
-            Some(Value::String(s))
-                if (1..=MAX_NAME_PREFIX_LEN).contains(&s.chars().count()) && !s.chars().any(char::is_control) =>
-            {
-                Some(s.clone())
-            }
-            Some(_) => {
-                return Err(select_err(
-                    "name_prefix",
-                    format!("must be a string of 1–{MAX_NAME_PREFIX_LEN} characters"),
-                ));
-            }
-        };
+        let status = status_filter(get("status"))?;
+        let name_prefix = name_prefix_filter(get("name_prefix"))?;
         let keep_last = get("keep_last")
             .map(|v| integer(v, "keep_last", 1, MAX_KEEP_LAST))
             .transpose()?;
@@ -272,21 +229,7 @@ impl Selector {
             .map(|v| integer(v, "max_backups", 1, u64::from(MAX_MAX_BACKUPS)))
             .transpose()?
             .map_or(DEFAULT_MAX_BACKUPS, |n| n as u32);
-        let all_in_project = match get("all_in_project") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(select_err("all_in_project", "must be true or false")),
-        };
-        if !all_in_project && !NARROWING.iter().any(|f| get(f).is_some()) {
-            return Err(select_err(
-                "all_in_project",
-                format!(
-                    "a selection needs at least one of {} (select.{}), or \"all_in_project\": true to select every backup of the project",
-                    NARROWING.join(", "),
-                    NARROWING.join(", select.")
-                ),
-            ));
-        }
+        let all_in_project = all_in_project_filter(obj)?;
         Ok(Selector {
             service,
             project_id,
@@ -313,6 +256,89 @@ impl Selector {
             (a, b) => a.or(b),
         }
     }
+}
+
+/// A filter of `select`; null is left out, as in a deletion request.
+fn filter<'a>(obj: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
+    obj.get(field).filter(|v| !v.is_null())
+}
+
+/// `select.service`: `csbs` (the default) or `cbr`; `vault_id` is CBR's only.
+fn select_service(obj: &Map<String, Value>) -> Result<Service, RequestError> {
+    let service = match filter(obj, "service") {
+        None => Service::Csbs,
+        Some(Value::String(s)) => {
+            Service::parse(s).ok_or_else(|| select_err("service", "must be \"csbs\" or \"cbr\""))?
+        }
+        Some(_) => return Err(select_err("service", "must be a string")),
+    };
+    if service == Service::Csbs && filter(obj, "vault_id").is_some() {
+        return Err(select_err(
+            "vault_id",
+            "applies to \"service\": \"cbr\" only (CSBS has no vaults), and this selection is for csbs",
+        ));
+    }
+    Ok(service)
+}
+
+/// One ID filter of `select`, validated before it touches a URL.
+fn select_id(obj: &Map<String, Value>, field: &'static str) -> Result<Option<String>, RequestError> {
+    match filter(obj, field) {
+        None => Ok(None),
+        Some(Value::String(s)) => {
+            validate_id(field, s).map_err(|e| select_err(field, strip_field(&e.to_string(), field)))?;
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(select_err(field, "must be a string")),
+    }
+}
+
+/// `select.status`: one of the selectable statuses, `available` by default.
+fn status_filter(value: Option<&Value>) -> Result<String, RequestError> {
+    match value {
+        None => Ok("available".to_string()),
+        Some(Value::String(s)) if SELECTABLE_STATUSES.contains(&s.as_str()) => Ok(s.clone()),
+        Some(_) => Err(select_err(
+            "status",
+            format!("must be one of {}", SELECTABLE_STATUSES.join(", ")),
+        )),
+    }
+}
+
+/// `select.name_prefix`: 1 to [`MAX_NAME_PREFIX_LEN`] characters, no control character.
+fn name_prefix_filter(value: Option<&Value>) -> Result<Option<String>, RequestError> {
+    match value {
+        None => Ok(None),
+        Some(Value::String(s))
+            if (1..=MAX_NAME_PREFIX_LEN).contains(&s.chars().count()) && !s.chars().any(char::is_control) =>
+        {
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(select_err(
+            "name_prefix",
+            format!("must be a string of 1–{MAX_NAME_PREFIX_LEN} characters"),
+        )),
+    }
+}
+
+/// `select.all_in_project`: without it, a selection must narrow by at least one filter.
+fn all_in_project_filter(obj: &Map<String, Value>) -> Result<bool, RequestError> {
+    let all_in_project = match filter(obj, "all_in_project") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(select_err("all_in_project", "must be true or false")),
+    };
+    if !all_in_project && !NARROWING.iter().any(|f| filter(obj, f).is_some()) {
+        return Err(select_err(
+            "all_in_project",
+            format!(
+                "a selection needs at least one of {} (select.{}), or \"all_in_project\": true to select every backup of the project",
+                NARROWING.join(", "),
+                NARROWING.join(", select.")
+            ),
+        ));
+    }
+    Ok(all_in_project)
 }
 
 #[cfg(test)]
