@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 pub mod latency;
 pub mod signer;
+mod token;
 pub mod transport;
 
 use serde::{Deserialize, Serialize};

@@ -12,8 +12,8 @@ use reqwest::{Method, StatusCode};
 use tokio::time::Instant;
 use url::Url;
 
-use super::auth::{CachedToken, Credentials, TokenCache, TokenEnvelope, refresh_time, token_request_body};
-use super::error::{CloudError, ErrorClass, api_error, parse_retry_after};
+use super::auth::{Credentials, TokenCache};
+use super::error::{CloudError, api_error, parse_retry_after};
 use super::latency::{CallLatencies, Latencies};
 use super::signer::{DATE_FORMAT, SignInput};
 use crate::secret::Secret;
@@ -76,12 +76,12 @@ impl ClientConfig {
     }
 }
 
-struct Inner {
-    http: reqwest::Client,
-    config: ClientConfig,
-    tokens: TokenCache,
+pub(super) struct Inner {
+    pub(super) http: reqwest::Client,
+    pub(super) config: ClientConfig,
+    pub(super) tokens: TokenCache,
     /// Every HTTP call's time, for the functions' metrics (crate::metrics).
-    latencies: CallLatencies,
+    pub(super) latencies: CallLatencies,
 }
 
 /// The one transport of the Huawei APIs (CSBS and CBR alike): credentials, the token cache (a
@@ -89,7 +89,7 @@ struct Inner {
 /// caller's deadline and one connection pool. Cheap to clone: every clone shares all of it.
 #[derive(Clone)]
 pub struct Transport {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 struct Answer {
@@ -270,7 +270,7 @@ impl Transport {
         }
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder, deadline: Instant) -> Result<RawAnswer, CloudError> {
+    pub(super) async fn send(&self, req: reqwest::RequestBuilder, deadline: Instant) -> Result<RawAnswer, CloudError> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(CloudError::DeadlineExceeded);
@@ -294,87 +294,6 @@ impl Transport {
             retry_after,
             subject_token,
         })
-    }
-
-    /// A project-scoped token from the cache, or a new one from IAM. `stale` is the serial of
-    /// a token the service refused: the cached one is used only when it is newer (a
-    /// concurrent call logged in already), so one revocation costs one login.
-    async fn token(&self, project_id: &str, deadline: Instant, stale: Option<u64>) -> Result<CachedToken, CloudError> {
-        let Credentials::Password {
-            username,
-            password,
-            domain_name,
-        } = &self.inner.config.credentials
-        else {
-            unreachable!("token() is only called with password credentials");
-        };
-        let mut cache = self.inner.tokens.tokens.lock().await;
-        let usable = |t: &&CachedToken| t.refresh_at > Utc::now() && stale.is_none_or(|s| t.serial > s);
-        if let Some(t) = cache.get(project_id).filter(usable) {
-            return Ok(t.clone());
-        }
-        let mut url = self.inner.config.iam_endpoint.clone();
-        url.set_path("/v3/auth/tokens");
-        let body = token_request_body(username, password, domain_name, project_id);
-        let req = self
-            .inner
-            .http
-            .post(url)
-            .header("Content-Type", "application/json;charset=utf8")
-            .json(&body);
-        let answer = self.send(req, deadline).await?;
-        if !answer.status.is_success() {
-            let e = api_error(answer.status.as_u16(), &answer.body, answer.retry_after);
-            return Err(match e.class() {
-                ErrorClass::Transient if e.is_retryable() => e,
-                _ => CloudError::Auth(format!("IAM refused the login for project {project_id}: {e}")),
-            });
-        }
-        let token = answer
-            .subject_token
-            .ok_or_else(|| CloudError::Auth("IAM answered without X-Subject-Token".into()))?;
-        let env: TokenEnvelope = serde_json::from_slice(&answer.body).unwrap_or_default();
-        let cached = CachedToken {
-            token: Secret::new(token),
-            refresh_at: refresh_time(env.token.expires_at.as_deref(), Utc::now()),
-            serial: self
-                .inner
-                .tokens
-                .logins
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                + 1,
-        };
-        cache.insert(project_id.to_string(), cached.clone());
-        Ok(cached)
-    }
-
-    /// Removes any credential that an error message might quote (the gateway echoes the AK).
-    fn redact(&self, e: CloudError) -> CloudError {
-        let mut secrets = self.inner.config.credentials.secret_values();
-        if let Credentials::AkSk { ak, .. } = &self.inner.config.credentials {
-            secrets.push(ak.clone());
-        }
-        match e {
-            CloudError::Api {
-                service,
-                status,
-                code,
-                mut message,
-                retry_after,
-            } => {
-                for s in secrets.iter().filter(|s| !s.is_empty()) {
-                    message = message.replace(s.as_str(), "***");
-                }
-                CloudError::Api {
-                    service,
-                    status,
-                    code,
-                    message,
-                    retry_after,
-                }
-            }
-            other => other,
-        }
     }
 }
 
@@ -403,11 +322,11 @@ struct Call<'a> {
     deadline: Instant,
 }
 
-struct RawAnswer {
-    status: StatusCode,
-    body: bytes::Bytes,
-    retry_after: Option<Duration>,
-    subject_token: Option<String>,
+pub(super) struct RawAnswer {
+    pub(super) status: StatusCode,
+    pub(super) body: bytes::Bytes,
+    pub(super) retry_after: Option<Duration>,
+    pub(super) subject_token: Option<String>,
 }
 
 impl From<RawAnswer> for Answer {
