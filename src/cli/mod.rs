@@ -20,10 +20,12 @@ use crate::select::{Action, ExpandSettings, Expander, PlanRow};
 use crate::selection::SelectionRequest;
 use crate::wiring;
 
+mod client;
 pub mod sigv4;
 mod watch;
 
-use sigv4::IamSigner;
+use client::sign;
+pub(crate) use client::{Auth, http, one_line};
 
 pub const EXIT_OK: i32 = 0;
 /// `status --watch`: the deletion (or a target of the selection) failed, timed out or was
@@ -211,21 +213,7 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
             queue_url,
             url,
             iam,
-        } => {
-            let text = read_arg(&request)?;
-            let (value, intake) = parse_request(&text)?;
-            if matches!(intake, Intake::Step(_)) {
-                return Err(refused("fan_out steps are sent by the selection workflow, not by hand"));
-            }
-            match (queue_url, url) {
-                (Some(q), _) => submit_to_queue(&q, &value).await,
-                (None, Some(u)) => {
-                    let auth = Auth::for_url(iam, &u).await?;
-                    http(&u, &auth, "POST", "/deletions", "", Some(&value.to_string())).await
-                }
-                (None, None) => Err(refused("give --queue-url or --url")),
-            }
-        }
+        } => submit(&read_arg(&request)?, queue_url, url, iam).await,
         Command::Status {
             url,
             iam,
@@ -233,15 +221,7 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
             watch,
             every,
             ..
-        } => {
-            // Ids go into a path: only the task id's own characters pass.
-            crate::ids::validate_id("task", &task).map_err(|e| refused(e.to_string()))?;
-            let auth = Auth::for_url(iam, &url).await?;
-            if watch {
-                return watch::task(&url, &auth, &task, Duration::from_secs(every.max(1))).await;
-            }
-            http(&url, &auth, "GET", &format!("/deletions/{task}"), "", None).await
-        }
+        } => follow(&url, iam, Followed::Task(&task), watch.then_some(every)).await,
         Command::Status {
             url,
             iam,
@@ -249,44 +229,32 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
             watch,
             every,
             ..
-        } => {
-            crate::ids::validate_id("selection", &selection).map_err(|e| refused(e.to_string()))?;
-            let auth = Auth::for_url(iam, &url).await?;
-            if watch {
-                return watch::selection(&url, &auth, &selection, Duration::from_secs(every.max(1))).await;
-            }
-            http(&url, &auth, "GET", &format!("/selections/{selection}"), "", None).await
-        }
+        } => follow(&url, iam, Followed::Selection(&selection), watch.then_some(every)).await,
         Command::Status {
             url,
             iam,
             watch,
-            task: None,
-            selection: None,
             project_id,
             service,
             checkpoint_id,
             items,
             backup_ids,
-            every: _,
+            ..
         } => {
-            let mut q: Vec<(&str, &str)> = Vec::new();
-            if service != "csbs" {
-                q.push(("service", &service));
-            }
-            q.push(("project_id", project_id.as_deref().unwrap_or_default()));
-            if let Some(c) = &checkpoint_id {
-                q.push(("checkpoint_id", c));
-            }
-            q.extend(items.iter().map(|i| ("checkpoint_items", i.as_str())));
-            q.extend(backup_ids.iter().map(|b| ("backup_id", b.as_str())));
             if watch {
                 return Err(refused("--watch follows a --task or a --selection"));
             }
-            let auth = Auth::for_url(iam, &url).await?;
-            // RFC 3986 encoding (a space is %20, never +): what SigV4 and the v2 signature sign.
-            let query = crate::webhook::canonical_query(q);
-            http(&url, &auth, "GET", "/deletions/status", &query, None).await
+            let checkpoint = checkpoint_id.as_deref();
+            live_status(
+                &url,
+                iam,
+                &service,
+                project_id.as_deref(),
+                checkpoint,
+                &items,
+                &backup_ids,
+            )
+            .await
         }
         Command::Sign {
             body,
@@ -299,6 +267,73 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
             let t = time.unwrap_or_else(|| Utc::now().timestamp());
             Ok(sign(&webhook_secret()?, t, &method, &path, &query, body.as_bytes()))
         }
+    }
+}
+
+/// `status` of backups no task is known for: their live state from the service.
+async fn live_status(
+    url: &str,
+    iam: bool,
+    service: &str,
+    project_id: Option<&str>,
+    checkpoint_id: Option<&str>,
+    items: &[String],
+    backup_ids: &[String],
+) -> Result<String, Failure> {
+    let mut query: Vec<(&str, &str)> = Vec::new();
+    if service != "csbs" {
+        query.push(("service", service));
+    }
+    query.push(("project_id", project_id.unwrap_or_default()));
+    if let Some(c) = checkpoint_id {
+        query.push(("checkpoint_id", c));
+    }
+    query.extend(items.iter().map(|i| ("checkpoint_items", i.as_str())));
+    query.extend(backup_ids.iter().map(|b| ("backup_id", b.as_str())));
+    let auth = Auth::for_url(iam, url).await?;
+    // RFC 3986 encoding (a space is %20, never +): what SigV4 and the v2 signature sign.
+    let query = crate::webhook::canonical_query(query);
+    http(url, &auth, "GET", "/deletions/status", &query, None).await
+}
+
+/// `submit`: a request or a selection to the intake queue or over HTTP.
+async fn submit(text: &str, queue_url: Option<String>, url: Option<String>, iam: bool) -> Result<String, Failure> {
+    let (value, intake) = parse_request(text)?;
+    if matches!(intake, Intake::Step(_)) {
+        return Err(refused("fan_out steps are sent by the selection workflow, not by hand"));
+    }
+    match (queue_url, url) {
+        (Some(q), _) => submit_to_queue(&q, &value).await,
+        (None, Some(u)) => {
+            let auth = Auth::for_url(iam, &u).await?;
+            http(&u, &auth, "POST", "/deletions", "", Some(&value.to_string())).await
+        }
+        (None, None) => Err(refused("give --queue-url or --url")),
+    }
+}
+
+/// What `status --task` / `status --selection` follows.
+#[derive(Clone, Copy)]
+enum Followed<'a> {
+    Task(&'a str),
+    Selection(&'a str),
+}
+
+/// A task's or a selection's status, once or (`every` seconds) until it is done.
+async fn follow(url: &str, iam: bool, what: Followed<'_>, every: Option<u64>) -> Result<String, Failure> {
+    // Ids go into a path: only an id's own characters pass.
+    let (field, id) = match what {
+        Followed::Task(id) => ("task", id),
+        Followed::Selection(id) => ("selection", id),
+    };
+    crate::ids::validate_id(field, id).map_err(|e| refused(e.to_string()))?;
+    let auth = Auth::for_url(iam, url).await?;
+    let every = every.map(|s| Duration::from_secs(s.max(1)));
+    match (what, every) {
+        (Followed::Task(task), Some(every)) => watch::task(url, &auth, task, every).await,
+        (Followed::Task(task), None) => http(url, &auth, "GET", &format!("/deletions/{task}"), "", None).await,
+        (Followed::Selection(s), Some(every)) => watch::selection(url, &auth, s, every).await,
+        (Followed::Selection(s), None) => http(url, &auth, "GET", &format!("/selections/{s}"), "", None).await,
     }
 }
 
@@ -414,90 +449,4 @@ async fn submit_to_queue(queue_url: &str, body: &Value) -> Result<String, Failur
         }
     })?;
     Ok(json!({"message_id": out.message_id()}).to_string())
-}
-
-/// How the CLI authenticates to the HTTP API: the webhook signature (`WEBHOOK_SECRET`), or
-/// SigV4 (`--iam`: an API deployed with `HttpAuth=iam`).
-pub(crate) enum Auth {
-    Signature(Secret),
-    Iam(IamSigner),
-}
-
-impl Auth {
-    async fn for_url(iam: bool, base: &str) -> Result<Auth, Failure> {
-        if iam {
-            let url = url::Url::parse(base).map_err(|e| refused(format!("--url: {e}")))?;
-            Ok(Auth::Iam(IamSigner::for_url(&url).await?))
-        } else {
-            Ok(Auth::Signature(webhook_secret()?))
-        }
-    }
-}
-
-/// One authenticated call to the HTTP API: 2xx → the body; 4xx → refused; 5xx, no answer →
-/// unavailable.
-pub(crate) async fn http(
-    base: &str,
-    auth: &Auth,
-    method: &str,
-    path: &str,
-    query: &str,
-    body: Option<&str>,
-) -> Result<String, Failure> {
-    let mut url = url::Url::parse(base).map_err(|e| refused(format!("--url: {e}")))?;
-    let joined = format!("{}{path}", url.path().trim_end_matches('/'));
-    url.set_path(&joined);
-    url.set_query((!query.is_empty()).then_some(query));
-    let bytes = body.unwrap_or("").as_bytes().to_vec();
-    let mut req = http::Request::builder()
-        .method(method)
-        .uri(url.as_str())
-        .body(bytes)
-        .map_err(|e| refused(format!("--url: {e}")))?;
-    if body.is_some() {
-        req.headers_mut()
-            .insert("content-type", http::HeaderValue::from_static("application/json"));
-    }
-    match auth {
-        Auth::Signature(secret) => {
-            let signature = sign(secret, Utc::now().timestamp(), method, path, query, req.body());
-            let value = http::HeaderValue::from_str(&signature).map_err(|e| refused(e.to_string()))?;
-            req.headers_mut().insert(crate::webhook::HEADER, value);
-        }
-        Auth::Iam(signer) => signer.sign(&mut req, std::time::SystemTime::now())?,
-    }
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| unavailable(e.to_string()))?;
-    let req = reqwest::Request::try_from(req).map_err(|e| refused(format!("--url: {e}")))?;
-    let resp = client
-        .execute(req)
-        .await
-        .map_err(|e| unavailable(format!("the HTTP API did not answer: {e}")))?;
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    if status.is_success() {
-        Ok(text)
-    } else if status.is_client_error() {
-        Err(refused(format!("HTTP {}: {}", status.as_u16(), one_line(&text))))
-    } else {
-        Err(unavailable(format!("HTTP {}: {}", status.as_u16(), one_line(&text))))
-    }
-}
-
-/// The v2 `X-Signature-256` of one request; `query` as sent, signed in canonical form.
-fn sign(secret: &Secret, t: i64, method: &str, path: &str, query: &str, body: &[u8]) -> String {
-    let query = crate::webhook::canonical_raw_query(query);
-    let signed = crate::webhook::Signed {
-        method: &method.to_ascii_uppercase(),
-        path: path.trim_end_matches('/'),
-        query: &query,
-        body,
-    };
-    crate::webhook::sign(secret, t, &signed)
-}
-
-pub(crate) fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
