@@ -4,28 +4,24 @@
 //! stderr in one line. Secrets come from the environment only, never from flags.
 
 use std::io::Read;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use tokio::time::Instant;
 
-use crate::adapters::memory::MemorySink;
-use crate::config::Config;
 use crate::ports::intake::{Intake, parse_value};
 use crate::secret::Secret;
-use crate::select::{Action, ExpandSettings, Expander, PlanRow};
-use crate::selection::SelectionRequest;
 use crate::wiring;
 
 mod client;
+mod plan;
 pub mod sigv4;
 mod watch;
 
 use client::sign;
 pub(crate) use client::{Auth, http, one_line};
+use plan::plan;
 
 pub const EXIT_OK: i32 = 0;
 /// `status --watch`: the deletion (or a target of the selection) failed, timed out or was
@@ -217,45 +213,33 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
         Command::Status {
             url,
             iam,
-            task: Some(task),
+            task,
+            selection,
             watch,
             every,
-            ..
-        } => follow(&url, iam, Followed::Task(&task), watch.then_some(every)).await,
-        Command::Status {
-            url,
-            iam,
-            selection: Some(selection),
-            watch,
-            every,
-            ..
-        } => follow(&url, iam, Followed::Selection(&selection), watch.then_some(every)).await,
-        Command::Status {
-            url,
-            iam,
-            watch,
             project_id,
             service,
             checkpoint_id,
             items,
             backup_ids,
-            ..
-        } => {
-            if watch {
-                return Err(refused("--watch follows a --task or a --selection"));
+        } => match (task, selection) {
+            (Some(task), _) => follow(&url, iam, Followed::Task(&task), watch.then_some(every)).await,
+            (None, Some(s)) => follow(&url, iam, Followed::Selection(&s), watch.then_some(every)).await,
+            (None, None) if watch => Err(refused("--watch follows a --task or a --selection")),
+            (None, None) => {
+                let checkpoint = checkpoint_id.as_deref();
+                live_status(
+                    &url,
+                    iam,
+                    &service,
+                    project_id.as_deref(),
+                    checkpoint,
+                    &items,
+                    &backup_ids,
+                )
+                .await
             }
-            let checkpoint = checkpoint_id.as_deref();
-            live_status(
-                &url,
-                iam,
-                &service,
-                project_id.as_deref(),
-                checkpoint,
-                &items,
-                &backup_ids,
-            )
-            .await
-        }
+        },
         Command::Sign {
             body,
             method,
@@ -335,96 +319,6 @@ async fn follow(url: &str, iam: bool, what: Followed<'_>, every: Option<u64>) ->
         (Followed::Selection(s), Some(every)) => watch::selection(url, &auth, s, every).await,
         (Followed::Selection(s), None) => http(url, &auth, "GET", &format!("/selections/{s}"), "", None).await,
     }
-}
-
-async fn plan(text: &str, as_json: bool) -> Result<String, Failure> {
-    let (_, intake) = parse_request(text)?;
-    let Intake::Select(req) = intake else {
-        return Err(refused("plan takes a selection request ({\"select\": {…}})"));
-    };
-    let config = Config::from_env().map_err(|e| refused(e.to_string()))?;
-    let aws = wiring::aws_from_env().await;
-    let secrets = wiring::secrets(&config, &aws)
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
-    let csbs = wiring::csbs_client(&config, &secrets).map_err(|e| refused(e.to_string()))?;
-    let expander = Expander::new(
-        csbs.into(),
-        None,
-        Arc::new(MemorySink::new()),
-        ExpandSettings::default(),
-    );
-    let reference = req.reference_time.unwrap_or_else(Utc::now);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let plan = match expander.plan_only(&req, reference, deadline).await {
-        Ok(Ok(p)) => p,
-        Ok(Err(too_large)) => {
-            return Err(refused(format!(
-                "selection_too_large: the selection matches {} backups, more than max_backups ({})",
-                too_large.count, too_large.max
-            )));
-        }
-        Err(e) if e.class() == crate::cloud::ErrorClass::Permanent => return Err(refused(e.to_string())),
-        Err(e) => return Err(unavailable(e.to_string())),
-    };
-    let selection_id = req.selection_id(reference);
-    if as_json {
-        // Serialised straight from the plan: no JSON tree of 10,000 rows in between.
-        #[derive(serde::Serialize)]
-        struct Printed<'a> {
-            selection_id: &'a str,
-            reference_time: String,
-            counts: crate::selection::Counts,
-            plan: &'a [PlanRow],
-        }
-        let printed = Printed {
-            selection_id: &selection_id,
-            reference_time: crate::task::rfc3339(reference),
-            counts: plan.counts,
-            plan: &plan.rows,
-        };
-        return Ok(serde_json::to_string_pretty(&printed).expect("serialisable"));
-    }
-    Ok(table(&req, &selection_id, reference, &plan.rows, plan.counts))
-}
-
-fn table(
-    req: &SelectionRequest,
-    selection_id: &str,
-    reference: DateTime<Utc>,
-    rows: &[PlanRow],
-    counts: crate::selection::Counts,
-) -> String {
-    let mut out = format!(
-        "{} selection {selection_id} of project {} at {}\n",
-        req.select.service.display_name(),
-        req.select.project_id,
-        crate::task::rfc3339(reference)
-    );
-    out.push_str(&format!(
-        "{:<40} {:<38} {:<28} {:<10} {:<7} {}\n",
-        "ID", "RESOURCE", "CREATED_AT", "STATUS", "ACTION", "WHY"
-    ));
-    for r in rows {
-        let b = &r.backup;
-        out.push_str(&format!(
-            "{:<40} {:<38} {:<28} {:<10} {:<7} {}\n",
-            b.id,
-            b.resource_id.as_deref().unwrap_or("-"),
-            b.created_at.as_deref().unwrap_or("-"),
-            b.status,
-            match r.action {
-                Action::Delete => "delete",
-                Action::Keep => "keep",
-            },
-            r.reason
-        ));
-    }
-    out.push_str(&format!(
-        "{} to delete, {} kept, {} considered, {} listed",
-        counts.to_delete, counts.kept, counts.considered, counts.listed
-    ));
-    out
 }
 
 async fn submit_to_queue(queue_url: &str, body: &Value) -> Result<String, Failure> {
