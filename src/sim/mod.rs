@@ -4,6 +4,9 @@
 //! signatures within ±15 minutes of `X-Sdk-Date`), deletes asynchronously with at most five
 //! running deletions per project, and can inject faults per route.
 
+mod auth;
+mod cbr_api;
+mod csbs_api;
 pub mod faults;
 pub mod server;
 pub mod state;
