@@ -84,7 +84,10 @@ pub enum HttpAuth {
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// CSBS, CBR and IAM endpoints: at least one of the services'.
-fn endpoints(get: Lookup) -> Result<(Option<Url>, Option<Url>, Option<Url>), ConfigError> {
+/// The CSBS, CBR and IAM endpoints, each when set.
+type Endpoints = (Option<Url>, Option<Url>, Option<Url>);
+
+fn endpoints(get: Lookup) -> Result<Endpoints, ConfigError> {
     let endpoint = |k: &'static str| get(k).map(|v| parse_endpoint(k, &v)).transpose();
     let (csbs, cbr, iam) = (
         endpoint("CSBS_ENDPOINT")?,

@@ -77,14 +77,14 @@ pub async fn handle_http(app: &SubmitApp, req: Request, raw_query: &str, deadlin
         Err((status, code, message)) => return error(status, code, message),
     };
     if let Err(refused) = authorize(app, &req, &route, raw_query) {
-        return refused;
+        return *refused;
     }
     answer(app, route, body, raw_query, deadline).await
 }
 
 /// The webhook signature (or the IAM identity) of the request, for exactly its method, route
 /// path, query and body (docs/DESIGN.md, "HTTP API and signatures").
-fn authorize(app: &SubmitApp, req: &Request, route: &Route, raw_query: &str) -> Result<(), Response<Body>> {
+fn authorize(app: &SubmitApp, req: &Request, route: &Route, raw_query: &str) -> Result<(), Box<Response<Body>>> {
     let signed = webhook::Signed {
         method: req.method().as_str(),
         path: &route.signed_path(),
@@ -101,7 +101,7 @@ fn authorize(app: &SubmitApp, req: &Request, route: &Route, raw_query: &str) -> 
         chrono::Utc::now().timestamp(),
     ) {
         tracing::warn!(code = e.code().as_str(), "refused an unauthenticated HTTP request");
-        return Err(error(StatusCode::UNAUTHORIZED, e.code(), &e.to_string()));
+        return Err(Box::new(error(StatusCode::UNAUTHORIZED, e.code(), &e.to_string())));
     }
     if let (webhook::WebhookPolicy::Iam, Some(caller)) = (&app.webhook, &caller) {
         tracing::info!(caller = %caller, "IAM caller");
@@ -281,9 +281,9 @@ pub(super) fn not_allowed(project_id: &str) -> Response<Body> {
 fn cloud_error(e: &CloudError) -> Response<Body> {
     match e.class() {
         crate::cloud::ErrorClass::Permanent if e.http_status() == Some(403) => {
-            error(StatusCode::FORBIDDEN, &e.code(), &e.to_string())
+            error(StatusCode::FORBIDDEN, e.code(), &e.to_string())
         }
-        crate::cloud::ErrorClass::Permanent => error(StatusCode::BAD_REQUEST, &e.code(), &e.to_string()),
+        crate::cloud::ErrorClass::Permanent => error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
         _ => cloud_failing(&e.code(), &e.to_string(), e.is_bad_gateway()),
     }
 }

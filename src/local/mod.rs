@@ -134,7 +134,7 @@ async fn poll_until_done(
     let tick_period = POLL_WINDOW + poll_interval;
     while (!local.queue.is_empty() || !local.intake.is_empty()) && tick < 60 {
         tick += 1;
-        drain_intake(&local).await?;
+        drain_intake(local).await?;
         let tick_start = Instant::now();
         let run = local
             .poller

@@ -245,13 +245,16 @@ impl Dispositions {
     }
 }
 
+/// A pending message that is not a task: its Failed event and its receipt.
+type Unreadable = (OutcomeEvent, String);
+
 /// Sorts a batch's messages: the tasks this batch checks, the unreadable ones (with their
 /// Failed event); copies of a task already settled in this pass share its disposition.
 fn claim_all(
     pass: &PassState,
     received: Vec<Received>,
     after: &mut Dispositions,
-) -> (Vec<(PendingTask, String)>, Vec<(OutcomeEvent, String)>) {
+) -> (Vec<(PendingTask, String)>, Vec<Unreadable>) {
     let mut mine = Vec::new();
     let mut unreadable = Vec::new();
     for m in received {
