@@ -99,39 +99,37 @@ impl Backups {
                 let items = self.csbs.list_items(&task.project_id, &filter, deadline).await?;
                 Ok(crate::csbs::state::target_states(task, &items))
             }
-            Service::Cbr => self.read_cbr(task, deadline, slots, calls).await,
+            Service::Cbr => {
+                let ids: Vec<String> = task
+                    .backup_ids
+                    .iter()
+                    .flatten()
+                    .filter(|id| !task.is_refused(id))
+                    .cloned()
+                    .collect();
+                let read = futures::stream::iter(ids)
+                    .map(|id| async move {
+                        let _slot = slots.acquire().await.expect("never closed");
+                        let r = crate::cbr::state::read_backup(
+                            &self.cbr,
+                            &task.project_id,
+                            &id,
+                            task.submitted_at,
+                            deadline,
+                        )
+                        .await;
+                        calls.fetch_add(r.as_ref().map_or(1, |read| read.calls), Ordering::Relaxed);
+                        r.map(|read| (id, read.state))
+                    })
+                    .buffer_unordered(MAX_BATCH)
+                    .collect::<Vec<_>>()
+                    .await;
+                let mut states: States = read.into_iter().collect::<Result<_, _>>()?;
+                // In the task's order, so the verdict does not depend on which answer came first.
+                states.sort_by(|a, b| a.0.cmp(&b.0));
+                Ok(states)
+            }
         }
-    }
-
-    async fn read_cbr(
-        &self,
-        task: &PendingTask,
-        deadline: Instant,
-        slots: &Semaphore,
-        calls: &AtomicU64,
-    ) -> Result<States, CloudError> {
-        let ids: Vec<String> = task
-            .backup_ids
-            .iter()
-            .flatten()
-            .filter(|id| !task.is_refused(id))
-            .cloned()
-            .collect();
-        let read = futures::stream::iter(ids)
-            .map(|id| async move {
-                let _slot = slots.acquire().await.expect("never closed");
-                let r =
-                    crate::cbr::state::read_backup(&self.cbr, &task.project_id, &id, task.submitted_at, deadline).await;
-                calls.fetch_add(r.as_ref().map_or(1, |read| read.calls), Ordering::Relaxed);
-                r.map(|read| (id, read.state))
-            })
-            .buffer_unordered(MAX_BATCH)
-            .collect::<Vec<_>>()
-            .await;
-        let mut states: States = read.into_iter().collect::<Result<_, _>>()?;
-        // In the task's order, so the verdict does not depend on which answer came first.
-        states.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(states)
     }
 
     /// The live state of targets no task is known for (`GET /deletions/status`), read as the
@@ -190,73 +188,53 @@ impl Backups {
         };
         let mut out = Vec::new();
         for checkpoint_id in scopes {
-            match s.service {
-                Service::Csbs => self.list_csbs(s, checkpoint_id, deadline, &mut out).await?,
-                Service::Cbr => self.list_cbr(s, checkpoint_id, deadline, &mut out).await?,
-            }
+            self.list_scope(s, checkpoint_id, deadline, &mut out).await?;
         }
         Ok(out)
     }
 
-    async fn list_csbs(
+    /// One listing of a selection's scope (the project, or one of its checkpoints), into `out`.
+    async fn list_scope(
         &self,
         s: &Selector,
         checkpoint_id: Option<String>,
         deadline: Instant,
         out: &mut Vec<Candidate>,
     ) -> Result<(), CloudError> {
-        let filter = ListFilter {
-            checkpoint_id,
-            status: Some(s.status.clone()),
-            resource_id: s.resource_id.clone(),
-            limit: Some(LIST_PAGE),
-            marker: None,
-        };
-        // Page by page: only the candidate's few fields are kept of each item.
-        self.csbs
-            .for_each_page(&s.project_id, &filter, deadline, |page| {
-                out.extend(page.into_iter().filter_map(Candidate::from_csbs))
-            })
-            .await
-    }
-
-    async fn list_cbr(
-        &self,
-        s: &Selector,
-        checkpoint_id: Option<String>,
-        deadline: Instant,
-        out: &mut Vec<Candidate>,
-    ) -> Result<(), CloudError> {
-        let filter = BackupFilter {
-            checkpoint_id,
-            vault_id: s.vault_id.clone().filter(|_| s.keep_last.is_none()),
-            resource_id: s.resource_id.clone(),
-            status: Some(s.status.clone()),
-            limit: Some(LIST_PAGE),
-        };
-        self.cbr
-            .for_each_backup_page(&s.project_id, &filter, deadline, |page| {
-                out.extend(
-                    page.into_iter()
+        match s.service {
+            Service::Csbs => {
+                let filter = ListFilter {
+                    checkpoint_id,
+                    status: Some(s.status.clone()),
+                    resource_id: s.resource_id.clone(),
+                    limit: Some(LIST_PAGE),
+                    marker: None,
+                };
+                // Page by page: only the candidate's few fields are kept of each item.
+                self.csbs
+                    .for_each_page(&s.project_id, &filter, deadline, |page| {
+                        out.extend(page.into_iter().filter_map(Candidate::from_csbs))
+                    })
+                    .await
+            }
+            Service::Cbr => {
+                let filter = BackupFilter {
+                    checkpoint_id,
+                    vault_id: s.vault_id.clone().filter(|_| s.keep_last.is_none()),
+                    resource_id: s.resource_id.clone(),
+                    status: Some(s.status.clone()),
+                    limit: Some(LIST_PAGE),
+                };
+                self.cbr
+                    .for_each_backup_page(&s.project_id, &filter, deadline, |page| {
                         // Own top-level backups only: a per-disk child goes with its parent,
                         // and a replica is never a target (docs/DESIGN.md, "CBR targets").
-                        .filter(|b| b.is_own_top_level())
-                        .filter(|b| usable_id(&b.id))
-                        .map(|b| {
-                            let status = b.status.unwrap_or_default();
-                            Candidate::new(
-                                b.id,
-                                b.checkpoint_id,
-                                b.resource_id,
-                                b.vault_id,
-                                b.name,
-                                status,
-                                b.created_at,
-                            )
-                        }),
-                )
-            })
-            .await
+                        let own = page.into_iter().filter(|b| b.is_own_top_level() && usable_id(&b.id));
+                        out.extend(own.map(Candidate::from_cbr))
+                    })
+                    .await
+            }
+        }
     }
 
     /// How many backups of the project wait in the service's deletion queue (`waiting_delete`):
@@ -336,6 +314,19 @@ impl Candidate {
             status,
             created_at,
         }
+    }
+
+    fn from_cbr(b: crate::cbr::models::Backup) -> Candidate {
+        let status = b.status.unwrap_or_default();
+        Candidate::new(
+            b.id,
+            b.checkpoint_id,
+            b.resource_id,
+            b.vault_id,
+            b.name,
+            status,
+            b.created_at,
+        )
     }
 
     fn from_csbs(i: CheckpointItem) -> Option<Candidate> {

@@ -182,12 +182,7 @@ impl PendingQueue for SqsQueue {
                 .send()
                 .await
                 .map_err(call_err)?;
-            Ok(out
-                .failed()
-                .iter()
-                .filter_map(|f| f.id().parse::<usize>().ok())
-                .filter_map(|i| receipts.get(i).cloned())
-                .collect())
+            Ok(failed_entries(out.failed(), receipts, Clone::clone))
         })
         .await
     }
@@ -217,13 +212,21 @@ impl PendingQueue for SqsQueue {
                 .send()
                 .await
                 .map_err(call_err)?;
-            Ok(out
-                .failed()
-                .iter()
-                .filter_map(|f| f.id().parse::<usize>().ok())
-                .filter_map(|i| entries.get(i).map(|(r, _)| r.clone()))
-                .collect())
+            Ok(failed_entries(out.failed(), entries, |(r, _)| r.clone()))
         })
         .await
     }
+}
+
+/// The receipts of the entries a batch call refused: entry ids are the entries' indexes.
+fn failed_entries<T>(
+    failed: &[aws_sdk_sqs::types::BatchResultErrorEntry],
+    entries: &[T],
+    receipt: impl Fn(&T) -> String,
+) -> Vec<String> {
+    failed
+        .iter()
+        .filter_map(|f| f.id().parse::<usize>().ok())
+        .filter_map(|i| entries.get(i).map(&receipt))
+        .collect()
 }

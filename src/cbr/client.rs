@@ -12,7 +12,7 @@ use super::models::{
     Backup, BackupEnvelope, BackupListEnvelope, OperationLog, OperationLogListEnvelope, RestorePoint,
     RestorePointEnvelope,
 };
-use crate::cloud::{CloudError, DeleteOutcome, Transport, decode};
+use crate::cloud::{CloudError, DeleteOutcome, ServiceTransport, Transport, decode};
 use crate::ids::validate_id;
 use crate::service::Service;
 
@@ -61,25 +61,14 @@ impl BackupFilter {
 /// connections and tokens when both are built on one).
 #[derive(Clone)]
 pub struct CbrClient {
-    transport: Transport,
+    api: ServiceTransport,
 }
 
 impl CbrClient {
     pub fn new(transport: Transport) -> Self {
-        CbrClient { transport }
-    }
-
-    async fn call(
-        &self,
-        project_id: &str,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        deadline: Instant,
-    ) -> Result<bytes::Bytes, CloudError> {
-        self.transport
-            .call(Service::Cbr, project_id, method, path, query, deadline)
-            .await
+        CbrClient {
+            api: ServiceTransport::new(transport, Service::Cbr),
+        }
     }
 
     /// `DELETE /v3/{project}/backups/{backup}`: 204 (or 200, 202) accepted; gone and busy
@@ -93,7 +82,7 @@ impl CbrClient {
         validate_id("project_id", project_id)?;
         validate_id("backup_id", backup_id)?;
         let path = format!("/v3/{project_id}/backups/{backup_id}");
-        match self.call(project_id, Method::DELETE, &path, &[], deadline).await {
+        match self.api.call(Method::DELETE, project_id, &path, &[], deadline).await {
             Ok(_) => Ok(DeleteOutcome::Accepted),
             Err(e) => match classify(&e) {
                 CbrClass::Gone => Ok(DeleteOutcome::AlreadyGone),
@@ -114,7 +103,7 @@ impl CbrClient {
         validate_id("project_id", project_id)?;
         validate_id("backup_id", backup_id)?;
         let path = format!("/v3/{project_id}/backups/{backup_id}");
-        match self.call(project_id, Method::GET, &path, &[], deadline).await {
+        match self.api.call(Method::GET, project_id, &path, &[], deadline).await {
             Ok(body) => {
                 let env: BackupEnvelope = decode(&body)?;
                 env.backup
@@ -156,7 +145,8 @@ impl CbrClient {
         let mut seen = HashSet::new();
         loop {
             let body = self
-                .call(project_id, Method::GET, &path, &filter.query(seen.len())?, deadline)
+                .api
+                .call(Method::GET, project_id, &path, &filter.query(seen.len())?, deadline)
                 .await?;
             let env: BackupListEnvelope = decode(&body)?;
             let page = env
@@ -194,7 +184,7 @@ impl CbrClient {
             q.push(("resource_id".to_string(), r.to_string()));
         }
         let path = format!("/v3/{project_id}/operation-logs");
-        match self.call(project_id, Method::GET, &path, &q, deadline).await {
+        match self.api.call(Method::GET, project_id, &path, &q, deadline).await {
             Ok(body) => {
                 let env: OperationLogListEnvelope = decode(&body)?;
                 env.operation_logs
@@ -215,7 +205,7 @@ impl CbrClient {
         validate_id("project_id", project_id)?;
         validate_id("checkpoint_id", checkpoint_id)?;
         let path = format!("/v3/{project_id}/checkpoints/{checkpoint_id}");
-        match self.call(project_id, Method::GET, &path, &[], deadline).await {
+        match self.api.call(Method::GET, project_id, &path, &[], deadline).await {
             Ok(body) => {
                 let env: RestorePointEnvelope = decode(&body)?;
                 env.checkpoint

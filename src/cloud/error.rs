@@ -185,23 +185,11 @@ pub fn api_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Clo
 
 impl CloudError {
     /// The same error, naming `service` as the one that answered.
-    pub fn from_service(self, service: Service) -> Self {
-        match self {
-            CloudError::Api {
-                status,
-                code,
-                message,
-                retry_after,
-                ..
-            } => CloudError::Api {
-                service,
-                status,
-                code,
-                message,
-                retry_after,
-            },
-            other => other,
+    pub fn from_service(mut self, service: Service) -> Self {
+        if let CloudError::Api { service: s, .. } = &mut self {
+            *s = service;
         }
+        self
     }
 }
 

@@ -16,7 +16,7 @@ use serde_json::Value;
 pub use auth::Credentials;
 pub use error::{CloudError, ErrorClass, api_error};
 pub use latency::{CallLatencies, Latencies};
-pub use transport::{ClientConfig, RetryPolicy, Transport, decode, retry_wait};
+pub use transport::{ClientConfig, Request, RetryPolicy, ServiceTransport, Transport, decode, retry_wait};
 
 /// What a DELETE achieved, whichever service answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -68,31 +68,16 @@ impl Transport {
     }
 
     /// Removes any credential that an error message might quote (the gateway echoes the AK).
-    pub(super) fn redact(&self, e: CloudError) -> CloudError {
+    pub(super) fn redact(&self, mut e: CloudError) -> CloudError {
         let mut secrets = self.inner.config.credentials.secret_values();
         if let Credentials::AkSk { ak, .. } = &self.inner.config.credentials {
             secrets.push(ak.clone());
         }
-        match e {
-            CloudError::Api {
-                service,
-                status,
-                code,
-                mut message,
-                retry_after,
-            } => {
-                for s in secrets.iter().filter(|s| !s.is_empty()) {
-                    message = message.replace(s.as_str(), "***");
-                }
-                CloudError::Api {
-                    service,
-                    status,
-                    code,
-                    message,
-                    retry_after,
-                }
+        if let CloudError::Api { message, .. } = &mut e {
+            for s in secrets.iter().filter(|s| !s.is_empty()) {
+                *message = message.replace(s.as_str(), "***");
             }
-            other => other,
         }
+        e
     }
 }

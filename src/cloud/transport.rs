@@ -124,23 +124,20 @@ impl Transport {
         &self.inner.config.credentials
     }
 
-    /// Sends one call to `service` with retries for transient answers, bounded by `deadline`.
-    /// CBR shares this transport with CSBS: the same credentials, token cache (a token is
-    /// scoped to the project, not the service), signing and connection pool.
-    pub async fn call(
-        &self,
-        service: Service,
-        project_id: &str,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        deadline: Instant,
-    ) -> Result<bytes::Bytes, CloudError> {
-        let base = self.endpoint(service)?;
-        self.call_at(base, project_id, method, path, query, deadline)
+    /// Sends one call with retries for transient answers, bounded by `deadline`. CBR shares
+    /// this transport with CSBS: the same credentials, token cache (a token is scoped to the
+    /// project, not the service), signing and connection pool.
+    pub async fn call(&self, request: Request<'_>, deadline: Instant) -> Result<bytes::Bytes, CloudError> {
+        let base = self.endpoint(request.service)?;
+        let call = Call {
+            base,
+            request: &request,
+            deadline,
+        };
+        self.call_at(&call)
             .await
             .map(|a| a.body)
-            .map_err(|e| e.from_service(service))
+            .map_err(|e| e.from_service(request.service))
     }
 
     /// The configured endpoint of `service`, or the error naming its variable.
@@ -152,22 +149,15 @@ impl Transport {
             .ok_or(CloudError::NotConfigured(service.endpoint_variable()))
     }
 
-    async fn call_at(
-        &self,
-        base: &Url,
-        project_id: &str,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        deadline: Instant,
-    ) -> Result<Answer, CloudError> {
+    async fn call_at(&self, call: &Call<'_>) -> Result<Answer, CloudError> {
+        let deadline = call.deadline;
         let policy = &self.inner.config.retry;
         let backoff = ExponentialBuilder::default()
             .with_min_delay(policy.min_delay)
             .with_max_delay(policy.max_delay)
             .with_max_times(policy.max_attempts.saturating_sub(1))
             .with_jitter();
-        let attempt = || self.call_once_reauth(base, project_id, method.clone(), path, query, deadline);
+        let attempt = || self.call_once_reauth(call);
         let retried = attempt
             .retry(backoff)
             .when(CloudError::is_retryable)
@@ -181,32 +171,17 @@ impl Transport {
 
     /// One attempt; with token auth a 401 triggers one replay with a newer token: the one a
     /// concurrent call already fetched, or else one new login.
-    async fn call_once_reauth(
-        &self,
-        base: &Url,
-        project_id: &str,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        deadline: Instant,
-    ) -> Result<Answer, CloudError> {
-        let call = Call {
-            base,
-            project_id,
-            method: &method,
-            path,
-            query,
-            deadline,
-        };
+    async fn call_once_reauth(&self, call: &Call<'_>) -> Result<Answer, CloudError> {
+        let (project_id, deadline) = (call.request.project_id, call.deadline);
         let Credentials::Password { .. } = &self.inner.config.credentials else {
-            return self.call_once(&call, None).await;
+            return self.call_once(call, None).await;
         };
         let first = self.token(project_id, deadline, None).await?;
-        match self.call_once(&call, Some(&first.token)).await {
+        match self.call_once(call, Some(&first.token)).await {
             Err(CloudError::Api { status: 401, .. }) => {
                 tracing::info!(project_id, "the service refused the token; replaying with a newer one");
                 let newer = self.token(project_id, deadline, Some(first.serial)).await?;
-                self.call_once(&call, Some(&newer.token)).await
+                self.call_once(call, Some(&newer.token)).await
             }
             other => other,
         }
@@ -216,13 +191,16 @@ impl Transport {
     async fn call_once(&self, call: &Call<'_>, token: Option<&Secret>) -> Result<Answer, CloudError> {
         let Call {
             base,
-            project_id,
-            method,
-            path,
-            query,
+            request,
             deadline,
         } = *call;
-        let method = method.clone();
+        let Request {
+            project_id,
+            path,
+            query,
+            ..
+        } = *request;
+        let method = request.method.clone();
         let mut url = base.clone();
         url.set_path(path);
         if !query.is_empty() {
@@ -312,13 +290,57 @@ pub fn retry_wait(
     (now + wait < deadline).then_some(wait)
 }
 
-/// One request's parts, as every attempt sends them.
+/// One call as a client asks for it: the service that answers, the project it is for (its
+/// token's scope and `X-Project-Id`), method, path and query.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub service: Service,
+    pub project_id: &'a str,
+    pub method: Method,
+    pub path: &'a str,
+    pub query: &'a [(String, String)],
+}
+
+/// The transport as one service's client uses it: every call goes to that service.
+#[derive(Clone)]
+pub struct ServiceTransport {
+    transport: Transport,
+    service: Service,
+}
+
+impl ServiceTransport {
+    pub fn new(transport: Transport, service: Service) -> Self {
+        ServiceTransport { transport, service }
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// One call of this service ([`Transport::call`]).
+    pub async fn call(
+        &self,
+        method: Method,
+        project_id: &str,
+        path: &str,
+        query: &[(String, String)],
+        deadline: Instant,
+    ) -> Result<bytes::Bytes, CloudError> {
+        let request = Request {
+            service: self.service,
+            project_id,
+            method,
+            path,
+            query,
+        };
+        self.transport.call(request, deadline).await
+    }
+}
+
+/// A request on its way: the endpoint it goes to and its deadline, as every attempt sends it.
 struct Call<'a> {
     base: &'a Url,
-    project_id: &'a str,
-    method: &'a Method,
-    path: &'a str,
-    query: &'a [(String, String)],
+    request: &'a Request<'a>,
     deadline: Instant,
 }
 

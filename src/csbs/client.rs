@@ -6,7 +6,9 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::models::{CheckpointItem, CountEnvelope, ItemEnvelope, ListEnvelope};
-use crate::cloud::{ClientConfig, CloudError, DeleteOutcome, ErrorClass, Latencies, Transport, decode};
+use crate::cloud::{
+    ClientConfig, CloudError, DeleteOutcome, ErrorClass, Latencies, ServiceTransport, Transport, decode,
+};
 use crate::ids::validate_id;
 use crate::service::Service;
 
@@ -68,7 +70,7 @@ pub struct Page {
 /// The CSBS calls. Cheap to clone: clones share the transport.
 #[derive(Clone)]
 pub struct CsbsClient {
-    transport: Transport,
+    api: ServiceTransport,
 }
 
 impl CsbsClient {
@@ -79,16 +81,18 @@ impl CsbsClient {
 
     /// A CSBS client on `transport` (shared with the CBR client: one token cache and pool).
     pub fn on(transport: Transport) -> Self {
-        CsbsClient { transport }
+        CsbsClient {
+            api: ServiceTransport::new(transport, Service::Csbs),
+        }
     }
 
     pub fn transport(&self) -> &Transport {
-        &self.transport
+        self.api.transport()
     }
 
     /// The times of the HTTP calls made since the last call (the whole transport's).
     pub fn take_latencies(&self) -> Latencies {
-        self.transport.take_latencies()
+        self.api.transport().take_latencies()
     }
 
     /// `DELETE /v1/{project}/providers/{provider}/checkpoints/{checkpoint}[?checkpoint_items={item}]`.
@@ -109,7 +113,7 @@ impl CsbsClient {
             query.push(("checkpoint_items".to_string(), item.to_string()));
         }
         let path = format!("/v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}");
-        match self.call(project_id, Method::DELETE, &path, &query, deadline).await {
+        match self.api.call(Method::DELETE, project_id, &path, &query, deadline).await {
             Ok(_) => Ok(DeleteOutcome::Accepted),
             Err(e) => match e.class() {
                 ErrorClass::NotFound => Ok(DeleteOutcome::AlreadyGone),
@@ -129,7 +133,7 @@ impl CsbsClient {
         validate_id("project_id", project_id)?;
         validate_id("checkpoint_item_id", item_id)?;
         let path = format!("/v1/{project_id}/checkpoint_items/{item_id}");
-        match self.call(project_id, Method::GET, &path, &[], deadline).await {
+        match self.api.call(Method::GET, project_id, &path, &[], deadline).await {
             Ok(a) => {
                 let env: ItemEnvelope = decode(&a)?;
                 env.checkpoint_item
@@ -151,7 +155,8 @@ impl CsbsClient {
         validate_id("project_id", project_id)?;
         let path = format!("/v1/{project_id}/checkpoint_items");
         let a = self
-            .call(project_id, Method::GET, &path, &filter.query(true)?, deadline)
+            .api
+            .call(Method::GET, project_id, &path, &filter.query(true)?, deadline)
             .await?;
         let env: ListEnvelope = decode(&a)?;
         let link_marker = env
@@ -212,25 +217,13 @@ impl CsbsClient {
         validate_id("project_id", project_id)?;
         let path = format!("/v1/{project_id}/checkpoint_items/count");
         let a = self
-            .call(project_id, Method::GET, &path, &filter.query(false)?, deadline)
+            .api
+            .call(Method::GET, project_id, &path, &filter.query(false)?, deadline)
             .await?;
         let env: CountEnvelope = decode(&a)?;
         env.count
             .map(|c| c.max(0.0) as u64)
             .ok_or_else(|| CloudError::Decode("CSBS answered without a \"count\"".into()))
-    }
-
-    async fn call(
-        &self,
-        project_id: &str,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        deadline: Instant,
-    ) -> Result<bytes::Bytes, CloudError> {
-        self.transport
-            .call(Service::Csbs, project_id, method, path, query, deadline)
-            .await
     }
 }
 

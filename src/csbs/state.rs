@@ -45,22 +45,28 @@ pub fn target_states(task: &PendingTask, items: &[CheckpointItem]) -> Vec<(Strin
     }
 }
 
+/// An item `i` in `status` whose last failed operation is `fail_op` (reason `boom`): the
+/// tables of src/csbs/state.rs and src/poll/tests.rs.
+#[cfg(test)]
+pub(crate) fn test_item(status: &str, fail_op: &str) -> CheckpointItem {
+    CheckpointItem {
+        id: "i".into(),
+        status: Some(status.into()),
+        extend_info: Some(crate::csbs::models::ExtendInfo {
+            fail_op: Some(fail_op.into()),
+            fail_reason: Some("boom".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::csbs::models::ExtendInfo;
 
     fn item(status: &str, fail_op: &str) -> CheckpointItem {
-        CheckpointItem {
-            id: "i".into(),
-            status: Some(status.into()),
-            extend_info: Some(ExtendInfo {
-                fail_op: Some(fail_op.into()),
-                fail_reason: Some("boom".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
+        test_item(status, fail_op)
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-use crate::csbs::models::{CheckpointItem, ExtendInfo};
+use crate::csbs::models::CheckpointItem;
 
 /// The verdict on what CSBS listed.
 fn csbs_verdict(task: &PendingTask, items: &[CheckpointItem], now: DateTime<Utc>) -> Check {
@@ -26,16 +26,7 @@ fn cbr_task(backups: &[&str]) -> PendingTask {
 }
 
 fn item(status: &str, fail_op: &str) -> CheckpointItem {
-    CheckpointItem {
-        id: "i".into(),
-        status: Some(status.into()),
-        extend_info: Some(ExtendInfo {
-            fail_op: Some(fail_op.into()),
-            fail_reason: Some("boom".into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    crate::csbs::state::test_item(status, fail_op)
 }
 
 fn listed(id: &str, status: &str, fail_op: &str) -> CheckpointItem {

@@ -91,18 +91,21 @@ impl AuthFailure {
     }
 }
 
-pub(super) fn authenticate(
-    sim: &Simulator,
-    method: &Method,
-    path: &str,
-    raw_query: &str,
-    headers: &HeaderMap,
-    project_id: &str,
-) -> Result<(), AuthFailure> {
-    if let Some(tok) = headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
-        return token_auth(sim, tok, project_id);
+/// What the gateway checks of a request.
+pub(super) struct Incoming<'a> {
+    pub(super) method: &'a Method,
+    pub(super) path: &'a str,
+    pub(super) raw_query: &'a str,
+    pub(super) headers: &'a HeaderMap,
+    /// The project in the URL.
+    pub(super) project_id: &'a str,
+}
+
+pub(super) fn authenticate(sim: &Simulator, req: &Incoming) -> Result<(), AuthFailure> {
+    if let Some(tok) = req.headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
+        return token_auth(sim, tok, req.project_id);
     }
-    aksk_auth(sim, method, path, raw_query, headers, project_id)
+    aksk_auth(sim, req)
 }
 
 /// `X-Auth-Token`: one the simulator issued, unexpired, scoped to the URL's project.
@@ -122,14 +125,14 @@ fn token_auth(sim: &Simulator, tok: &str, project_id: &str) -> Result<(), AuthFa
 
 /// `SDK-HMAC-SHA256`: a known AK, a fresh `X-Sdk-Date`, the URL's project, and the signature
 /// of exactly this method, path, query and signed headers (compared in constant time).
-fn aksk_auth(
-    sim: &Simulator,
-    method: &Method,
-    path: &str,
-    raw_query: &str,
-    headers: &HeaderMap,
-    project_id: &str,
-) -> Result<(), AuthFailure> {
+fn aksk_auth(sim: &Simulator, req: &Incoming) -> Result<(), AuthFailure> {
+    let Incoming {
+        method,
+        path,
+        raw_query,
+        headers,
+        project_id,
+    } = *req;
     let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
         return Err(AuthFailure::unauthorized("no token or signature"));
     };

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::faults::Route;
+use super::server::Asked;
 use super::server::error;
 use super::state::{Backend, CbrDeleteResult, SimFilter, SimOpLog};
 
@@ -35,13 +36,8 @@ fn page(q: &[(String, String)], default: usize) -> Result<(usize, usize), &'stat
 }
 
 /// The answer of a CBR route, once faults and authentication let the request through.
-pub(super) fn answer(
-    backend: &mut Backend,
-    route: Route,
-    segs: &[&str],
-    q: &[(String, String)],
-    now: Instant,
-) -> Response {
+pub(super) fn answer(backend: &mut Backend, asked: &Asked) -> Response {
+    let Asked { route, segs, q, now } = *asked;
     let project_id = segs[1];
     match route {
         Route::CbrDelete => match backend.delete_backup(project_id, segs[3], now) {

@@ -7,18 +7,14 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::faults::Route;
+use super::server::Asked;
 use super::server::error;
 use super::state::{Backend, DeleteResult, SimFilter};
 use crate::csbs::DEFAULT_PROVIDER_ID;
 
 /// The answer of a CSBS route, once faults and authentication let the request through.
-pub(super) fn answer(
-    backend: &mut Backend,
-    route: Route,
-    segs: &[&str],
-    q: &[(String, String)],
-    now: Instant,
-) -> Response {
+pub(super) fn answer(backend: &mut Backend, asked: &Asked) -> Response {
+    let Asked { route, segs, q, now } = *asked;
     let project_id = segs[1];
     match route {
         Route::Delete => delete(backend, project_id, segs, q, now),

@@ -16,9 +16,18 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::Simulator;
-use super::auth::authenticate;
+use super::auth::{Incoming, authenticate};
 use super::faults::{Fault, Route, decide};
 use super::state::ItemSeed;
+
+/// A request past the gateway, as the route tables answer it.
+pub(super) struct Asked<'a> {
+    pub(super) route: Route,
+    /// The path's segments (`segs[1]` is the project).
+    pub(super) segs: &'a [&'a str],
+    pub(super) q: &'a [(String, String)],
+    pub(super) now: Instant,
+}
 
 pub fn router(sim: Simulator) -> Router {
     Router::new()
@@ -104,17 +113,30 @@ async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
     if !body.is_empty() {
         return error(400, "CSBS.0002", "This request takes no body");
     }
-    if let Err(refusal) = authenticate(&sim, &parts.method, &path, &raw_query, &parts.headers, project_id) {
+    let incoming = Incoming {
+        method: &parts.method,
+        path: &path,
+        raw_query: &raw_query,
+        headers: &parts.headers,
+        project_id,
+    };
+    if let Err(refusal) = authenticate(&sim, &incoming) {
         sim.shared.stats.lock().unwrap().rejected_auth += 1;
         return refusal.into_response();
     }
     let now = Instant::now();
     let q = query_pairs(&raw_query);
     let mut backend = sim.shared.backend.lock().unwrap();
+    let asked = Asked {
+        route,
+        segs: &segs,
+        q: &q,
+        now,
+    };
     if route.is_cbr() {
-        super::cbr_api::answer(&mut backend, route, &segs, &q, now)
+        super::cbr_api::answer(&mut backend, &asked)
     } else {
-        super::csbs_api::answer(&mut backend, route, &segs, &q, now)
+        super::csbs_api::answer(&mut backend, &asked)
     }
 }
 
