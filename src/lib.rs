@@ -1,9 +1,20 @@
-//! csbs-deleter: reliable, event-driven deletion of CSBS backups on AWS Lambda.
+//! csbs-deleter: reliable, event-driven deletion of CSBS and CBR backups on AWS Lambda.
 //!
-//! The workflows ([`submit`], [`poll`]) are plain async code over ports ([`pending`],
-//! [`events`]) and the [`csbs`] client; Lambda types stay in [`lambda`] and `src/bin/`.
-//! The development tools (`sim`, `local`) exist only with the `dev` feature, which the Lambda
-//! builds leave off.
+//! The modules are in layers, each importing only from the ones before it (docs/DESIGN.md,
+//! "Layout"; `tests/it/layers.rs` keeps it so):
+//!
+//! 1. utilities: [`json`], [`secret`], [`trace`], [`chaos`];
+//! 2. contracts, pure: [`ids`], [`service`], [`codes`], [`request`], [`query`], [`task`],
+//!    [`target`], [`selection`], [`outcome`], [`webhook`];
+//! 3. the cloud — one transport for the Huawei APIs ([`cloud`]), each service's calls
+//!    ([`csbs`], [`cbr`]) and the one module that dispatches on the service ([`backups`]) —
+//!    and the [`ports`];
+//! 4. the [`adapters`] (SQS, EventBridge, DynamoDB, in-memory);
+//! 5. the workflows, with no Lambda or AWS types: [`submit`], [`poll`], [`select`],
+//!    [`status`], their failure type ([`failure`]) and [`metrics`];
+//! 6. the composition root: [`config`], [`secrets`], [`wiring`];
+//! 7. the edges: [`lambda`], the CLI (`cli`, feature `cli`), the simulator and the local run
+//!    (`sim`, `local`, feature `dev`: the Lambda builds leave them out); then `src/bin`.
 
 pub mod adapters;
 pub mod backups;
