@@ -54,6 +54,44 @@ impl PollApp {
     }
 }
 
+/// How a [`Deferred`] app is built (again after a failure).
+type Builder<T> = Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<T, ConfigError>> + Send + Sync>;
+
+/// An app built in the background from the process's start: the runtime asks for its first
+/// event meanwhile, and each invocation waits for the app. The configuration is checked before
+/// (a bad variable still fails the init phase); what takes round trips — the AWS configuration,
+/// the secrets from Secrets Manager — overlaps the runtime's start (BENCHMARKS.md, "Cold start").
+/// A failed build fails the invocation that waits for it and is tried again by the next one, so
+/// a transient Secrets Manager error costs one invocation, not a crash loop of the init phase.
+pub struct Deferred<T> {
+    cell: Arc<tokio::sync::OnceCell<T>>,
+    build: Builder<T>,
+}
+
+impl<T: Send + Sync + 'static> Deferred<T> {
+    /// Starts building at once (on the tokio runtime).
+    pub fn start<F, Fut>(build: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<T, ConfigError>> + Send + 'static,
+    {
+        let build: Builder<T> = Arc::new(move || Box::pin(build()));
+        let cell = Arc::new(tokio::sync::OnceCell::new());
+        let (first, again) = (cell.clone(), build.clone());
+        tokio::spawn(async move {
+            if let Err(e) = first.get_or_try_init(|| again()).await {
+                tracing::error!(variable = e.variable, error = %e, "the function could not be set up; the next invocation tries again");
+            }
+        });
+        Deferred { cell, build }
+    }
+
+    /// The app, once built (building it again if the last try failed).
+    pub async fn get(&self) -> Result<&T, ConfigError> {
+        self.cell.get_or_try_init(|| (self.build)()).await
+    }
+}
+
 /// The AWS configuration from the environment (honours `AWS_ENDPOINT_URL`, `AWS_REGION`).
 /// The HTTPS client is given explicitly: rustls with ring, the one TLS stack of the binaries
 /// (the SDK's default client would link aws-lc-rs as a second crypto provider).
@@ -198,4 +236,39 @@ async fn poller_with(config: &Config, aws: &SdkConfig, sink: Arc<CountingSink>) 
         ledger(config, aws)?,
         settings,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn a_deferred_app_is_built_once_and_a_failed_build_is_tried_again() {
+        let builds = Arc::new(AtomicUsize::new(0));
+        let counted = builds.clone();
+        let app = Deferred::start(move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match n {
+                    0 => Err(ConfigError {
+                        variable: "CSBS_CREDENTIALS_SECRET_ARN",
+                        message: "could not read the secret".into(),
+                    }),
+                    _ => Ok(n),
+                }
+            }
+        });
+        // The first build fails (in the background or in this call); the next try succeeds.
+        let first = match app.get().await {
+            Ok(v) => *v,
+            Err(e) => {
+                assert_eq!(e.variable, "CSBS_CREDENTIALS_SECRET_ARN");
+                *app.get().await.expect("built on the second try")
+            }
+        };
+        assert_eq!(first, 1);
+        assert_eq!(*app.get().await.unwrap(), 1, "built once, then kept");
+        assert_eq!(builds.load(Ordering::SeqCst), 2);
+    }
 }

@@ -9,9 +9,20 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_logging();
-    let config = Config::from_env()?;
-    let aws = wiring::aws_from_env().await;
-    let app = wiring::poll_app(&config, &aws).await?;
+    // The configuration is checked before the first event (a bad variable fails the init
+    // phase); the AWS configuration and the secrets load while the runtime starts
+    // (wiring::Deferred), and each invocation waits for them.
+    let config = std::sync::Arc::new(Config::from_env()?);
+    let app = wiring::Deferred::start(move || {
+        let config = config.clone();
+        async move {
+            let aws = wiring::aws_from_env().await;
+            wiring::poll_app(&config, &aws).await
+        }
+    });
     let app = &app;
-    run(service_fn(move |event: LambdaEvent<Value>| poll::handle(app, event))).await
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        poll::handle(app.get().await?, event).await
+    }))
+    .await
 }

@@ -9,13 +9,20 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_logging();
-    // Configuration and secrets are read and checked once, before the first event.
-    let config = Config::from_env()?;
-    let aws = wiring::aws_from_env().await;
-    let app = wiring::submit_app(&config, &aws).await?;
+    // The configuration is checked before the first event (a bad variable fails the init
+    // phase); the AWS configuration and the secrets load while the runtime starts
+    // (wiring::Deferred), and each invocation waits for them.
+    let config = std::sync::Arc::new(Config::from_env()?);
+    let app = wiring::Deferred::start(move || {
+        let config = config.clone();
+        async move {
+            let aws = wiring::aws_from_env().await;
+            wiring::submit_app(&config, &aws).await
+        }
+    });
     let app = &app;
-    run(service_fn(move |event: LambdaEvent<Value>| {
-        dispatch::handle(app, event)
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        dispatch::handle(app.get().await?, event).await
     }))
     .await
 }
