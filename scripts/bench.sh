@@ -86,6 +86,13 @@ env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto}", "AWS_REGION": "eu-central
        "POLL_WINDOW_SECONDS": "0", "PENDING_RECEIVE_WAIT_SECONDS": "0", "AWS_LAMBDA_FUNCTION_NAME": "bench",
        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_FORMAT": "JSON"}
 open(".tmp/bench/env.sh", "w").write("".join(f"export {k}='{v}'\n" for k, v in env.items()))
+# As deployed: both of submit's secrets in Secrets Manager (moto), no inline credential.
+sm = boto3.client("secretsmanager", **kw)
+creds = sm.create_secret(Name="bench-creds", SecretString=json.dumps({"ak": env["CSBS_AK"], "sk": env["CSBS_SK"]}))["ARN"]
+hook = sm.create_secret(Name="bench-webhook", SecretString=env["WEBHOOK_SECRET"])["ARN"]
+open(".tmp/bench/env-secrets.sh", "w").write(
+    "unset CSBS_AK CSBS_SK WEBHOOK_SECRET\n"
+    f"export CSBS_CREDENTIALS_SECRET_ARN='{creds}' WEBHOOK_SECRET_ARN='{hook}'\n")
 PY
   BENCH_SERVERS_UP=1
 }
@@ -100,10 +107,17 @@ cold() {
 }
 
 coldstart() {
-  echo "== cold start (20 runs each): the deployable build for the host, and the Python peer"
+  echo "== cold start (20 runs each): the deployable build for the host, a bare lambda_runtime echo, and the Python peer"
   [ -x target/lambda/submit/bootstrap ] || cargo lambda build --release --compiler cargo --no-default-features --bin submit --bin poll
+  cargo build --release --quiet --no-default-features --example lambda_echo
   servers
   cold lean target/lambda/submit/bootstrap target/lambda/poll/bootstrap
+  # The same run's baseline and submit with both secrets in Secrets Manager (moto), as deployed.
+  ( . .tmp/bench/env.sh
+    "$PY" scripts/bench/coldstart.py --runs 20 --log .tmp/bench/echo.log --event .tmp/bench/sqs10.json --name echo -- target/release/examples/lambda_echo > .tmp/bench/cold-echo.json
+    . .tmp/bench/env-secrets.sh
+    "$PY" scripts/bench/coldstart.py --runs 20 --log .tmp/bench/secrets-submit.log --event .tmp/bench/sqs10.json --name secrets-submit -- target/lambda/submit/bootstrap > .tmp/bench/cold-secrets-submit.json )
+  cat .tmp/bench/cold-echo.json .tmp/bench/cold-secrets-submit.json
   ( . .tmp/bench/env.sh; cd scripts/bench/peer && LAMBDA_TASK_ROOT="$PWD" "$PY" ../coldstart.py --runs 20 --log ../../../.tmp/bench/peer.log \
       --event ../../../.tmp/bench/sqs10.json --name python-peer -- "$PY" -m awslambdaric handler.handler ) > .tmp/bench/cold-peer.json
   cat .tmp/bench/cold-peer.json

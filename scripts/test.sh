@@ -12,21 +12,57 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tmp
 
-VENV=.venv
-if ! "$VENV/bin/python" -c "import moto, cfnlint, cfn_lint_serverless, huaweicloudsdkcore, samtranslator, yaml, jsonschema, rfc3339_validator" 2>/dev/null; then
-  echo "== installing the Python test tools into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q -r tests/py/requirements.txt
-fi
+quick=false
+if [ "${1:-}" = "--quick" ]; then quick=true; shift; fi
+extra=()
+if [ "${1:-}" = "--" ]; then shift; extra=("$@"); fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-pids=()
+# The phases overlap where one waits and another computes (2 cores): in the background the
+# Python tools install, the arm64 target downloads and then the release build of what ships
+# runs, niced, filling the cores whenever the foreground waits (links, the tests' timers and
+# loopback calls); in the foreground cargo lints, builds and runs the tests.
+VENV=.venv
+reqs=(-r tests/py/requirements.txt)
+$quick || reqs+=(-r tests/py/requirements-deploy.txt)
+need_pip=false
+if ! "$VENV/bin/python" -c "import moto, cfnlint, cfn_lint_serverless, huaweicloudsdkcore, samtranslator, yaml, jsonschema, rfc3339_validator" 2>/dev/null \
+   || { ! $quick && [ ! -x "$VENV/bin/cargo-lambda" ]; }; then
+  need_pip=true
+  echo "== installing the Python test and deployment tools into $VENV (in the background)"
+fi
+rm -f .tmp/pip.done
+(
+  set -e
+  if $need_pip; then
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q "${reqs[@]}"
+  fi
+  touch .tmp/pip.done
+  if ! $quick; then
+    rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+    # The command sam build runs per function (scripts/check-deploy.sh), for both at once.
+    PATH="$PWD/$VENV/bin:$PATH" nice -n 19 cargo lambda build --release --arm64 --no-default-features --bin submit --bin poll
+  fi
+) > .tmp/background.log 2>&1 &
+background=$!
+
+pids=("$background")
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
+echo "== cargo fmt / clippy"
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo test: the build"
+cargo test --all-targets --no-run --quiet
+
+while [ ! -f .tmp/pip.done ]; do
+  kill -0 "$background" 2>/dev/null || { echo "installing the Python tools failed:"; cat .tmp/background.log; exit 1; }
+  sleep 1
+done
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
-# moto, with DynamoDB's per-item atomicity for the ledger's racing conditional writes.
 "$VENV/bin/python" tests/py/moto_server.py -H 127.0.0.1 -p "$port" > .tmp/moto.log 2>&1 &
 pids+=($!)
 export MOTO_ENDPOINT="http://127.0.0.1:$port"
@@ -37,15 +73,7 @@ done
 curl -fsS -o /dev/null "$MOTO_ENDPOINT/moto-api/" || { echo "moto did not start:"; cat .tmp/moto.log; exit 1; }
 echo "== moto on $MOTO_ENDPOINT"
 
-echo "== cargo fmt / clippy"
-cargo fmt --all -- --check
-cargo clippy --all-targets --quiet -- -D warnings
-
-echo "== cargo test"
-quick=false
-if [ "${1:-}" = "--quick" ]; then quick=true; shift; fi
-extra=()
-if [ "${1:-}" = "--" ]; then shift; extra=("$@"); fi
+echo "== cargo test: the run"
 # Every event the tests emit is recorded (CSBS_EVENT_LOG) and validated against its schema below.
 rm -f .tmp/events.jsonl
 CSBS_EVENT_LOG="$PWD/.tmp/events.jsonl" cargo test --all-targets "${extra[@]}"
@@ -86,6 +114,8 @@ done
 if $quick; then
   echo "== --quick: the release builds and the artifact test were skipped"
 else
+  echo "== waiting for the background release build (.tmp/background.log)"
+  wait "$background" || { echo "the background release build failed:"; tail -30 .tmp/background.log; exit 1; }
   scripts/check-deploy.sh
 fi
 echo "== all checks passed"
