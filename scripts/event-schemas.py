@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The outcome events' JSON Schemas (draft 4), one per detail type, as the template's
 EventSchemas registry publishes them (docs/DESIGN.md, "Outcome events"; the Rust type is
-`OutcomeEvent` in src/events/schema.rs).
+`OutcomeEvent` in src/outcome.rs).
 
   scripts/event-schemas.py           check: events/schemas/*.json and template.yaml hold them
   scripts/event-schemas.py --write   write them there (after changing an event)

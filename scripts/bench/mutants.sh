@@ -16,9 +16,9 @@ mkdir -p .tmp/bench
 DECISIONS='src/(request|ids|webhook|target|csbs/error|csbs/state|cbr/error|cbr/state|cbr/models|selection/selector|selection/plan)\.rs|in (pace|split_target|verdict|unknown_verdict|item_state|next_check_secs|until_boundary_ms|receive_visibility|PassState::claim|PassState::settle|decide|received_at|prepare_deadline|put_chunks|retry_wait)\b'
 rm -rf .tmp/bench/mutants.out
 cargo mutants --no-shuffle -j "${MUTANTS_JOBS:-1}" --output .tmp/bench --profile mutants --cargo-test-arg=--lib \
-  -f src/request.rs -f src/ids.rs -f src/csbs/error.rs -f src/webhook.rs -f src/submit.rs -f src/poll.rs \
-  -f src/events/mod.rs -f src/csbs/client.rs -f src/target.rs -f src/csbs/state.rs -f src/cbr/error.rs \
-  -f src/cbr/state.rs -f src/cbr/models.rs -f src/selection/selector.rs -f src/selection/plan.rs \
+  -f 'src/request/*.rs' -f src/ids.rs -f src/cloud/error.rs -f src/webhook.rs -f 'src/submit/*.rs' -f 'src/poll/*.rs' \
+  -f src/ports/sink.rs -f src/csbs/client.rs -f src/target.rs -f src/csbs/state.rs -f src/cbr/error.rs \
+  -f src/cbr/state.rs -f src/cbr/models.rs -f src/selection/selector.rs -f src/select/plan.rs \
   -f src/selection/fanout.rs -F "$DECISIONS" -E 'read_backup' \
   || true   # cargo-mutants exits non-zero when mutants survive; the report lists them
 test -f .tmp/bench/mutants.out/outcomes.json

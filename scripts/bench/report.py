@@ -339,7 +339,7 @@ try:
     viable = counts["caught"] + counts["missed"] + counts["timeout"]
     score = 100 * (counts["caught"] + counts["timeout"]) / viable if viable else 0
     w(f"### The selection code on its own ({when('mutants-selection/mutants.out/outcomes.json')})\n")
-    w("`src/selection/selector.rs`, `src/selection/plan.rs` in full and the fan-out's `pace` / `split_target`, "
+    w("`src/selection/selector.rs`, `src/select/plan.rs` in full and the fan-out's `pace` / `split_target`, "
       "against the unit tests (the command is in `scripts/bench/mutants.sh`, restricted to those files).\n")
     w("| mutants | caught | missed | timeout | unviable | score | target |")
     w("|---|---|---|---|---|---|---|")

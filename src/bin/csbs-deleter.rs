@@ -1,4 +1,4 @@
-//! `csbs-deleter`: the operator CLI (src/cli.rs).
+//! `csbs-deleter`: the operator CLI (src/cli/).
 
 use clap::Parser;
 

@@ -1,6 +1,6 @@
 //! The intake queue port: where a selection sends its targets and follow-up steps
 //! (docs/DESIGN.md, "Selection requests"). The same adapters as the pending queue
-//! (src/pending/sqs.rs, src/pending/memory.rs), with raw bodies and delays.
+//! (src/adapters/sqs.rs, src/adapters/memory/queue.rs), with raw bodies and delays.
 
 use async_trait::async_trait;
 use tokio::time::Instant;

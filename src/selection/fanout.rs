@@ -72,7 +72,7 @@ impl FanOut {
             });
         }
         let raw = &obj["fan_out"];
-        // The same rules as in any request (src/request.rs).
+        // The same rules as in any request (src/request/).
         timeout_field(raw.get("timeout_seconds"))?;
         context_field(raw.get("context"))?;
         let f: FanOut = serde_json::from_value(raw.clone()).map_err(|e| RequestError {

@@ -195,7 +195,7 @@ def main(path):
     check(len(gsis) == 1 and gsis[0]["IndexName"] == "by_selection" and gsis[0]["KeySchema"] == [{"AttributeName": "selection_id", "KeyType": "HASH"}]
           and gsis[0]["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["state"]}
           and {"AttributeName": "selection_id", "AttributeType": "S"} in tp.get("AttributeDefinitions", []),
-          "LedgerTable: the by_selection index (selection_id, projecting state), as src/ledger/dynamodb.rs queries it")
+          "LedgerTable: the by_selection index (selection_id, projecting state), as src/adapters/dynamodb.rs queries it")
     check(tp.get("TimeToLiveSpecification") == {"AttributeName": "expires_at", "Enabled": True}, "LedgerTable: TTL on expires_at")
     check(tp.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") == {"Fn::If": ["LedgerPitr", True, False]}
           and param("LedgerPointInTimeRecovery").get("AllowedValues") == ["true", "false"], "LedgerTable: point-in-time recovery as a parameter")
