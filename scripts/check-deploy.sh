@@ -28,8 +28,15 @@ if rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup 
   # cores instead of one after the other. sam build then runs its own commands, finds every
   # unit fresh (same target, profile and features) and packages those very binaries.
   cargo lambda build --release --arm64 --no-default-features --bin submit --bin poll
+  cp target/lambda/submit/bootstrap .tmp/submit.bootstrap
+  cp target/lambda/poll/bootstrap .tmp/poll.bootstrap
   sam build --region eu-central-1
   ls -l .aws-sam/build/SubmitFunction/bootstrap .aws-sam/build/PollFunction/bootstrap
+  # What sam build packaged is, byte for byte, the lean build above (no `dev`/`cli` features:
+  # Cargo.toml's [package.metadata.lambda.build]), not a rebuild with other flags.
+  cmp .tmp/submit.bootstrap .aws-sam/build/SubmitFunction/bootstrap
+  cmp .tmp/poll.bootstrap .aws-sam/build/PollFunction/bootstrap
+  echo "sam build packaged the lean builds (identical bytes)"
   scripts/test-artifacts.sh .aws-sam/build
 else
   echo "== the aarch64-unknown-linux-gnu target cannot be installed on this machine"

@@ -47,6 +47,15 @@ rm -f .tmp/pip.done
 ) > .tmp/background.log 2>&1 &
 background=$!
 
+# The artifact test's qemu and arm64 sysroot (scripts/test-artifacts.sh installs them when
+# missing; here they download meanwhile).
+apt_job=
+if ! $quick && { ! command -v qemu-aarch64-static >/dev/null || [ ! -d /usr/aarch64-linux-gnu/lib ]; } \
+   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static libc6-arm64-cross) > .tmp/apt.log 2>&1 &
+  apt_job=$!
+fi
+
 pids=("$background")
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -114,6 +123,7 @@ done
 if $quick; then
   echo "== --quick: the release builds and the artifact test were skipped"
 else
+  [ -z "$apt_job" ] || wait "$apt_job" || echo "(qemu could not be installed: .tmp/apt.log)"
   echo "== waiting for the background release build (.tmp/background.log)"
   wait "$background" || { echo "the background release build failed:"; tail -30 .tmp/background.log; exit 1; }
   scripts/check-deploy.sh
