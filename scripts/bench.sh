@@ -71,6 +71,11 @@ moto, sim = sys.argv[1], sys.argv[2]
 kw = dict(endpoint_url=f"http://127.0.0.1:{moto}", region_name="eu-central-1", aws_access_key_id="testing", aws_secret_access_key="testing")
 url = boto3.client("sqs", **kw).create_queue(QueueName="bench-pending")["QueueUrl"]
 boto3.client("events", **kw).create_event_bus(Name="bench")
+# The decision ledger, as the template creates it.
+boto3.client("dynamodb", **kw).create_table(
+    TableName="bench-ledger", BillingMode="PAY_PER_REQUEST",
+    AttributeDefinitions=[{"AttributeName": "task_id", "AttributeType": "S"}],
+    KeySchema=[{"AttributeName": "task_id", "KeyType": "HASH"}])
 project = "0123456789abcdef0123456789abcdef"
 for i in range(10):
     body = json.dumps({"project_id": project, "checkpoint_id": f"bench-{i}", "items": [{"id": f"bench-{i}-item"}]}).encode()
@@ -82,7 +87,7 @@ json.dump({"Records": records}, open(".tmp/bench/sqs10.json", "w"))
 env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto}", "AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-central-1",
        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "CSBS_ENDPOINT": sim,
        "CSBS_AK": "DEMOACCESSKEY0000000", "CSBS_SK": "DEMOsecretkeyDEMOsecretkeyDEMOsecretkey0",
-       "PENDING_QUEUE_URL": url, "EVENT_BUS_NAME": "bench", "WEBHOOK_SECRET": "csbs-deleter-test-webhook-secret",
+       "PENDING_QUEUE_URL": url, "EVENT_BUS_NAME": "bench", "LEDGER_TABLE_NAME": "bench-ledger", "WEBHOOK_SECRET": "csbs-deleter-test-webhook-secret",
        "POLL_WINDOW_SECONDS": "0", "PENDING_RECEIVE_WAIT_SECONDS": "0", "AWS_LAMBDA_FUNCTION_NAME": "bench",
        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_FORMAT": "JSON"}
 open(".tmp/bench/env.sh", "w").write("".join(f"export {k}='{v}'\n" for k, v in env.items()))
@@ -108,7 +113,9 @@ cold() {
 
 coldstart() {
   echo "== cold start (20 runs each): the deployable build for the host, a bare lambda_runtime echo, and the Python peer"
-  [ -x target/lambda/submit/bootstrap ] || cargo lambda build --release --compiler cargo --no-default-features --bin submit --bin poll
+  # For the host (target/lambda/ may hold the arm64 build of `sam build`; this is fresh when
+  # the host build is current).
+  cargo lambda build --release --compiler cargo --no-default-features --bin submit --bin poll
   cargo build --release --quiet --no-default-features --example lambda_echo
   servers
   cold lean target/lambda/submit/bootstrap target/lambda/poll/bootstrap

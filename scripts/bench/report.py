@@ -86,10 +86,11 @@ w(f"## Cold start and memory ({when('cold-lean-submit.json')})\n")
 if subm and pollm:
     w("Spawn → first Runtime API `next`, median of 20 runs, with a minimal local Runtime API server "
       "(`scripts/bench/coldstart.py`); then the first invocation is served for real — an SQS batch of 10 "
-      "requests for submit, one pass for poll — and peak RSS (VmHWM) is read. **Conditions:** moto as SQS and "
-      "EventBridge, `csbs-sim` on loopback, no injected latency; credentials inline as AK/SK "
-      "(`CSBS_AK`/`CSBS_SK`) and the webhook secret in `WEBHOOK_SECRET`, so no Secrets Manager call (a deployed "
-      "function adds one GetSecretValue round trip per secret at start).\n")
+      "requests for submit, one pass for poll — and peak RSS (VmHWM) is read. **Conditions:** moto as SQS, "
+      "EventBridge and DynamoDB (the ledger), `csbs-sim` on loopback, no injected latency; in the table the "
+      "credentials are inline as AK/SK (`CSBS_AK`/`CSBS_SK`) and the webhook secret in `WEBHOOK_SECRET`; the "
+      "line after it has both in Secrets Manager, as deployed. The AWS configuration and the secrets load while "
+      "the runtime starts (src/wiring.rs, `Deferred`), so the first invocation includes what is left of them.\n")
     w("| binary | cold start median | min – max | first invocation | peak RSS |")
     w("|---|---|---|---|---|")
     rows = [("`submit`, deployable build (x86_64)", subm), ("`poll`, deployable build (x86_64)", pollm)]
