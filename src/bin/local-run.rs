@@ -42,7 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         println!("  {outcome:<10} {n}");
     }
     println!(
-        "  poll: {} checks in {} passes, {} CSBS calls",
+        "  poll: {} checks in {} passes, {} cloud calls",
         summary.poll.checked, summary.poll.passes, summary.poll.cloud_calls
     );
     Ok(())

@@ -148,7 +148,7 @@ async fn poll_until_done(
         };
         console::refresh(&local.sim, task_bars);
         console.say(format!(
-            "poll tick {tick}: checked {} completed {} failed {} timed out {} still pending {} (CSBS calls {})",
+            "poll tick {tick}: checked {} completed {} failed {} timed out {} still pending {} (cloud calls {})",
             summary.checked,
             summary.completed,
             summary.failed,
