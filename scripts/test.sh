@@ -36,14 +36,22 @@ rm -f .tmp/pip.done
   if $need_pip; then
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q "${reqs[@]}"
+    # cargo-lambda and its zig linker first: the release build starts on them while the rest
+    # (moto, cfn-lint, SAM CLI) installs.
+    $quick || "$VENV/bin/pip" install -q $(grep -E '^(cargo-lambda|ziglang)==' tests/py/requirements-deploy.txt)
   fi
-  touch .tmp/pip.done
+  release=
   if ! $quick; then
     rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
     # The command sam build runs per function (scripts/check-deploy.sh), for both at once.
-    PATH="$PWD/$VENV/bin:$PATH" nice -n 19 cargo lambda build --release --arm64 --no-default-features --bin submit --bin poll
+    PATH="$PWD/$VENV/bin:$PATH" nice -n 19 cargo lambda build --release --arm64 --no-default-features --bin submit --bin poll &
+    release=$!
   fi
+  if $need_pip; then
+    "$VENV/bin/pip" install -q "${reqs[@]}"
+  fi
+  touch .tmp/pip.done
+  [ -z "$release" ] || wait "$release"
 ) > .tmp/background.log 2>&1 &
 background=$!
 
