@@ -126,7 +126,7 @@ pub fn emf_lines(function: &str, timestamp_ms: i64, tally: &Tally, latencies: &L
         Outcome::Planned,
     ];
     let mut lines = Vec::new();
-    for service in [Service::Csbs, Service::Cbr] {
+    for service in Service::ALL {
         if !tally.outcomes.keys().any(|(s, _)| *s == service) {
             continue;
         }

@@ -68,12 +68,6 @@ impl ClientConfig {
         self.endpoints.insert(Service::Cbr, cbr_endpoint);
         self
     }
-
-    /// The same settings without `service`'s endpoint (a deployment that does not serve it).
-    pub fn without(mut self, service: Service) -> Self {
-        self.endpoints.remove(&service);
-        self
-    }
 }
 
 pub(super) struct Inner {
