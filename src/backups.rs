@@ -11,14 +11,17 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::cbr::models::Backup;
 use crate::cbr::models::parse_time;
 use crate::cbr::{BackupFilter, CbrClient};
-use crate::cloud::{CloudError, DeleteOutcome, Transport};
+use crate::cloud::{ClientConfig, CloudError, DeleteOutcome, Transport};
+use crate::codes::ErrorCode;
 use crate::csbs::models::CheckpointItem;
 use crate::csbs::{CsbsClient, ListFilter};
 use crate::ids::validate_id;
 use crate::ports::pending::MAX_BATCH;
 use crate::query::LiveQuery;
+use crate::request::RequestError;
 use crate::selection::selector::Selector;
 use crate::service::Service;
 use crate::target::TargetState;
@@ -28,9 +31,10 @@ use crate::task::PendingTask;
 /// backups takes 11 list calls.
 pub const LIST_PAGE: u32 = 1000;
 
-/// Both services' clients on one transport. Cheap to clone.
+/// Both services' clients on one transport, in every region it serves. Cheap to clone.
 #[derive(Clone)]
 pub struct Backups {
+    transport: Transport,
     csbs: CsbsClient,
     cbr: CbrClient,
 }
@@ -49,8 +53,51 @@ impl Backups {
     pub fn on(transport: Transport) -> Self {
         Backups {
             csbs: CsbsClient::on(transport.clone()),
-            cbr: CbrClient::new(transport),
+            cbr: CbrClient::new(transport.clone()),
+            transport,
         }
+    }
+
+    /// The regions and services this deployment can call.
+    pub fn regions(&self) -> &ClientConfig {
+        self.transport.config()
+    }
+
+    /// A request's or selection's `region` read against the served ones: `None` for the
+    /// default region (named or not: the same task), the name for another served one, and
+    /// `unknown_region` for any other (docs/DESIGN.md, "Regions").
+    pub fn read_region(&self, field: &str, region: Option<&str>) -> Result<Option<String>, RequestError> {
+        let config = self.regions();
+        match region {
+            None => Ok(None),
+            Some(r) if r == config.default_region => Ok(None),
+            Some(r) if config.regions.contains_key(r) => Ok(Some(r.to_string())),
+            Some(r) => {
+                let served: Vec<&str> = std::iter::once(config.default_region.as_str())
+                    .chain(config.regions.keys().map(String::as_str))
+                    .collect();
+                Err(RequestError {
+                    code: ErrorCode::UnknownRegion,
+                    field: Some(field.into()),
+                    message: format!("{field}: {r} is not a region this stack serves ({})", served.join(", ")),
+                })
+            }
+        }
+    }
+
+    /// The name of `region` as events and the ledger carry it (`None`: the default's).
+    pub fn region_name(&self, region: Option<&str>) -> String {
+        region.unwrap_or(&self.regions().default_region).to_string()
+    }
+
+    /// The CBR client of `region` (`None`: the default region).
+    fn cbr_at(&self, region: Option<&str>) -> CbrClient {
+        CbrClient::new(self.transport.in_region(region))
+    }
+
+    /// The CSBS client of `region` (`None`: the default region).
+    fn csbs_at(&self, region: Option<&str>) -> CsbsClient {
+        CsbsClient::on(self.transport.in_region(region))
     }
 
     pub fn csbs(&self) -> &CsbsClient {
@@ -71,10 +118,16 @@ impl Backups {
         deadline: Instant,
     ) -> Option<Result<DeleteOutcome, CloudError>> {
         Some(match (task.service, target) {
-            (Service::Cbr, Some(backup)) => self.cbr.delete_backup(&task.project_id, backup, deadline).await,
+            (Service::Cbr, Some(backup)) => {
+                // A replica is deleted in its own region and project.
+                let at = task.place_of(backup);
+                self.cbr_at(at.region)
+                    .delete_backup(at.project_id, backup, deadline)
+                    .await
+            }
             (Service::Cbr, None) => return None,
             (Service::Csbs, item) => {
-                self.csbs
+                self.csbs_at(task.region.as_deref())
                     .delete_checkpoint(&task.project_id, task.provider(), task.checkpoint(), item, deadline)
                     .await
             }
@@ -96,23 +149,28 @@ impl Backups {
                 let _slot = slots.acquire().await.expect("never closed");
                 calls.fetch_add(1, Ordering::Relaxed);
                 let filter = ListFilter::for_checkpoint(task.checkpoint());
-                let items = self.csbs.list_items(&task.project_id, &filter, deadline).await?;
+                let items = self
+                    .csbs_at(task.region.as_deref())
+                    .list_items(&task.project_id, &filter, deadline)
+                    .await?;
                 Ok(crate::csbs::state::target_states(task, &items))
             }
             Service::Cbr => {
+                // The sources and their replicas, each read where it lives.
                 let ids: Vec<String> = task
-                    .backup_ids
-                    .iter()
+                    .targets()
+                    .into_iter()
                     .flatten()
                     .filter(|id| !task.is_refused(id))
-                    .cloned()
+                    .map(str::to_string)
                     .collect();
                 let read = futures::stream::iter(ids)
                     .map(|id| async move {
                         let _slot = slots.acquire().await.expect("never closed");
+                        let at = task.place_of(&id);
                         let r = crate::cbr::state::read_backup(
-                            &self.cbr,
-                            &task.project_id,
+                            &self.cbr_at(at.region),
+                            at.project_id,
                             &id,
                             task.submitted_at,
                             deadline,
@@ -136,14 +194,16 @@ impl Backups {
     /// poller reads them: each target's id, state and the status the service wrote.
     pub async fn live_states(
         &self,
+        region: Option<&str>,
         project_id: &str,
         query: &LiveQuery,
         deadline: Instant,
     ) -> Result<Vec<LiveRow>, CloudError> {
+        let (csbs, cbr) = (self.csbs_at(region), self.cbr_at(region));
         match query {
             LiveQuery::Checkpoint { checkpoint_id, items } => {
                 let filter = ListFilter::for_checkpoint(checkpoint_id);
-                let listed = self.csbs.list_items(project_id, &filter, deadline).await?;
+                let listed = csbs.list_items(project_id, &filter, deadline).await?;
                 let row = |id: &str, found: Option<&CheckpointItem>| LiveRow {
                     id: id.to_string(),
                     state: crate::csbs::state::item_state(found),
@@ -162,8 +222,9 @@ impl Backups {
                 // No task here: a failed delete task of the last day (the longest deadline)
                 // counts.
                 let since = Utc::now() - chrono::Duration::days(1) + crate::cbr::state::CLOCK_SKEW;
+                let cbr = &cbr;
                 let reads = futures::future::join_all(ids.iter().map(|id| async move {
-                    let read = crate::cbr::state::read_backup(&self.cbr, project_id, id, since, deadline).await?;
+                    let read = crate::cbr::state::read_backup(cbr, project_id, id, since, deadline).await?;
                     Ok(LiveRow {
                         id: id.clone(),
                         state: read.state,
@@ -211,7 +272,7 @@ impl Backups {
                     marker: None,
                 };
                 // Page by page: only the candidate's few fields are kept of each item.
-                self.csbs
+                self.csbs_at(s.region.as_deref())
                     .for_each_page(&s.project_id, &filter, deadline, |page| {
                         out.extend(page.into_iter().filter_map(Candidate::from_csbs))
                     })
@@ -223,14 +284,20 @@ impl Backups {
                     vault_id: s.vault_id.clone().filter(|_| s.keep_last.is_none()),
                     resource_id: s.resource_id.clone(),
                     status: Some(s.status.clone()),
+                    image_type: s.image_type.clone(),
                     limit: Some(LIST_PAGE),
                 };
-                self.cbr
+                let replicas = s.plans_replicas();
+                self.cbr_at(s.region.as_deref())
                     .for_each_backup_page(&s.project_id, &filter, deadline, |page| {
-                        // Own top-level backups only: a per-disk child goes with its parent,
-                        // and a replica is never a target (docs/DESIGN.md, "CBR targets").
-                        let own = page.into_iter().filter(|b| b.is_own_top_level() && usable_id(&b.id));
-                        out.extend(own.map(Candidate::from_cbr))
+                        // Top-level backups only (a per-disk child goes with its parent); own
+                        // ones, or only the received replicas when the selection names them:
+                        // the filter is checked again, whatever the service did with it
+                        // (docs/DESIGN.md, "CBR targets").
+                        let chosen = page
+                            .into_iter()
+                            .filter(|b| b.is_top_level() && b.is_replica() == replicas && usable_id(&b.id));
+                        out.extend(chosen.map(Candidate::from_cbr))
                     })
                     .await
             }
@@ -242,6 +309,7 @@ impl Backups {
     pub async fn waiting_deletions(
         &self,
         service: Service,
+        region: Option<&str>,
         project_id: &str,
         deadline: Instant,
     ) -> Result<u64, CloudError> {
@@ -252,20 +320,44 @@ impl Backups {
                     status: Some(WAITING.into()),
                     ..Default::default()
                 };
-                self.csbs.count(project_id, &filter, deadline).await
+                self.csbs_at(region).count(project_id, &filter, deadline).await
             }
             Service::Cbr => {
                 let filter = BackupFilter {
                     status: Some(WAITING.into()),
                     ..Default::default()
                 };
-                let listed = self.cbr.list_backups(project_id, &filter, deadline).await?;
+                let listed = self.cbr_at(region).list_backups(project_id, &filter, deadline).await?;
                 Ok(listed
                     .iter()
                     .filter(|b| b.is_top_level() && b.status() == WAITING)
                     .count() as u64)
             }
         }
+    }
+}
+
+impl Backups {
+    /// Each of a CBR task's source backups as its region shows it now (`None`: gone), for
+    /// its `replication_records`: one GET per backup, all at once, each holding one of `slots`.
+    pub async fn sources(
+        &self,
+        task: &PendingTask,
+        deadline: Instant,
+        slots: &Semaphore,
+    ) -> Vec<(String, Result<Option<Backup>, CloudError>)> {
+        let cbr = self.cbr_at(task.region.as_deref());
+        let ids: Vec<String> = task.backup_ids.iter().flatten().cloned().collect();
+        let cbr = &cbr;
+        futures::stream::iter(ids)
+            .map(|id| async move {
+                let _slot = slots.acquire().await.expect("never closed");
+                let got = cbr.get_backup(&task.project_id, &id, deadline).await;
+                (id, got)
+            })
+            .buffer_unordered(MAX_BATCH)
+            .collect()
+            .await
     }
 }
 

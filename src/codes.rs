@@ -89,11 +89,17 @@ pub enum ErrorCode {
     AuthenticationFailed,
     /// an answer that cannot be read
     BadResponse,
+    /// a region this stack does not serve
+    UnknownRegion,
+    /// a replica in a region or project this stack may not call
+    ReplicaNotReachable,
+    /// a replication still running
+    ReplicaInProgress,
 }
 
 impl ErrorCode {
     /// Every code, for the tests that keep literals out of the code (tests/it/layers.rs).
-    pub const ALL: [ErrorCode; 40] = [
+    pub const ALL: [ErrorCode; 43] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidBody,
@@ -134,6 +140,9 @@ impl ErrorCode {
         ErrorCode::ServiceNotConfigured,
         ErrorCode::AuthenticationFailed,
         ErrorCode::BadResponse,
+        ErrorCode::UnknownRegion,
+        ErrorCode::ReplicaNotReachable,
+        ErrorCode::ReplicaInProgress,
     ];
 
     /// The code as events, logs and HTTP answers carry it.
@@ -179,6 +188,9 @@ impl ErrorCode {
             ErrorCode::ServiceNotConfigured => "service_not_configured",
             ErrorCode::AuthenticationFailed => "authentication_failed",
             ErrorCode::BadResponse => "bad_response",
+            ErrorCode::UnknownRegion => "unknown_region",
+            ErrorCode::ReplicaNotReachable => "replica_not_reachable",
+            ErrorCode::ReplicaInProgress => "replica_in_progress",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! event: an invalid value fails start-up with a message naming the variable, never its value
 //! when the variable holds a secret.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -9,6 +10,7 @@ use url::Url;
 
 use crate::cloud::Credentials;
 use crate::ids::validate_id;
+use crate::region::{DEFAULT_REGION_NAME, RegionEndpoints, endpoint_url, parse_regions, valid_region_name};
 use crate::secret::Secret;
 
 #[derive(Debug, Error, PartialEq)]
@@ -67,6 +69,10 @@ pub struct Config {
     pub ledger_table_name: Option<String>,
     /// How HTTP callers are authenticated (`HTTP_AUTH`: `signature`, the default, or `iam`).
     pub http_auth: HttpAuth,
+    /// `DEFAULT_REGION`: the name of the region the single-endpoint variables configure.
+    pub default_region: String,
+    /// `REGIONS`: every other region and its endpoints (docs/DESIGN.md, "Regions").
+    pub regions: BTreeMap<String, RegionEndpoints>,
 }
 
 /// `HTTP_AUTH` (docs/DESIGN.md, "HTTP API").
@@ -189,26 +195,32 @@ fn parse_http_auth(value: Option<String>) -> Result<HttpAuth, ConfigError> {
     }
 }
 
+/// `DEFAULT_REGION` (default `default`) and `REGIONS` (default none), checked together: a
+/// `REGIONS` entry may not be the default region.
+fn regions(get: Lookup) -> Result<(String, BTreeMap<String, RegionEndpoints>), ConfigError> {
+    let default_region = get("DEFAULT_REGION")
+        .map(|r| r.trim().to_string())
+        .unwrap_or_else(|| DEFAULT_REGION_NAME.into());
+    if !valid_region_name(&default_region) {
+        return Err(err(
+            "DEFAULT_REGION",
+            "must be a region name: 1 to 32 of a-z, 0-9 and '-'",
+        ));
+    }
+    let regions = match get("REGIONS") {
+        None => BTreeMap::new(),
+        // `REGIONS: eu-nl.cbr: must be https …`: the region and key first.
+        Some(v) => parse_regions(&v, &default_region).map_err(|e| match e.path.strip_prefix("REGIONS.") {
+            Some(at) => err("REGIONS", format!("{at}: {}", e.message)),
+            None => err("REGIONS", e.message),
+        })?,
+    };
+    Ok((default_region, regions))
+}
+
 /// `scheme://host[:port]`, a trailing `/` tolerated.
 pub fn parse_endpoint(variable: &'static str, value: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value.trim())
-        .map_err(|e| err(variable, format!("not a URL ({e}); expected scheme://host[:port]")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(err(
-            variable,
-            "the scheme must be https (or http for a local simulator)",
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(err(variable, "a host is required"));
-    }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err(err(
-            variable,
-            "give only scheme://host[:port]; the client adds /v1/{project_id}/… and /v3/auth/tokens",
-        ));
-    }
-    Ok(url)
+    endpoint_url(value).map_err(|m| err(variable, m))
 }
 
 fn parse_bool(variable: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
@@ -244,6 +256,7 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let (csbs_endpoint, cbr_endpoint, iam_endpoint) = endpoints(&get)?;
+        let (default_region, regions) = regions(&get)?;
         let credentials = credentials_source(&get)?;
         if matches!(credentials, CredentialsSource::Inline(Credentials::Password { .. })) && iam_endpoint.is_none() {
             return Err(err("IAM_ENDPOINT", "is required for password (token) authentication"));
@@ -294,6 +307,8 @@ impl Config {
             ledger_table_name: get("LEDGER_TABLE_NAME").map(|t| t.trim().to_string()),
             fanout_step_seconds: parse_num("FANOUT_STEP_SECONDS", get("FANOUT_STEP_SECONDS"), 30, 0, 900)?,
             http_auth: parse_http_auth(get("HTTP_AUTH"))?,
+            default_region,
+            regions,
         })
     }
 
@@ -339,6 +354,43 @@ mod tests {
             (50, 10, 16)
         );
         assert!(!c.allow_unsigned_http && c.webhook_secret.is_none());
+    }
+
+    #[test]
+    fn regions_and_the_default_region() {
+        let c = cfg(&BASE).unwrap();
+        assert_eq!((c.default_region.as_str(), c.regions.len()), ("default", 0));
+        let mut with = BASE.to_vec();
+        with.extend([
+            ("DEFAULT_REGION", "eu-de"),
+            (
+                "REGIONS",
+                r#"{"eu-nl": {"cbr": "https://cbr.eu-nl.otc.t-systems.com"}}"#,
+            ),
+        ]);
+        let c = cfg(&with).unwrap();
+        assert_eq!(c.default_region, "eu-de");
+        assert!(c.regions["eu-nl"].services.contains_key(&crate::service::Service::Cbr));
+        for (k, v, names) in [
+            ("DEFAULT_REGION", "EU DE", "DEFAULT_REGION"),
+            ("REGIONS", r#"{"default": {"cbr": "https://x"}}"#, "REGIONS: default:"),
+            (
+                "REGIONS",
+                r#"{"eu-nl": {"cbr": "http://cbr.example.com"}}"#,
+                "REGIONS: eu-nl.cbr:",
+            ),
+            (
+                "REGIONS",
+                r#"{"eu-nl": {"cbr": "https://x", "kms": "https://y"}}"#,
+                "REGIONS: eu-nl.kms:",
+            ),
+            ("REGIONS", "eu-nl=https://x", "REGIONS: not valid JSON"),
+        ] {
+            let mut bad = BASE.to_vec();
+            bad.push((k, v));
+            let e = cfg(&bad).unwrap_err().to_string();
+            assert!(e.starts_with(names), "{v}: {e}");
+        }
     }
 
     #[test]

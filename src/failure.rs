@@ -10,6 +10,9 @@ use crate::ports::ledger::LedgerError;
 pub enum SubmitError {
     /// The project is not on the allow-list (refused before CSBS is called).
     NotAllowed { project_id: String },
+    /// Refused before any call to the service (an unknown region): 400 over HTTP with no
+    /// event, a Rejected event over SQS.
+    Invalid(crate::request::RequestError),
     /// CSBS refused for good; a Rejected event was emitted.
     Rejected { event: Box<OutcomeEvent> },
     /// Try again later: CSBS or AWS is failing, or time ran out. `bad_gateway`: the failure is

@@ -37,6 +37,7 @@ pub mod outcome;
 pub mod poll;
 pub mod ports;
 pub mod query;
+pub mod region;
 pub mod request;
 pub mod secret;
 pub mod secrets;

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::request::EchoFields;
 use crate::service::Service;
+use crate::target::TargetState;
 use crate::task::{PendingTask, rfc3339};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -91,9 +92,28 @@ pub struct OutcomeEvent {
     /// when there was none (outside Lambda, or a task older than this key).
     #[serde(default)]
     pub trace_id: Option<String>,
+    /// The region of the task's own targets (the default region's name when the request
+    /// named none); null only in a Rejected event whose request could not be read.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Every target of a task with replicas, each where it lives and its status at the last
+    /// check (docs/DESIGN.md, "Regions"); null for a task in one region.
+    #[serde(default)]
+    pub targets: Option<Vec<TargetRow>>,
     /// Planned events only.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlannedDetail>,
+}
+
+/// One target of a task with replicas, in an event's `targets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetRow {
+    pub region: Option<String>,
+    pub project_id: String,
+    pub backup_id: String,
+    /// The raw status at the last check (`absent` when gone, `error` when its deletion
+    /// failed); null before the first check.
+    pub last_status: Option<String>,
 }
 
 /// The keys only a Planned event has.
@@ -166,8 +186,25 @@ impl OutcomeEvent {
             selection_id: task.selection_id.clone(),
             truncated: false,
             trace_id: task.trace_id.clone(),
+            region: task.region.clone(),
+            targets: task.has_replicas().then(|| target_rows(task)),
             plan: None,
         }
+    }
+
+    /// The event with each target's status from one check (`targets` of a task with
+    /// replicas; nothing changes for the others).
+    pub fn with_states(mut self, states: &[(String, TargetState)]) -> Self {
+        for row in self.targets.iter_mut().flatten() {
+            if let Some((_, state)) = states.iter().find(|(id, _)| *id == row.backup_id) {
+                row.last_status = Some(match state {
+                    TargetState::Gone => "absent".into(),
+                    TargetState::Failed(_) => "error".into(),
+                    other => other.unfinished_status().unwrap_or_default().to_string(),
+                });
+            }
+        }
+        self
     }
 
     /// Its `Detail` in compact JSON, in bytes.
@@ -231,9 +268,28 @@ impl OutcomeEvent {
             selection_id: None,
             truncated: false,
             trace_id: crate::trace::current(),
+            region: echo.region,
+            targets: None,
             plan: None,
         }
     }
+}
+
+/// The rows of a task's `targets`: its sources, then its replicas, each where it lives.
+fn target_rows(task: &PendingTask) -> Vec<TargetRow> {
+    task.targets()
+        .into_iter()
+        .flatten()
+        .map(|id| {
+            let at = task.place_of(id);
+            TargetRow {
+                region: at.region.map(str::to_string),
+                project_id: at.project_id.to_string(),
+                backup_id: id.to_string(),
+                last_status: None,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

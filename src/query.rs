@@ -62,8 +62,17 @@ impl From<RequestError> for QueryError {
     }
 }
 
-/// The project and targets of a live status query, every id validated.
-pub fn live_query(raw_query: &str) -> Result<(String, LiveQuery), QueryError> {
+/// The place and targets of a live status query, every id validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveTarget {
+    pub project_id: String,
+    /// As named (`None`: the default region); the workflow reads it against the served ones.
+    pub region: Option<String>,
+    pub query: LiveQuery,
+}
+
+/// The project, region and targets of a live status query, every id validated.
+pub fn live_query(raw_query: &str) -> Result<LiveTarget, QueryError> {
     let service = query_pairs(raw_query)
         .into_iter()
         .find(|(k, _)| k == "service")
@@ -73,8 +82,11 @@ pub fn live_query(raw_query: &str) -> Result<(String, LiveQuery), QueryError> {
         Some(s) => Service::parse(s).ok_or_else(|| QueryError::Invalid("service: must be csbs or cbr".into()))?,
     };
     let (list_key, allowed): (&str, &[&str]) = match service {
-        Service::Csbs => ("checkpoint_items", &["service", "project_id", "checkpoint_id"]),
-        Service::Cbr => ("backup_id", &["service", "project_id"]),
+        Service::Csbs => (
+            "checkpoint_items",
+            &["service", "project_id", "checkpoint_id", "region"],
+        ),
+        Service::Cbr => ("backup_id", &["service", "project_id", "region"]),
     };
     let (q, ids) = parse_query(raw_query, list_key, allowed)?;
     let get = |k: &'static str| -> Result<String, QueryError> {
@@ -83,6 +95,7 @@ pub fn live_query(raw_query: &str) -> Result<(String, LiveQuery), QueryError> {
         Ok(v)
     };
     let project_id = get("project_id")?;
+    let region = crate::request::region_field(q.get("region"), "region").map_err(|e| QueryError::Invalid(e.message))?;
     let query = match service {
         Service::Csbs => LiveQuery::Checkpoint {
             checkpoint_id: get("checkpoint_id")?,
@@ -102,7 +115,11 @@ pub fn live_query(raw_query: &str) -> Result<(String, LiveQuery), QueryError> {
     for id in ids {
         validate_id(key, id).map_err(|e| QueryError::Invalid(e.to_string()))?;
     }
-    Ok((project_id, query))
+    Ok(LiveTarget {
+        project_id,
+        region,
+        query,
+    })
 }
 
 #[cfg(test)]
@@ -127,25 +144,29 @@ mod tests {
 
     #[test]
     fn live_queries_validate_every_id_before_any_call() {
-        let (p, q) = live_query("project_id=p1&checkpoint_id=c1&checkpoint_items=a,b").unwrap();
+        let t = live_query("project_id=p1&checkpoint_id=c1&checkpoint_items=a,b").unwrap();
         assert_eq!(
-            (p.as_str(), q),
+            (t.project_id.as_str(), t.region, t.query),
             (
                 "p1",
+                None,
                 LiveQuery::Checkpoint {
                     checkpoint_id: "c1".into(),
                     items: vec!["a".into(), "b".into()]
                 }
             )
         );
-        let (_, q) = live_query("service=cbr&project_id=p1&backup_id=b1&backup_id=b2").unwrap();
-        assert_eq!(q, LiveQuery::Backups(vec!["b1".into(), "b2".into()]));
+        let t = live_query("service=cbr&project_id=p1&backup_id=b1&backup_id=b2&region=eu-nl").unwrap();
+        assert_eq!(t.query, LiveQuery::Backups(vec!["b1".into(), "b2".into()]));
+        assert_eq!(t.region.as_deref(), Some("eu-nl"));
         for bad in [
             "service=csbx&project_id=p1&checkpoint_id=c1",
             "project_id=p1",
             "project_id=p1&checkpoint_id=c1&checkpoint_items=a/b",
             "service=cbr&project_id=p1",
             "service=cbr&project_id=p1&backup_id=..",
+            "service=cbr&project_id=p1&backup_id=b&region=EU%2Fnl",
+            "project_id=p1&checkpoint_id=c1&region=",
         ] {
             assert!(matches!(live_query(bad), Err(QueryError::Invalid(_))), "{bad}");
         }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::backups::LiveRow;
 use crate::cloud::CloudError;
 use crate::ports::ledger::{LedgerError, State};
-use crate::query::{LiveQuery, QueryError, live_query};
+use crate::query::{LiveQuery, LiveTarget, QueryError, live_query};
 use crate::request::RequestError;
 use crate::submit::Submitter;
 use crate::task::rfc3339;
@@ -138,9 +138,18 @@ pub async fn selection(submitter: &Submitter, selection_id: &str, deadline: Inst
 /// `?service=cbr&project_id=…&backup_id=…` (`backup_id` may repeat or be a comma list, up to
 /// 100): the live state, straight from the service.
 pub async fn live(submitter: &Submitter, raw_query: &str, deadline: Instant) -> Result<Value, StatusError> {
-    let (project_id, query) = live_query(raw_query)?;
+    let LiveTarget {
+        project_id,
+        region,
+        query,
+    } = live_query(raw_query)?;
     allowed(submitter, Some(&project_id))?;
-    let rows = submitter.backups().live_states(&project_id, &query, deadline).await?;
+    let backups = submitter.backups();
+    let region = backups.read_region("region", region.as_deref())?;
+    let rows = backups
+        .live_states(region.as_deref(), &project_id, &query, deadline)
+        .await?;
+    let region = backups.region_name(region.as_deref());
     // The least advanced state is the whole answer's.
     let overall = ["failed", "deleting", "queued", "present"]
         .into_iter()
@@ -150,6 +159,7 @@ pub async fn live(submitter: &Submitter, raw_query: &str, deadline: Instant) -> 
     Ok(match query {
         LiveQuery::Checkpoint { checkpoint_id, .. } => json!({
             "project_id": project_id,
+            "region": region,
             "checkpoint_id": checkpoint_id,
             "state": overall,
             "items": rows.iter().map(|r| row("checkpoint_item_id", r)).collect::<Vec<_>>(),
@@ -157,6 +167,7 @@ pub async fn live(submitter: &Submitter, raw_query: &str, deadline: Instant) -> 
         LiveQuery::Backups(_) => json!({
             "service": "cbr",
             "project_id": project_id,
+            "region": region,
             "state": overall,
             "items": rows.iter().map(|r| row("backup_id", r)).collect::<Vec<_>>(),
         }),

@@ -35,7 +35,34 @@ pub fn task_id(req: &DeletionRequest) -> String {
             request_id
         ),
     };
+    // A region other than the default and `with_replicas` enter the key only when set, so
+    // every task id from before regions existed stays as it was (docs/DESIGN.md, "Task id").
+    let mut key = key;
+    if let Some(region) = &req.region {
+        key.push_str(&format!("\nregion={region}"));
+    }
+    if req.with_replicas {
+        key.push_str("\nwith_replicas=true");
+    }
     format!("tsk_{}", &hex::encode(Sha256::digest(key.as_bytes()))[..32])
+}
+
+/// A replica of a task's source backup: a target of the same task in its own region and
+/// project (docs/DESIGN.md, "Regions": replicas).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Replica {
+    pub region: String,
+    pub project_id: String,
+    pub backup_id: String,
+    /// The source backup it is a replica of.
+    pub source_backup_id: String,
+}
+
+/// Where one target lives: its region (`None`: the default), project and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place<'a> {
+    pub region: Option<&'a str>,
+    pub project_id: &'a str,
 }
 
 /// The pending-queue message body.
@@ -45,6 +72,10 @@ pub struct PendingTask {
     /// Absent in CSBS tasks (and in every task written before CBR existed).
     #[serde(default, skip_serializing_if = "Service::is_csbs")]
     pub service: Service,
+    /// The region of the task's own targets; absent for the default region (and in every
+    /// task written before regions existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub project_id: String,
     /// CSBS only (always set there); absent for CBR.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,6 +105,12 @@ pub struct PendingTask {
     /// Lambda and in tasks written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// CBR: the request asked for the backups' replicas too (absent when not).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub with_replicas: bool,
+    /// The replicas found at submit, targets of this task in their own regions (sorted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<Replica>,
 }
 
 /// An item of a task whose DELETE was refused for good, with CSBS's answer.
@@ -91,6 +128,7 @@ impl PendingTask {
         PendingTask {
             task_id: task_id(req),
             service: req.service,
+            region: req.region.clone(),
             project_id: req.project_id.clone(),
             provider_id: req.provider_id.clone(),
             checkpoint_id: req.checkpoint_id.clone(),
@@ -103,7 +141,28 @@ impl PendingTask {
             refused_items: Vec::new(),
             selection_id: req.selection_id.clone(),
             trace_id: crate::trace::current(),
+            with_replicas: req.with_replicas,
+            replicas: Vec::new(),
         }
+    }
+
+    /// Where a target of this task lives: a replica's region and project, or the task's own.
+    pub fn place_of(&self, target: &str) -> Place<'_> {
+        match self.replicas.iter().find(|r| r.backup_id == target) {
+            Some(r) => Place {
+                region: Some(&r.region),
+                project_id: &r.project_id,
+            },
+            None => Place {
+                region: self.region.as_deref(),
+                project_id: &self.project_id,
+            },
+        }
+    }
+
+    /// Whether the task has targets outside its own region and project.
+    pub fn has_replicas(&self) -> bool {
+        !self.replicas.is_empty()
     }
 
     /// Whether `item` is one whose DELETE was refused.
@@ -125,7 +184,12 @@ impl PendingTask {
             Service::Cbr => &self.backup_ids,
         };
         match ids {
-            Some(ids) => ids.iter().map(|i| Some(i.as_str())).collect(),
+            Some(ids) => ids
+                .iter()
+                .map(String::as_str)
+                .chain(self.replicas.iter().map(|r| r.backup_id.as_str()))
+                .map(Some)
+                .collect(),
             None => vec![None],
         }
     }
@@ -178,6 +242,68 @@ mod tests {
             json!({"project_id": "p", "checkpoint_id": "c", "provider_id": "x"}),
         ] {
             assert_ne!(task_id(&req(other)), base);
+        }
+    }
+
+    /// The ids of tasks from before regions existed (pinned: SHA-256 of the documented key,
+    /// computed outside this code) stay what they were; a region or `with_replicas` makes
+    /// another task.
+    #[test]
+    fn existing_task_ids_are_unchanged_and_regions_make_new_ones() {
+        let csbs = json!({"project_id": "p", "checkpoint_id": "c", "checkpoint_items": ["b", "a"], "request_id": "r"});
+        assert_eq!(task_id(&req(csbs.clone())), "tsk_9aa6833cffa0edb4827761eef09c00b0");
+        let cbr = json!({"service": "cbr", "project_id": "p", "backup_id": "b1"});
+        assert_eq!(task_id(&req(cbr.clone())), "tsk_3bd855d4b57120a1b03b47f099fe65d4");
+        let mut ids = std::collections::BTreeSet::new();
+        for (base, extra) in [
+            (&cbr, json!({})),
+            (&cbr, json!({"region": "eu-nl"})),
+            (&cbr, json!({"with_replicas": true})),
+            (&cbr, json!({"region": "eu-nl", "with_replicas": true})),
+            (&csbs, json!({"region": "eu-nl"})),
+        ] {
+            let mut v = base.clone();
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            assert!(ids.insert(task_id(&req(v.clone()))), "{v}");
+        }
+        let mut off = cbr.clone();
+        off["with_replicas"] = json!(false);
+        assert_eq!(
+            task_id(&req(off)),
+            "tsk_3bd855d4b57120a1b03b47f099fe65d4",
+            "false is absent"
+        );
+    }
+
+    #[test]
+    fn replicas_are_targets_in_their_own_place_and_old_bodies_have_none() {
+        let mut t = PendingTask::new(
+            &req(json!({"service": "cbr", "project_id": "p", "backup_ids": ["b1"], "with_replicas": true})),
+            Utc::now(),
+            60,
+        );
+        t.region = Some("eu-de".into());
+        t.replicas.push(Replica {
+            region: "eu-nl".into(),
+            project_id: "p2".into(),
+            backup_id: "r1".into(),
+            source_backup_id: "b1".into(),
+        });
+        assert_eq!(t.targets(), vec![Some("b1"), Some("r1")]);
+        assert_eq!(
+            t.place_of("r1"),
+            Place {
+                region: Some("eu-nl"),
+                project_id: "p2"
+            }
+        );
+        assert_eq!(t.place_of("b1").region, Some("eu-de"));
+        let back: PendingTask = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(back, t);
+        let plain = PendingTask::new(&req(json!({"project_id": "p", "checkpoint_id": "c"})), Utc::now(), 60);
+        let body = serde_json::to_string(&plain).unwrap();
+        for absent in ["region", "with_replicas", "replicas"] {
+            assert!(!body.contains(absent), "{absent} in {body}");
         }
     }
 

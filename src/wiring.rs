@@ -127,7 +127,8 @@ pub fn csbs_client(config: &Config, secrets: &ResolvedSecrets) -> Result<CsbsCli
     let client = ClientConfig {
         endpoints,
         ..ClientConfig::new(iam.clone(), iam, secrets.credentials.clone())
-    };
+    }
+    .with_regions(&config.default_region, config.regions.clone());
     CsbsClient::new(client).map_err(|e| ConfigError {
         variable: "CSBS_ENDPOINT",
         message: e.to_string(),

@@ -17,7 +17,7 @@ use crate::ports::ledger::{Attr, Begun, Decided, Item, Ledger, LedgerError, Reco
 
 /// Every attribute a record may have besides its key (an update removes the ones a new
 /// record lacks).
-const FIELDS: [&str; 12] = [
+const FIELDS: [&str; 13] = [
     "state",
     "service",
     "region",
@@ -30,6 +30,7 @@ const FIELDS: [&str; 12] = [
     "event_id",
     "event",
     "expires_at",
+    "replicas",
 ];
 
 pub struct DynamoLedger {

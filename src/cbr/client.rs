@@ -26,6 +26,8 @@ pub struct BackupFilter {
     pub vault_id: Option<String>,
     pub resource_id: Option<String>,
     pub status: Option<String>,
+    /// `backup` (own backups) or `replication` (replicas this region received).
+    pub image_type: Option<String>,
     /// Page size (default [`PAGE_LIMIT`]).
     pub limit: Option<u32>,
 }
@@ -45,6 +47,7 @@ impl BackupFilter {
             ("vault_id", &self.vault_id),
             ("resource_id", &self.resource_id),
             ("status", &self.status),
+            ("image_type", &self.image_type),
         ] {
             if let Some(v) = v {
                 validate_id(name, v)?;

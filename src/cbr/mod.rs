@@ -5,6 +5,7 @@
 pub mod client;
 pub mod error;
 pub mod models;
+pub mod replicas;
 pub mod state;
 
 pub use client::{BackupFilter, CbrClient};

@@ -55,6 +55,10 @@ pub struct Backup {
     pub enterprise_project_id: Option<Value>,
     pub children: Option<Vec<Backup>>,
     pub extend_info: Option<Value>,
+    /// Huawei Cloud: where this backup was replicated to (`ReplicationRecordGet`; read by
+    /// src/cbr/replicas.rs). Kept raw: a malformed record must refuse a request, never vanish
+    /// in deserialisation.
+    pub replication_records: Option<Vec<Value>>,
 }
 
 impl Backup {

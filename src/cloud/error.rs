@@ -42,7 +42,7 @@ pub enum CloudError {
     },
     /// The endpoint of the service this task needs is not configured.
     #[error("{0} is not set: this deployment is not configured for that service")]
-    NotConfigured(&'static str),
+    NotConfigured(String),
     #[error("the request timed out")]
     Timeout,
     #[error("could not connect: {0}")]

@@ -27,12 +27,16 @@ impl Transport {
         else {
             unreachable!("token() is only called with password credentials");
         };
+        let iam = self.inner.config.iam(self.region.as_deref());
+        // Keyed by IAM endpoint and project: project ids are regional, and a region with its
+        // own IAM issues its own tokens (docs/DESIGN.md, "Regions").
+        let key = format!("{iam} {project_id}");
         let mut cache = self.inner.tokens.tokens.lock().await;
         let usable = |t: &&CachedToken| t.refresh_at > Utc::now() && stale.is_none_or(|s| t.serial > s);
-        if let Some(t) = cache.get(project_id).filter(usable) {
+        if let Some(t) = cache.get(&key).filter(usable) {
             return Ok(t.clone());
         }
-        let mut url = self.inner.config.iam_endpoint.clone();
+        let mut url = iam.clone();
         url.set_path("/v3/auth/tokens");
         let body = token_request_body(username, password, domain_name, project_id);
         let req = self
@@ -63,7 +67,7 @@ impl Transport {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                 + 1,
         };
-        cache.insert(project_id.to_string(), cached.clone());
+        cache.insert(key, cached.clone());
         Ok(cached)
     }
 

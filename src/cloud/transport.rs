@@ -16,6 +16,7 @@ use super::auth::{Credentials, TokenCache};
 use super::error::{CloudError, api_error, parse_retry_after};
 use super::latency::{CallLatencies, Latencies};
 use super::signer::{DATE_FORMAT, SignInput};
+use crate::region::{DEFAULT_REGION_NAME, RegionEndpoints};
 use crate::secret::Secret;
 use crate::service::Service;
 
@@ -44,6 +45,11 @@ pub struct ClientConfig {
     /// misconfigured, naming the variable that would configure it.
     pub endpoints: BTreeMap<Service, Url>,
     pub iam_endpoint: Url,
+    /// The default region's name (`DEFAULT_REGION`): `endpoints` and `iam_endpoint` are its.
+    pub default_region: String,
+    /// The other regions (`REGIONS`; docs/DESIGN.md, "Regions"), each with its services and
+    /// maybe its own IAM.
+    pub regions: BTreeMap<String, RegionEndpoints>,
     pub credentials: Credentials,
     pub connect_timeout: Duration,
     /// Upper bound of one HTTP exchange (the deadline may cut it shorter).
@@ -56,6 +62,8 @@ impl ClientConfig {
         ClientConfig {
             endpoints: BTreeMap::from([(Service::Csbs, csbs_endpoint)]),
             iam_endpoint,
+            default_region: DEFAULT_REGION_NAME.into(),
+            regions: BTreeMap::new(),
             credentials,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
@@ -67,6 +75,50 @@ impl ClientConfig {
     pub fn with_cbr(mut self, cbr_endpoint: Url) -> Self {
         self.endpoints.insert(Service::Cbr, cbr_endpoint);
         self
+    }
+
+    /// The same settings serving more regions besides the default one, named `default_region`.
+    pub fn with_regions(mut self, default_region: &str, regions: BTreeMap<String, RegionEndpoints>) -> Self {
+        self.default_region = default_region.into();
+        self.regions = regions;
+        self
+    }
+
+    /// Whether `region` is a name this deployment serves (the default region's included).
+    pub fn serves_region(&self, region: &str) -> bool {
+        region == self.default_region || self.regions.contains_key(region)
+    }
+
+    /// Whether `region` (`None`: the default) has an endpoint for `service`.
+    pub fn serves(&self, region: Option<&str>, service: Service) -> bool {
+        self.endpoint(region, service).is_ok()
+    }
+
+    fn other_region<'a>(&self, region: Option<&'a str>) -> Option<&'a str> {
+        region.filter(|r| *r != self.default_region)
+    }
+
+    /// The endpoint of `service` in `region`, or the error naming what would configure it.
+    pub(super) fn endpoint(&self, region: Option<&str>, service: Service) -> Result<&Url, CloudError> {
+        match self.other_region(region) {
+            None => self
+                .endpoints
+                .get(&service)
+                .ok_or_else(|| CloudError::NotConfigured(service.endpoint_variable().into())),
+            Some(r) => self
+                .regions
+                .get(r)
+                .and_then(|e| e.services.get(&service))
+                .ok_or_else(|| CloudError::NotConfigured(format!("REGIONS.{r}.{}", service.as_str()))),
+        }
+    }
+
+    /// The IAM endpoint that issues tokens for `region`'s projects: its own, or the cloud's.
+    pub(super) fn iam(&self, region: Option<&str>) -> &Url {
+        self.other_region(region)
+            .and_then(|r| self.regions.get(r))
+            .and_then(|e| e.iam.as_ref())
+            .unwrap_or(&self.iam_endpoint)
     }
 }
 
@@ -84,6 +136,9 @@ pub(super) struct Inner {
 #[derive(Clone)]
 pub struct Transport {
     pub(super) inner: Arc<Inner>,
+    /// The region this handle calls (`None`: the default one); every clone of one transport
+    /// shares its pool and token cache, whatever its region.
+    pub(super) region: Option<Arc<str>>,
 }
 
 struct Answer {
@@ -106,7 +161,22 @@ impl Transport {
                 tokens: TokenCache::default(),
                 latencies: CallLatencies::default(),
             }),
+            region: None,
         })
+    }
+
+    /// The same transport calling `region` (`None` or the default region's name: the default).
+    pub fn in_region(&self, region: Option<&str>) -> Transport {
+        let region = region.filter(|r| *r != self.inner.config.default_region);
+        Transport {
+            inner: self.inner.clone(),
+            region: region.map(Arc::from),
+        }
+    }
+
+    /// The settings (the regions this transport can call).
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
     }
 
     /// The times of the HTTP calls made since the last call (each attempt, IAM included).
@@ -122,7 +192,7 @@ impl Transport {
     /// this transport with CSBS: the same credentials, token cache (a token is scoped to the
     /// project, not the service), signing and connection pool.
     pub async fn call(&self, request: Request<'_>, deadline: Instant) -> Result<bytes::Bytes, CloudError> {
-        let base = self.endpoint(request.service)?;
+        let base = self.inner.config.endpoint(self.region.as_deref(), request.service)?;
         let call = Call {
             base,
             request: &request,
@@ -132,15 +202,6 @@ impl Transport {
             .await
             .map(|a| a.body)
             .map_err(|e| e.from_service(request.service))
-    }
-
-    /// The configured endpoint of `service`, or the error naming its variable.
-    fn endpoint(&self, service: Service) -> Result<&Url, CloudError> {
-        self.inner
-            .config
-            .endpoints
-            .get(&service)
-            .ok_or(CloudError::NotConfigured(service.endpoint_variable()))
     }
 
     async fn call_at(&self, call: &Call<'_>) -> Result<Answer, CloudError> {

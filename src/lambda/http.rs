@@ -250,6 +250,7 @@ async fn submit(app: &SubmitApp, req: &DeletionRequest, deadline: Instant) -> Re
 fn refusal(e: SubmitError, id_key: &str) -> Response<Body> {
     match e {
         SubmitError::NotAllowed { project_id } => not_allowed(&project_id),
+        SubmitError::Invalid(e) => request_error(&e),
         SubmitError::Rejected { event } => {
             let e = event.error.clone().expect("a Rejected event has an error");
             let code = if e.http_status == Some(403) {

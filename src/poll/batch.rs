@@ -46,7 +46,9 @@ impl Poller {
         deadline: Instant,
     ) -> Vec<(PendingTask, String, Verdict)> {
         futures::stream::iter(mine)
-            .map(|(task, receipt)| async move {
+            .map(|(mut task, receipt)| async move {
+                // A task written before regions existed is the default region's.
+                task.region.get_or_insert_with(|| self.backups.region_name(None));
                 // Every line about the task names it, its request and the trace it began in.
                 let span = tracing::info_span!(
                     "task",

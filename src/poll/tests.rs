@@ -349,3 +349,85 @@ fn checks_stretch_with_age_and_stop_at_the_deadline() {
     }
     assert!(receives < 600, "{receives}");
 }
+
+/// A source in the default region and a replica in another: the verdict waits for both, and
+/// the event's `targets` carries each one's place and status; Failed names the replica.
+#[test]
+fn a_task_with_a_replica_ends_when_both_do_and_names_the_one_that_failed() {
+    let mut t = cbr_task(&["b1"]);
+    t.region = Some("eu-de".into());
+    t.with_replicas = true;
+    t.replicas.push(crate::task::Replica {
+        region: "eu-nl".into(),
+        project_id: "p2".into(),
+        backup_id: "r1".into(),
+        source_backup_id: "b1".into(),
+    });
+    let now = Utc::now();
+    let s = |x: &str| x.to_string();
+    let gone = (s("b1"), TargetState::Gone);
+    let cases: [(Vec<(String, TargetState)>, Option<Outcome>, &[Option<&str>]); 4] = [
+        (
+            vec![gone.clone(), (s("r1"), TargetState::Queued(s("waiting_delete")))],
+            None,
+            &[],
+        ),
+        (
+            vec![gone.clone(), (s("r1"), TargetState::Gone)],
+            Some(Outcome::Completed),
+            &[Some("absent"), Some("absent")],
+        ),
+        (
+            vec![gone.clone(), (s("r1"), TargetState::Failed(s("disk busy")))],
+            Some(Outcome::Failed),
+            &[Some("absent"), Some("error")],
+        ),
+        (
+            vec![
+                (s("b1"), TargetState::Running(s("deleting"))),
+                (s("r1"), TargetState::Gone),
+            ],
+            None,
+            &[],
+        ),
+    ];
+    for (states, want, statuses) in cases {
+        match (verdict(&t, &states, now), want) {
+            (Check::Pending { .. }, None) => {}
+            (Check::Terminal(e), Some(want)) => {
+                assert_eq!(e.outcome, want);
+                assert_eq!(e.region.as_deref(), Some("eu-de"));
+                let rows = e.targets.as_ref().expect("a task with replicas lists its targets");
+                let got: Vec<(Option<&str>, &str, &str, Option<&str>)> = rows
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.region.as_deref(),
+                            r.project_id.as_str(),
+                            r.backup_id.as_str(),
+                            r.last_status.as_deref(),
+                        )
+                    })
+                    .collect();
+                assert_eq!(
+                    got,
+                    vec![
+                        (Some("eu-de"), "p", "b1", statuses[0]),
+                        (Some("eu-nl"), "p2", "r1", statuses[1])
+                    ]
+                );
+                if want == Outcome::Failed {
+                    let m = &e.error.as_ref().unwrap().message;
+                    assert!(m.contains("r1 (replica of b1 in eu-nl/p2): disk busy"), "{m}");
+                }
+            }
+            (got, want) => panic!("{states:?}: {got:?}, wanted {want:?}"),
+        }
+    }
+    // A task in one region has no targets list.
+    let one = cbr_task(&["b1"]);
+    let Check::Terminal(e) = verdict(&one, &[(s("b1"), TargetState::Gone)], now) else {
+        panic!()
+    };
+    assert!(e.targets.is_none());
+}

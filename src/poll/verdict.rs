@@ -52,13 +52,9 @@ pub fn verdict(task: &PendingTask, states: &[(String, TargetState)], now: DateTi
         .map(str::to_string);
     let (failures, any_failed) = failures(task, states);
     let event = |outcome, last: &str, error| {
-        Check::Terminal(Box::new(OutcomeEvent::for_task(
-            task,
-            outcome,
-            now,
-            Some(last.into()),
-            error,
-        )))
+        Check::Terminal(Box::new(
+            OutcomeEvent::for_task(task, outcome, now, Some(last.into()), error).with_states(states),
+        ))
     };
     match unfinished {
         None if failures.is_empty() => event(Outcome::Completed, "absent", None),
@@ -105,7 +101,7 @@ fn failures(task: &PendingTask, states: &[(String, TargetState)]) -> (Vec<String
     let failed: Vec<String> = states
         .iter()
         .filter_map(|(id, s)| match s {
-            TargetState::Failed(reason) => Some(format!("{id}: {reason}")),
+            TargetState::Failed(reason) => Some(format!("{}: {reason}", describe(task, id))),
             _ => None,
         })
         .collect();
@@ -121,6 +117,17 @@ fn failures(task: &PendingTask, states: &[(String, TargetState)]) -> (Vec<String
         )
     });
     (failed.into_iter().chain(refused).collect(), any_failed)
+}
+
+/// A target as a failure names it: its id, and for a replica where it lives.
+fn describe(task: &PendingTask, id: &str) -> String {
+    match task.replicas.iter().find(|r| r.backup_id == id) {
+        Some(r) => format!(
+            "{id} (replica of {} in {}/{})",
+            r.source_backup_id, r.region, r.project_id
+        ),
+        None => id.to_string(),
+    }
 }
 
 /// The next check of an unfinished task: `interval`, stretched to 1 % of the task's age, never

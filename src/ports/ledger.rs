@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::codes::ErrorCode;
 use crate::outcome::{Outcome, OutcomeEvent};
 use crate::service::Service;
-use crate::task::PendingTask;
+use crate::task::{PendingTask, Replica};
 
 /// Times in a record keep milliseconds (a copy must find the first deadline exactly; events
 /// carry seconds).
@@ -105,6 +105,9 @@ pub struct Record {
     pub event: Option<OutcomeEvent>,
     /// Epoch seconds: deadline + [`RETENTION`] (the table's TTL attribute).
     pub expires_at: i64,
+    /// The replicas submit found (a task `with_replicas`), kept while the task is submitted:
+    /// a copy that finds its source gone learns them here.
+    pub replicas: Vec<Replica>,
 }
 
 impl Record {
@@ -114,7 +117,7 @@ impl Record {
             task_id: task.task_id.clone(),
             state: State::Submitted,
             service: task.service,
-            region: DEFAULT_REGION.into(),
+            region: task.region.clone().unwrap_or_else(|| DEFAULT_REGION.into()),
             project_id: Some(task.project_id.clone()),
             request_id: task.request_id.clone(),
             selection_id: task.selection_id.clone(),
@@ -123,6 +126,7 @@ impl Record {
             decided_at: None,
             event: None,
             expires_at: (task.deadline + RETENTION).timestamp(),
+            replicas: task.replicas.clone(),
         }
     }
 
@@ -141,7 +145,7 @@ impl Record {
             task_id: event.task_id.clone(),
             state,
             service: event.service,
-            region: DEFAULT_REGION.into(),
+            region: event.region.clone().unwrap_or_else(|| DEFAULT_REGION.into()),
             project_id: event.project_id.clone(),
             request_id: event.request_id.clone(),
             selection_id: event.selection_id.clone(),
@@ -150,6 +154,7 @@ impl Record {
             decided_at: Some(now),
             event: Some(event.clone()),
             expires_at: (deadline.unwrap_or(now) + RETENTION).timestamp(),
+            replicas: Vec::new(),
         })
     }
 
@@ -182,6 +187,10 @@ impl Record {
             self.event
                 .as_ref()
                 .map(|e| serde_json::to_string(e).expect("an event serialises")),
+        );
+        s(
+            "replicas",
+            (!self.replicas.is_empty()).then(|| serde_json::to_string(&self.replicas).expect("replicas serialise")),
         );
         item.insert("expires_at".into(), Attr::N(self.expires_at.to_string()));
         item
@@ -226,6 +235,10 @@ impl Record {
         let event: Option<OutcomeEvent> = text("event")?
             .map(|e| serde_json::from_str(&e).map_err(|e| bad(format!("the event does not parse: {e}"))))
             .transpose()?;
+        let replicas: Vec<Replica> = text("replicas")?
+            .map(|r| serde_json::from_str(&r).map_err(|e| bad(format!("the replicas do not parse: {e}"))))
+            .transpose()?
+            .unwrap_or_default();
         if state.is_terminal() {
             check_decision(&task_id, state, event.as_ref(), text("event_id")?.as_deref())
                 .map_err(|why| bad(why.into()))?;
@@ -243,6 +256,7 @@ impl Record {
             service,
             event,
             expires_at,
+            replicas,
         })
     }
 }

@@ -118,8 +118,8 @@ pub(crate) fn service_field(obj: &Map<String, Value>) -> Result<Service, Request
         Some(_) => return Err(RequestError::field("service", "must be a string")),
     };
     let (foreign, other) = match service {
-        Service::Csbs => (&CBR_ONLY, Service::Cbr),
-        Service::Cbr => (&CSBS_ONLY, Service::Csbs),
+        Service::Csbs => (&CBR_ONLY[..], Service::Cbr),
+        Service::Cbr => (&CSBS_ONLY[..], Service::Csbs),
     };
     if let Some(f) = foreign.iter().find(|f| present(obj, f)) {
         return Err(RequestError::field(
@@ -214,5 +214,41 @@ pub(super) fn request_id_field(value: Option<&Value>) -> Result<Option<String>, 
             format!("must be 1–{MAX_REQUEST_ID_LEN} printable ASCII characters"),
         )),
         Some(_) => Err(RequestError::field("request_id", "must be a string")),
+    }
+}
+
+/// `region`: a region name (src/region.rs), or absent. Whether this stack serves it is for
+/// submit to say (`unknown_region`): the contract knows only the name's shape.
+pub(crate) fn region_field(value: Option<&Value>, field: &str) -> Result<Option<String>, RequestError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if crate::region::valid_region_name(s) => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(RequestError::field(
+            field,
+            format!(
+                "must be a region name: 1 to {} of a-z, 0-9 and '-'",
+                crate::region::MAX_REGION_LEN
+            ),
+        )),
+        Some(_) => Err(RequestError::field(field, "must be a string")),
+    }
+}
+
+/// Whether a CBR request names a restore point (`checkpoint_id`) rather than backups.
+pub(super) fn checkpoint_id_is_restore_point(service: Service, obj: &Map<String, Value>) -> bool {
+    service == Service::Cbr && present(obj, "checkpoint_id")
+}
+
+/// `with_replicas`: a boolean; `true` only on CBR `backup_id`/`backup_ids` requests (the
+/// service check has refused it on CSBS already).
+pub(super) fn with_replicas_field(obj: &Map<String, Value>, restore_point: bool) -> Result<bool, RequestError> {
+    match obj.get("with_replicas") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(false),
+        Some(Value::Bool(true)) if restore_point => Err(RequestError::field(
+            "with_replicas",
+            "applies to backup_id and backup_ids only (name the restore point's backups)",
+        )),
+        Some(Value::Bool(true)) => Ok(true),
+        Some(_) => Err(RequestError::field("with_replicas", "must be true or false")),
     }
 }

@@ -7,7 +7,11 @@ use thiserror::Error;
 
 mod fields;
 
-use fields::{cbr_targets, checkpoint_items_field, id_field, request_id_field, service_field, valid_request_id};
+pub(crate) use fields::region_field;
+use fields::{
+    cbr_targets, checkpoint_id_is_restore_point, checkpoint_items_field, id_field, request_id_field, service_field,
+    valid_request_id, with_replicas_field,
+};
 pub(crate) use fields::{context_field, id_list, printable_ascii, strip_field, timeout_field, unknown_field};
 
 use crate::codes::ErrorCode;
@@ -24,7 +28,7 @@ pub const MAX_BACKUP_IDS: usize = 100;
 /// event names them all (docs/DESIGN.md, "Deletion request").
 pub const MAX_CHECKPOINT_ITEMS: usize = 100;
 
-const FIELDS: [&str; 11] = [
+const FIELDS: [&str; 13] = [
     "service",
     "project_id",
     "checkpoint_id",
@@ -36,12 +40,14 @@ const FIELDS: [&str; 11] = [
     "timeout_seconds",
     "context",
     "selection_id",
+    "region",
+    "with_replicas",
 ];
 
 /// Fields that only one service takes: given with the other, they are refused, never ignored
 /// (docs/DESIGN.md, "CBR targets").
 const CSBS_ONLY: [&str; 2] = ["checkpoint_items", "provider_id"];
-const CBR_ONLY: [&str; 2] = ["backup_id", "backup_ids"];
+const CBR_ONLY: [&str; 3] = ["backup_id", "backup_ids", "with_replicas"];
 
 /// A validated deletion request. Which fields are set depends on the service, and parsing
 /// guarantees it: CSBS has `provider_id` (defaulted) and `checkpoint_id`, maybe
@@ -65,6 +71,12 @@ pub struct DeletionRequest {
     /// Set on the targets a selection fans out (src/selection/fanout.rs), echoed in their
     /// events; not part of the task id (the request id already is).
     pub selection_id: Option<String>,
+    /// The region named by the request; `None` for the default region (submit reads a
+    /// request's region against the served ones and clears the default's name, so naming
+    /// it is the same task as leaving it out: docs/DESIGN.md, "Regions").
+    pub region: Option<String>,
+    /// CBR `backup_id`/`backup_ids` only: delete each backup's replicas too.
+    pub with_replicas: bool,
 }
 
 /// Why a request was refused.
@@ -105,6 +117,8 @@ pub struct EchoFields {
     pub provider_id: Option<String>,
     pub checkpoint_id: Option<String>,
     pub request_id: Option<String>,
+    /// A well-formed `region`; `None` when absent or malformed.
+    pub region: Option<String>,
 }
 
 impl DeletionRequest {
@@ -152,6 +166,8 @@ impl DeletionRequest {
             timeout_seconds: timeout_field(obj.get("timeout_seconds"))?,
             context: context_field(obj.get("context"))?,
             selection_id: id_field(obj, "selection_id", false)?,
+            region: region_field(obj.get("region"), "region")?,
+            with_replicas: with_replicas_field(obj, checkpoint_id_is_restore_point(service, obj))?,
         })
     }
 }
@@ -234,6 +250,12 @@ pub fn echo_fields(body: &[u8]) -> EchoFields {
         project_id: get("project_id"),
         provider_id: get("provider_id"),
         checkpoint_id: get("checkpoint_id"),
+        region: value
+            .get("region")
+            .or_else(|| scope.get("region"))
+            .and_then(Value::as_str)
+            .filter(|s| crate::region::valid_region_name(s))
+            .map(str::to_string),
         request_id: value
             .get("request_id")
             .and_then(Value::as_str)
@@ -445,6 +467,24 @@ mod tests {
             (
                 json!({"project_id": "p", "checkpoint_id": "c", "timeout_seconds": 0}),
                 "timeout_seconds",
+            ),
+            (
+                json!({"project_id": "p", "checkpoint_id": "c", "region": "EU-DE"}),
+                "region",
+            ),
+            (json!({"project_id": "p", "checkpoint_id": "c", "region": 1}), "region"),
+            (json!({"project_id": "p", "checkpoint_id": "c", "region": ""}), "region"),
+            (
+                json!({"project_id": "p", "checkpoint_id": "c", "with_replicas": true}),
+                "with_replicas",
+            ),
+            (
+                json!({"service": "cbr", "project_id": "p", "backup_id": "b", "with_replicas": "yes"}),
+                "with_replicas",
+            ),
+            (
+                json!({"service": "cbr", "project_id": "p", "checkpoint_id": "c", "with_replicas": true}),
+                "with_replicas",
             ),
             (
                 json!({"project_id": "p", "checkpoint_id": "c", "timeout_seconds": 86401}),

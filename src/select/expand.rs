@@ -99,7 +99,14 @@ impl Expander {
 
     /// The selection's outcome as the ledger decides it: `own` when it is the first, the
     /// recorded one otherwise. A dry run decides nothing (it may be asked again and again).
-    async fn decided(&self, own: OutcomeEvent, dry_run: bool, deadline: Instant) -> Result<OutcomeEvent, SubmitError> {
+    async fn decided(
+        &self,
+        mut own: OutcomeEvent,
+        dry_run: bool,
+        deadline: Instant,
+    ) -> Result<OutcomeEvent, SubmitError> {
+        // The selection's region by name, the default's included (docs/DESIGN.md, "Regions").
+        own.region = Some(self.backups.region_name(own.region.as_deref()));
         match &self.ledger {
             Some(l) if !dry_run => decide_event(l.as_ref(), own, deadline)
                 .await
@@ -129,6 +136,14 @@ impl Expander {
         reference: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<Expansion, SubmitError> {
+        // An unknown region is refused before anything is listed; the default region's name
+        // is the same selection as no region.
+        let mut req = req.clone();
+        req.select.region = self
+            .backups
+            .read_region("select.region", req.select.region.as_deref())
+            .map_err(SubmitError::Invalid)?;
+        let req = &req;
         let selection_id = req.selection_id(reference);
         if !req.dry_run && self.intake.is_none() {
             return Err(SubmitError::Transient {
@@ -225,7 +240,7 @@ impl Expander {
         })?;
         let waiting = self
             .backups
-            .waiting_deletions(fan.service, &fan.project_id, deadline)
+            .waiting_deletions(fan.service, fan.region.as_deref(), &fan.project_id, deadline)
             .await
             .map_err(|e| SubmitError::transient(&e))?;
         let n = pace(waiting, fan.targets.len());
@@ -329,6 +344,8 @@ fn selection_event(
         selection_id: Some(selection_id.to_string()),
         truncated: false,
         trace_id: crate::trace::current(),
+        region: req.select.region.clone(),
+        targets: None,
         plan: None,
     }
 }
@@ -386,6 +403,8 @@ fn first_step(req: &SelectionRequest, selection_id: &str, targets: Vec<String>) 
         context: req.context.clone(),
         targets,
         step: 0,
+        region: req.select.region.clone(),
+        with_replicas: req.select.with_replicas,
     }
 }
 

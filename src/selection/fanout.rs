@@ -48,6 +48,12 @@ pub struct FanOut {
     /// 0 for the expansion itself, then 1, 2, … (for logs).
     #[serde(default)]
     pub step: u32,
+    /// The selection's region (absent: the default), carried to every target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// CBR: every target is deleted with its replicas.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub with_replicas: bool,
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> RequestError {
@@ -82,6 +88,12 @@ impl FanOut {
         })?;
         validate_id("selection_id", &f.selection_id).map_err(|e| invalid("selection_id", e.to_string()))?;
         validate_id("project_id", &f.project_id).map_err(|e| invalid("project_id", e.to_string()))?;
+        if f.region
+            .as_deref()
+            .is_some_and(|r| !crate::region::valid_region_name(r))
+        {
+            return Err(invalid("region", "must be a region name"));
+        }
         if !printable_ascii(&f.request_prefix, MAX_SELECTION_REQUEST_ID_LEN) {
             return Err(invalid(
                 "request_prefix",
@@ -118,6 +130,12 @@ impl FanOut {
         }
         if let Some(c) = &self.context {
             v["context"] = Value::Object(c.clone());
+        }
+        if let Some(r) = &self.region {
+            v["region"] = json!(r);
+        }
+        if self.with_replicas {
+            v["with_replicas"] = json!(true);
         }
         v
     }
@@ -168,6 +186,8 @@ mod tests {
             context: Some(serde_json::from_value(json!({"k": "v"})).unwrap()),
             targets: targets.iter().map(|s| s.to_string()).collect(),
             step: 0,
+            region: None,
+            with_replicas: false,
         }
     }
 

@@ -35,7 +35,7 @@ const TOP_FIELDS: [&str; 6] = [
 ];
 
 /// Every filter a `select` object may hold.
-pub const SELECT_FIELDS: [&str; 12] = [
+pub const SELECT_FIELDS: [&str; 15] = [
     "service",
     "project_id",
     "resource_id",
@@ -48,6 +48,9 @@ pub const SELECT_FIELDS: [&str; 12] = [
     "keep_last",
     "max_backups",
     "all_in_project",
+    "region",
+    "image_type",
+    "with_replicas",
 ];
 
 /// Filters that narrow a selection; one of them, or `all_in_project: true`, is required.
@@ -80,6 +83,17 @@ pub struct Selector {
     pub keep_last: Option<u64>,
     pub max_backups: u32,
     pub all_in_project: bool,
+    /// The region listed (`None`: the default). The new fields below are left out of the
+    /// selection id's key when unset, so every earlier selection id stays as it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// CBR only: `replication` plans the replicas this region received, and nothing else;
+    /// `None` (or `backup`) plans the region's own backups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_type: Option<String>,
+    /// CBR only: each target is deleted with its replicas.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub with_replicas: bool,
 }
 
 /// A validated selection request.
@@ -230,6 +244,8 @@ impl Selector {
             .transpose()?
             .map_or(DEFAULT_MAX_BACKUPS, |n| n as u32);
         let all_in_project = all_in_project_filter(obj)?;
+        let region = crate::request::region_field(get("region"), "select.region")?;
+        let (image_type, with_replicas) = replica_filters(obj, service)?;
         Ok(Selector {
             service,
             project_id,
@@ -243,7 +259,15 @@ impl Selector {
             keep_last,
             max_backups,
             all_in_project,
+            region,
+            image_type,
+            with_replicas,
         })
+    }
+
+    /// Whether the selection plans replicas a region received (`image_type: replication`).
+    pub fn plans_replicas(&self) -> bool {
+        self.image_type.as_deref() == Some(REPLICATION)
     }
 
     /// Backups created before this are old enough for the age filters (`None`: no age filter).
@@ -279,6 +303,34 @@ fn select_service(obj: &Map<String, Value>) -> Result<Service, RequestError> {
         ));
     }
     Ok(service)
+}
+
+/// The `image_type` a selection of replicas names (docs/cbr-api.md, "Replicas").
+pub const REPLICATION: &str = "replication";
+
+/// `select.image_type` (`backup`, the default, or `replication`) and `select.with_replicas`:
+/// CBR's only; `backup` is the default and leaves the key as if it were absent.
+fn replica_filters(obj: &Map<String, Value>, service: Service) -> Result<(Option<String>, bool), RequestError> {
+    for f in ["image_type", "with_replicas"] {
+        if service == Service::Csbs && filter(obj, f).is_some() {
+            return Err(select_err(
+                f,
+                "applies to \"service\": \"cbr\" only (CSBS does not replicate), and this selection is for csbs",
+            ));
+        }
+    }
+    let image_type = match filter(obj, "image_type") {
+        None => None,
+        Some(Value::String(s)) if s == "backup" => None,
+        Some(Value::String(s)) if s == REPLICATION => Some(s.clone()),
+        Some(_) => return Err(select_err("image_type", "must be \"backup\" or \"replication\"")),
+    };
+    let with_replicas = match filter(obj, "with_replicas") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(select_err("with_replicas", "must be true or false")),
+    };
+    Ok((image_type, with_replicas))
 }
 
 /// One ID filter of `select`, validated before it touches a URL.
@@ -409,11 +461,52 @@ mod tests {
     }
 
     #[test]
+    fn regions_and_replicas_and_earlier_selection_ids() {
+        let plain = sel(json!({"service": "cbr", "project_id": "p", "all_in_project": true})).unwrap();
+        let t = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+        // The key of a selection without the new filters is what it was before them.
+        let key = serde_json::to_value(&plain.select).unwrap();
+        for absent in ["region", "image_type", "with_replicas"] {
+            assert!(key.get(absent).is_none(), "{absent}");
+        }
+        let full = sel(json!({"service": "cbr", "project_id": "p", "all_in_project": true,
+            "region": "eu-nl", "image_type": "replication", "with_replicas": true}))
+        .unwrap();
+        assert_eq!(full.select.region.as_deref(), Some("eu-nl"));
+        assert!(full.select.plans_replicas() && full.select.with_replicas);
+        assert_ne!(full.selection_id(t), plain.selection_id(t));
+        let backup =
+            sel(json!({"service": "cbr", "project_id": "p", "all_in_project": true, "image_type": "backup"})).unwrap();
+        assert_eq!(backup.selection_id(t), plain.selection_id(t), "backup is the default");
+        assert!(!backup.select.plans_replicas());
+    }
+
+    #[test]
     fn bad_filters_are_refused_naming_the_field() {
         let cases = [
             (
                 json!({"project_id": "p", "older_than_day": 30}),
                 "select.older_than_day",
+            ),
+            (
+                json!({"project_id": "p", "all_in_project": true, "region": "EU"}),
+                "select.region",
+            ),
+            (
+                json!({"project_id": "p", "all_in_project": true, "image_type": "replication"}),
+                "select.image_type",
+            ),
+            (
+                json!({"project_id": "p", "all_in_project": true, "with_replicas": true}),
+                "select.with_replicas",
+            ),
+            (
+                json!({"service": "cbr", "project_id": "p", "all_in_project": true, "image_type": "replica"}),
+                "select.image_type",
+            ),
+            (
+                json!({"service": "cbr", "project_id": "p", "all_in_project": true, "with_replicas": 1}),
+                "select.with_replicas",
             ),
             (json!({"project_id": "p", "olderThanDays": 30}), "select.olderThanDays"),
             (

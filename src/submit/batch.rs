@@ -69,6 +69,10 @@ impl Submitter {
             .await
         {
             Step::Done(Err(SubmitError::NotAllowed { project_id })) => Self::not_allowed_raw(record, &project_id),
+            Step::Done(Err(SubmitError::Invalid(e))) => {
+                tracing::warn!(error = %e, "refused a message before any call");
+                Self::rejected_raw(record.body.as_bytes(), &e, &origin)
+            }
             step => step,
         }
     }
@@ -110,6 +114,13 @@ impl Submitter {
         };
         match result {
             Ok(()) | Err(SubmitError::Rejected { .. }) | Err(SubmitError::NotAllowed { .. }) => false,
+            Err(SubmitError::Invalid(e)) => {
+                let span = tracing::Span::current();
+                let origin = format!("SQS message {}", record.message_id);
+                let step = Self::rejected_raw(record.body.as_bytes(), &e, &origin);
+                let result = self.finish(vec![(span, step)], deadline).await;
+                result.iter().any(|r| matches!(r, Err(SubmitError::Transient { .. })))
+            }
             Err(e) => {
                 tracing::warn!(error = ?e, "transient failure of a selection; SQS will redeliver");
                 true

@@ -6,6 +6,7 @@ mod batch;
 mod decide;
 mod finish;
 mod prepare;
+mod replicas;
 mod restore_point;
 
 use std::sync::Arc;

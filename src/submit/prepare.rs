@@ -23,9 +23,28 @@ impl Submitter {
                 project_id: req.project_id.clone(),
             }));
         }
+        // The default region, named or not, is the same task (docs/DESIGN.md, "Task id").
+        let mut req = req.clone();
+        req.region = match self.backups.read_region("region", req.region.as_deref()) {
+            Ok(region) => region,
+            Err(e) => return Step::Done(Err(SubmitError::Invalid(e))),
+        };
         // Milliseconds: what the ledger keeps, so every copy computes the same deadline.
         let received_at = chrono::SubsecRound::trunc_subsecs(received_at, 3);
-        let task = PendingTask::new(req, received_at, self.settings.default_timeout_seconds);
+        let mut task = PendingTask::new(&req, received_at, self.settings.default_timeout_seconds);
+        task.region = Some(self.backups.region_name(req.region.as_deref()));
+        if task.with_replicas {
+            // Before the ledger's record, which keeps them: a copy that finds a source gone
+            // still deletes the replicas the first one found.
+            match self.find_replicas(&task, deadline).await {
+                Ok(replicas) => task.replicas = replicas,
+                Err(Ok(error)) => {
+                    let event = OutcomeEvent::for_task(&task, Outcome::Rejected, Utc::now(), None, Some(error));
+                    return self.decided(task, event, deadline).await;
+                }
+                Err(Err(e)) => return Step::Done(Err(e)),
+            }
+        }
         let mut task = match self.begin(task, deadline).await {
             Ok(task) => task,
             Err(step) => return step,
@@ -76,6 +95,10 @@ impl Submitter {
                     task.submitted_at = at;
                     task.deadline = deadline;
                 }
+                // The replicas the first copy found, and any this one found besides.
+                task.replicas.extend(first.replicas.iter().cloned());
+                task.replicas.sort();
+                task.replicas.dedup();
             }
             Err(e) => return Err(Step::Done(Err(SubmitError::ledger(&e)))),
         }

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "ids",
             "service",
+            "region",
             "codes",
             "request",
             "query",
