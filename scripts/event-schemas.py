@@ -36,6 +36,21 @@ def nullable(t, **more):
 
 STRINGS = {"type": "array", "items": {"type": "string"}}
 
+REGION = "^[a-z0-9][a-z0-9-]{0,31}$"
+
+# One target of a task with replicas (docs/DESIGN.md, "Regions").
+TARGET = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["region", "project_id", "backup_id", "last_status"],
+    "properties": {
+        "region": nullable("string", pattern=REGION),
+        "project_id": {"type": "string"},
+        "backup_id": {"type": "string"},
+        "last_status": nullable("string"),
+    },
+}
+
 
 def detail_schema(outcome):
     _, _, has_error = OUTCOMES[outcome]
@@ -70,6 +85,9 @@ def detail_schema(outcome):
         "selection_id": nullable("string"),
         "truncated": {"type": "boolean"},
         "trace_id": nullable("string", pattern="^1-[0-9a-f]{8}-[0-9a-f]{24}$"),
+        # The request's region; null only when a Rejected request could not be read.
+        "region": nullable("string", pattern=REGION) if outcome == "rejected" else {"type": "string", "pattern": REGION},
+        "targets": {"type": ["array", "null"], "items": TARGET},
     }
     if outcome == "submitted":
         props["finished_at"] = {"type": "null"}
@@ -82,6 +100,7 @@ def detail_schema(outcome):
             "properties": {k: {"type": "integer", "minimum": 0} for k in ["listed", "considered", "kept", "to_delete"]},
         }
         props["target_ids"] = STRINGS
+        props["targets"] = {"type": "null"}
     return {
         "type": "object",
         "additionalProperties": False,

@@ -186,7 +186,13 @@ impl OutcomeEvent {
             selection_id: task.selection_id.clone(),
             truncated: false,
             trace_id: task.trace_id.clone(),
-            region: task.region.clone(),
+            // Submit and poll name the task's region (the configured default's name included);
+            // a task built without one is the unconfigured default's.
+            region: Some(
+                task.region
+                    .clone()
+                    .unwrap_or_else(|| crate::region::DEFAULT_REGION_NAME.into()),
+            ),
             targets: task.has_replicas().then(|| target_rows(task)),
             plan: None,
         }

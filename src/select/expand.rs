@@ -6,23 +6,20 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
+use super::events::{first_step, planned_event, selection_event, too_large_error};
 use super::plan::{Plan, TooLarge, plan, target_key};
 use crate::backups::Backups;
 use crate::cloud::{CloudError, ErrorClass};
 use crate::codes::ErrorCode;
 use crate::failure::SubmitError;
-use crate::outcome::PlannedDetail;
-use crate::outcome::{EventError, Outcome, OutcomeEvent, event_id};
+use crate::outcome::{EventError, Outcome, OutcomeEvent};
 use crate::ports::intake::{IntakeQueue, Outgoing};
 use crate::ports::ledger::{Ledger, decide_event};
 use crate::ports::sink::{EventSink, emit_all};
 use crate::selection::fanout::{FanOut, pace};
 use crate::selection::selector::SelectionRequest;
-use crate::task::rfc3339;
 
-/// The target ids a Planned event lists, in bytes of JSON: with the common keys and a context
-/// of at most 4 KiB the detail stays under 200 KB (docs/DESIGN.md).
-pub const MAX_TARGET_ID_BYTES: usize = 150_000;
+pub use super::events::MAX_TARGET_ID_BYTES;
 
 #[derive(Debug, Clone)]
 pub struct ExpandSettings {
@@ -115,6 +112,18 @@ impl Expander {
         }
     }
 
+    /// The selection with its region read against the served ones: an unknown region is
+    /// refused before anything is listed; the default region's name is the same selection as
+    /// no region.
+    fn in_served_region(&self, req: &SelectionRequest) -> Result<SelectionRequest, SubmitError> {
+        let mut req = req.clone();
+        req.select.region = self
+            .backups
+            .read_region("select.region", req.select.region.as_deref())
+            .map_err(SubmitError::Invalid)?;
+        Ok(req)
+    }
+
     /// Lists and plans a selection without emitting or sending anything (the CLI's `plan`).
     pub async fn plan_only(
         &self,
@@ -136,14 +145,7 @@ impl Expander {
         reference: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<Expansion, SubmitError> {
-        // An unknown region is refused before anything is listed; the default region's name
-        // is the same selection as no region.
-        let mut req = req.clone();
-        req.select.region = self
-            .backups
-            .read_region("select.region", req.select.region.as_deref())
-            .map_err(SubmitError::Invalid)?;
-        let req = &req;
+        let req = &self.in_served_region(req)?;
         let selection_id = req.selection_id(reference);
         if !req.dry_run && self.intake.is_none() {
             return Err(SubmitError::Transient {
@@ -313,99 +315,6 @@ async fn send_all(intake: &dyn IntakeQueue, messages: &[Outgoing], deadline: Ins
         }
     }
     Ok(())
-}
-
-/// An event about the selection itself (task id = selection id).
-fn selection_event(
-    req: &SelectionRequest,
-    selection_id: &str,
-    reference: DateTime<Utc>,
-    outcome: Outcome,
-    now: DateTime<Utc>,
-) -> OutcomeEvent {
-    OutcomeEvent {
-        event_id: event_id(selection_id, outcome),
-        task_id: selection_id.to_string(),
-        outcome,
-        service: req.select.service,
-        project_id: Some(req.select.project_id.clone()),
-        provider_id: None,
-        checkpoint_id: None,
-        checkpoint_items: None,
-        backup_ids: None,
-        request_id: req.request_id.clone(),
-        context: req.context.clone(),
-        submitted_at: Some(rfc3339(reference)),
-        deadline: None,
-        finished_at: Some(rfc3339(now)),
-        elapsed_seconds: Some((now - reference).num_milliseconds().max(0) as f64 / 1000.0),
-        last_status: None,
-        error: None,
-        selection_id: Some(selection_id.to_string()),
-        truncated: false,
-        trace_id: crate::trace::current(),
-        region: req.select.region.clone(),
-        targets: None,
-        plan: None,
-    }
-}
-
-/// The Planned event: counts and the target ids, cut to [`MAX_TARGET_ID_BYTES`].
-pub fn planned_event(
-    req: &SelectionRequest,
-    selection_id: &str,
-    reference: DateTime<Utc>,
-    plan: &Plan,
-    now: DateTime<Utc>,
-) -> OutcomeEvent {
-    let mut budget = MAX_TARGET_ID_BYTES;
-    let mut target_ids = Vec::new();
-    let mut truncated = false;
-    for b in plan.targets() {
-        let cost = b.id.len() + 3;
-        if cost > budget {
-            truncated = true;
-            break;
-        }
-        budget -= cost;
-        target_ids.push(b.id.clone());
-    }
-    let mut event = selection_event(req, selection_id, reference, Outcome::Planned, now);
-    event.plan = Some(PlannedDetail {
-        dry_run: req.dry_run,
-        counts: plan.counts,
-        target_ids,
-    });
-    event.truncated = truncated;
-    event
-}
-
-/// The Rejected error of a plan over `max_backups`.
-fn too_large_error(&TooLarge { count, max }: &TooLarge) -> EventError {
-    EventError {
-        code: ErrorCode::SelectionTooLarge.into(),
-        message: format!(
-            "select.max_backups: the selection matches {count} backups, more than max_backups ({max}); narrow it or raise max_backups (at most {})",
-            crate::selection::selector::MAX_MAX_BACKUPS
-        ),
-        http_status: None,
-    }
-}
-
-/// The first fan-out step of a planned selection: every target, step 0.
-fn first_step(req: &SelectionRequest, selection_id: &str, targets: Vec<String>) -> FanOut {
-    FanOut {
-        selection_id: selection_id.to_string(),
-        service: req.select.service,
-        project_id: req.select.project_id.clone(),
-        request_prefix: req.request_prefix(selection_id),
-        timeout_seconds: req.timeout_seconds,
-        context: req.context.clone(),
-        targets,
-        step: 0,
-        region: req.select.region.clone(),
-        with_replicas: req.select.with_replicas,
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! - [`plan`]: the plan, a pure function of selector, listing and reference time;
 //! - [`expand`]: the workflow that ties them together.
 
+mod events;
 pub mod expand;
 pub mod plan;
 

@@ -49,7 +49,9 @@ pub(super) fn answer(backend: &mut Backend, asked: &Asked) -> Response {
             Some(item) => {
                 let seq: u64 = item.id.bytes().map(u64::from).sum();
                 let vault = backend.vault_of(project_id, segs[3]).unwrap_or_default();
-                axum::Json(json!({"backup": cbr_backup(project_id, &item, seq, None, &vault)})).into_response()
+                let mut backup = cbr_backup(project_id, &item, seq, None, &vault);
+                backup["replication_records"] = json!(backend.replication_records(&item.id));
+                axum::Json(json!({"backup": backup})).into_response()
             }
             None => backup_not_found(),
         },
@@ -86,10 +88,13 @@ fn list(backend: &mut Backend, project_id: &str, q: &[(String, String)], now: In
             .collect(),
         resource_id: param("resource_id"),
         vault_id: param("vault_id"),
+        image_type: param("image_type"),
     };
     let mut all = Vec::new();
     for (item, with_child, seq, vault) in backend.list_backups(project_id, &filter, now) {
-        all.push(cbr_backup(project_id, &item, seq, None, &vault));
+        let mut backup = cbr_backup(project_id, &item, seq, None, &vault);
+        backup["replication_records"] = json!(backend.replication_records(&item.id));
+        all.push(backup);
         if with_child {
             all.push(cbr_backup(project_id, &item, seq, Some(&item.id), &vault));
         }

@@ -67,6 +67,7 @@ fn list(backend: &mut Backend, route: Route, project_id: &str, q: &[(String, Str
         statuses: param("status").into_iter().collect(),
         resource_id: param("resource_id"),
         vault_id: None,
+        image_type: None,
     };
     let items = backend.list(project_id, &filter, now);
     if route == Route::Count {

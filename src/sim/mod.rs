@@ -149,6 +149,15 @@ pub struct SimCall {
     pub at: Instant,
 }
 
+/// Where [`Simulator::seed_replicated`] puts a replica: the simulator of its region, the
+/// region's name, the project and the replica's id.
+pub struct Replicated<'a> {
+    pub sim: &'a Simulator,
+    pub region: &'a str,
+    pub project_id: &'a str,
+    pub backup_id: &'a str,
+}
+
 /// A handle on the simulator's state; clones share it.
 #[derive(Clone)]
 pub struct Simulator {
@@ -225,6 +234,30 @@ impl Simulator {
             .lock()
             .unwrap()
             .seed_cbr(project_id, restore_point, backups);
+    }
+
+    /// Seeds a CBR backup `source` in this simulator's region with a replica `replica` in
+    /// `dest` (another simulator: another region), and the `success` replication record that
+    /// names it (docs/cbr-api.md, "Replicas").
+    pub fn seed_replicated(&self, project_id: &str, restore_point: &str, source: ItemSeed, dest: &Replicated<'_>) {
+        let record = serde_json::json!({
+            "id": uuid::Uuid::new_v4().to_string(),
+            "status": "success",
+            "source_backup_id": source.id,
+            "source_project_id": project_id,
+            "destination_region": dest.region,
+            "destination_project_id": dest.project_id,
+            "destination_backup_id": dest.backup_id,
+            "extra_info": {"progress": 100, "auto_trigger": false}
+        });
+        let mut source = source;
+        source.replication_records.push(record);
+        self.seed_cbr(project_id, restore_point, &[source]);
+        let replica = ItemSeed {
+            replica: true,
+            ..ItemSeed::ok(dest.backup_id)
+        };
+        dest.sim.seed_cbr(dest.project_id, restore_point, &[replica]);
     }
 
     /// Seeds the demo data of `--seed-demo` and the local run; returns (checkpoint, items).

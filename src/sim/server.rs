@@ -199,6 +199,9 @@ struct SeedItem {
     /// CBR: a replica received from another region.
     #[serde(default)]
     replica: bool,
+    /// CBR: the backup's replication records, as the service writes them.
+    #[serde(default)]
+    replication_records: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -239,6 +242,7 @@ async fn seed(State(sim): State<Simulator>, axum::Json(s): axum::Json<SeedReques
             name: i.name,
             vault_id: i.vault_id,
             replica: i.replica,
+            replication_records: i.replication_records,
         })
         .collect();
     match s.service {

@@ -265,7 +265,7 @@ fn only_the_contracts_and_the_dispatch_module_branch_on_the_service() {
     }
     assert!(
         wrong.is_empty(),
-        "branches on the service outside the contracts and src/backups.rs:\n{}",
+        "branches on the service outside the contracts and src/backups/:\n{}",
         wrong.join("\n")
     );
 }

@@ -27,6 +27,7 @@ mod operate;
 mod pipeline;
 mod poll_lambda;
 mod poll_workflow;
+mod regions;
 mod regressions;
 mod secrets_in_logs;
 mod selection;

@@ -38,6 +38,17 @@ struct SimItem {
     /// The deletion of this item ends in `status: error`, `fail_op: delete`.
     fail_delete: bool,
     job: Option<DeleteJob>,
+    replication_records: Vec<serde_json::Value>,
+}
+
+impl SimItem {
+    fn image_type(&self) -> &str {
+        self.item
+            .extend_info
+            .as_ref()
+            .and_then(|e| e.image_type.as_deref())
+            .unwrap_or("backup")
+    }
 }
 
 /// How one item was seeded.
@@ -60,6 +71,8 @@ pub struct ItemSeed {
     /// CBR only: a replica received from another region (`image_type: "replication"`),
     /// listed beside the region's own backups and never a target.
     pub replica: bool,
+    /// CBR only: the backup's `replication_records` as the service writes them.
+    pub replication_records: Vec<serde_json::Value>,
 }
 
 /// The vault of a CBR backup seeded without one.
@@ -88,6 +101,8 @@ pub struct SimFilter {
     pub statuses: Vec<String>,
     pub resource_id: Option<String>,
     pub vault_id: Option<String>,
+    /// CBR: `backup` or `replication`.
+    pub image_type: Option<String>,
 }
 
 impl SimFilter {
@@ -97,6 +112,7 @@ impl SimFilter {
             && eq(&self.resource_id, i.item.resource_id.as_deref())
             && eq(&self.vault_id, Some(&i.vault_id))
             && (self.statuses.is_empty() || self.statuses.iter().any(|s| s == i.item.status()))
+            && eq(&self.image_type, Some(i.image_type()))
     }
 }
 
@@ -213,6 +229,7 @@ impl Backend {
                     vault_id: s.vault_id.clone().unwrap_or_else(|| DEFAULT_VAULT_ID.into()),
                     fail_delete: s.fail_delete,
                     job: None,
+                    replication_records: s.replication_records.clone(),
                 },
             );
         }
@@ -235,6 +252,14 @@ impl Backend {
             .get(item_id)
             .filter(|i| i.project_id == project_id && i.service == service)
             .map(|i| i.item.clone())
+    }
+
+    /// A CBR backup's `replication_records` (empty when it has none or does not exist).
+    pub fn replication_records(&self, backup_id: &str) -> Vec<serde_json::Value> {
+        self.items
+            .get(backup_id)
+            .map(|i| i.replication_records.clone())
+            .unwrap_or_default()
     }
 
     /// Any item's status, whichever service holds it (for inspection).

@@ -5,20 +5,16 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::StreamExt;
-use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::cbr::models::Backup;
-use crate::cbr::models::parse_time;
 use crate::cbr::{BackupFilter, CbrClient};
 use crate::cloud::{ClientConfig, CloudError, DeleteOutcome, Transport};
 use crate::codes::ErrorCode;
 use crate::csbs::models::CheckpointItem;
 use crate::csbs::{CsbsClient, ListFilter};
-use crate::ids::validate_id;
 use crate::ports::pending::MAX_BATCH;
 use crate::query::LiveQuery;
 use crate::request::RequestError;
@@ -30,6 +26,12 @@ use crate::task::PendingTask;
 /// Page size of the selection listings (both services' documented maximum): planning 10,000
 /// backups takes 11 list calls.
 pub const LIST_PAGE: u32 = 1000;
+
+mod candidate;
+mod sources;
+
+pub use candidate::Candidate;
+use candidate::usable_id;
 
 /// Both services' clients on one transport, in every region it serves. Cheap to clone.
 #[derive(Clone)]
@@ -337,112 +339,10 @@ impl Backups {
     }
 }
 
-impl Backups {
-    /// Each of a CBR task's source backups as its region shows it now (`None`: gone), for
-    /// its `replication_records`: one GET per backup, all at once, each holding one of `slots`.
-    pub async fn sources(
-        &self,
-        task: &PendingTask,
-        deadline: Instant,
-        slots: &Semaphore,
-    ) -> Vec<(String, Result<Option<Backup>, CloudError>)> {
-        let cbr = self.cbr_at(task.region.as_deref());
-        let ids: Vec<String> = task.backup_ids.iter().flatten().cloned().collect();
-        let cbr = &cbr;
-        futures::stream::iter(ids)
-            .map(|id| async move {
-                let _slot = slots.acquire().await.expect("never closed");
-                let got = cbr.get_backup(&task.project_id, &id, deadline).await;
-                (id, got)
-            })
-            .buffer_unordered(MAX_BATCH)
-            .collect()
-            .await
-    }
-}
-
 /// One target's live state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveRow {
     pub id: String,
     pub state: TargetState,
     pub status: Option<String>,
-}
-
-/// One listed backup, in the terms a selection needs (both services).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Candidate {
-    /// CSBS checkpoint item id or CBR backup id: the target id.
-    pub id: String,
-    /// CSBS: the checkpoint the item belongs to (needed for its DELETE). CBR: the restore point.
-    pub checkpoint_id: Option<String>,
-    pub resource_id: Option<String>,
-    pub vault_id: Option<String>,
-    pub name: Option<String>,
-    pub status: String,
-    /// As the service wrote it; `created` is its parsed form.
-    pub created_at: Option<String>,
-    #[serde(skip)]
-    pub created: Option<DateTime<Utc>>,
-}
-
-impl Candidate {
-    pub fn new(
-        id: String,
-        checkpoint_id: Option<String>,
-        resource_id: Option<String>,
-        vault_id: Option<String>,
-        name: Option<String>,
-        status: String,
-        created_at: Option<String>,
-    ) -> Self {
-        Candidate {
-            created: created_at.as_deref().and_then(parse_time),
-            id,
-            checkpoint_id,
-            resource_id,
-            vault_id,
-            name,
-            status,
-            created_at,
-        }
-    }
-
-    fn from_cbr(b: crate::cbr::models::Backup) -> Candidate {
-        let status = b.status.unwrap_or_default();
-        Candidate::new(
-            b.id,
-            b.checkpoint_id,
-            b.resource_id,
-            b.vault_id,
-            b.name,
-            status,
-            b.created_at,
-        )
-    }
-
-    fn from_csbs(i: CheckpointItem) -> Option<Candidate> {
-        if !usable_id(&i.id) || !i.checkpoint_id.as_deref().is_some_and(usable_id) {
-            return None;
-        }
-        let status = i.status.unwrap_or_default();
-        Some(Candidate::new(
-            i.id,
-            i.checkpoint_id,
-            i.resource_id,
-            None,
-            i.name,
-            status,
-            i.created_at,
-        ))
-    }
-}
-
-/// A listed id goes into a DELETE URL later, like every id of a request.
-fn usable_id(id: &str) -> bool {
-    let ok = validate_id("backup_id", id).is_ok();
-    if !ok {
-        tracing::warn!(backup_id = %id.escape_debug(), "a listed backup has an id that cannot be used in a URL; left out");
-    }
-    ok
 }
