@@ -366,7 +366,8 @@ fn a_task_with_a_replica_ends_when_both_do_and_names_the_one_that_failed() {
     let now = Utc::now();
     let s = |x: &str| x.to_string();
     let gone = (s("b1"), TargetState::Gone);
-    let cases: [(Vec<(String, TargetState)>, Option<Outcome>, &[Option<&str>]); 4] = [
+    type Case<'a> = (Vec<(String, TargetState)>, Option<Outcome>, &'a [Option<&'a str>]);
+    let cases: [Case; 4] = [
         (
             vec![gone.clone(), (s("r1"), TargetState::Queued(s("waiting_delete")))],
             None,
