@@ -106,7 +106,30 @@ pub(super) fn describe(e: &OutcomeEvent) -> String {
         (None, Some(s)) if e.outcome != Outcome::Submitted => format!(" after {s:.1} s"),
         _ => String::new(),
     };
-    format!("event  {:<36} {:<10} {what}{extra}", e.outcome.detail_type(), e.task_id)
+    // A task with replicas: each target where it lives, with its last status.
+    let targets = e
+        .targets
+        .iter()
+        .flatten()
+        .map(|t| {
+            format!(
+                "{}/{}: {}",
+                t.region.as_deref().unwrap_or("?"),
+                t.backup_id,
+                t.last_status.as_deref().unwrap_or("-")
+            )
+        })
+        .collect::<Vec<_>>();
+    let targets = if targets.is_empty() {
+        String::new()
+    } else {
+        format!(" [targets {}]", targets.join(", "))
+    };
+    format!(
+        "event  {:<36} {:<10} {what}{extra}{targets}",
+        e.outcome.detail_type(),
+        e.task_id
+    )
 }
 
 fn demo_items(sim: &RunningSim, checkpoint: &str) -> Vec<String> {

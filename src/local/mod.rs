@@ -71,6 +71,8 @@ pub struct LocalSummary {
 
 struct Local {
     sim: RunningSim,
+    /// The second region's simulator (the replica's).
+    replica_region: RunningSim,
     sink: Arc<MemorySink>,
     queue: Arc<MemoryQueue>,
     /// Where selections fan out to; drained into submit between poll ticks, as the SQS event
@@ -88,8 +90,11 @@ pub async fn run(opts: LocalOptions) -> Result<LocalSummary, Box<dyn std::error:
     let local = world::build(&opts).await?;
     let console = Console::new(opts.progress);
     console.say(format!(
-        "csbs-sim (in-process) on {} with demo project {DEMO_PROJECT}",
-        local.sim.base_url()
+        "csbs-sim (in-process) on {} with demo project {DEMO_PROJECT} (region {}); a second region {} on {}",
+        local.sim.base_url(),
+        world::HOME_REGION,
+        world::REPLICA_REGION,
+        local.replica_region.base_url()
     ));
     let printer = console.print_events(&local.sink);
     script::submit_requests(&local, &console).await?;

@@ -41,6 +41,8 @@ pub(super) async fn submit_requests(local: &Local, console: &Console) -> Result<
         json!({"project_id": DEMO_PROJECT, "checkpoint_id": ckpt(7), "request_id": "http-7"}),
         json!({"project_id": DEMO_PROJECT, "checkpoint_id": "c0ffee00-dead-4000-8000-000000000000", "request_id": "gone"}),
         json!({"service": "cbr", "project_id": DEMO_PROJECT, "backup_ids": ["cbb00000-0001-4000-8000-000000000000", "cbb00000-0002-4000-8000-000000000000"], "request_id": "http-cbr"}),
+        // A backup with its replica in the second region: two targets, one task.
+        json!({"service": "cbr", "project_id": DEMO_PROJECT, "backup_id": super::world::REPLICATED_BACKUP, "with_replicas": true, "request_id": "http-cbr-replicas"}),
     ] {
         let answer = dispatch::handle(&local.app, LambdaEvent::new(signed_post(&body), context(30))).await?;
         console.say(format!(

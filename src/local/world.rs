@@ -24,9 +24,26 @@ pub(super) async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
     })
     .await?;
     seed(&sim);
+    // The second region, with its own backups, deletion queue and IAM (docs/DESIGN.md,
+    // "Regions"): it holds the replica of the demo's replicated backup.
+    let replica_region = Simulator::start(SimConfig {
+        delete_duration: opts.delete_duration,
+        ..SimConfig::default()
+    })
+    .await?;
+    seed_replicated(&sim, &replica_region);
     let creds = crate::sim::demo_password();
-    let csbs = CsbsClient::new(ClientConfig::new(sim.base_url(), sim.base_url(), creds).with_cbr(sim.base_url()))
-        .map_err(std::io::Error::other)?;
+    let regions = std::collections::BTreeMap::from([(
+        REPLICA_REGION.to_string(),
+        crate::region::RegionEndpoints {
+            services: std::collections::BTreeMap::from([(crate::service::Service::Cbr, replica_region.base_url())]),
+            iam: Some(replica_region.base_url()),
+        },
+    )]);
+    let client = ClientConfig::new(sim.base_url(), sim.base_url(), creds)
+        .with_cbr(sim.base_url())
+        .with_regions(HOME_REGION, regions);
+    let csbs = CsbsClient::new(client).map_err(std::io::Error::other)?;
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(120)));
     let intake = Arc::new(MemoryQueue::new(Duration::from_secs(120)));
     let sink = Arc::new(MemorySink::new());
@@ -65,6 +82,7 @@ pub(super) async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
     ));
     Ok(Local {
         sim,
+        replica_region,
         sink,
         queue,
         intake,
@@ -72,6 +90,31 @@ pub(super) async fn build(opts: &LocalOptions) -> std::io::Result<Local> {
         poller,
         ledger,
     })
+}
+
+/// The local run's default region (`DEFAULT_REGION`) and its second one (`REGIONS`).
+pub(super) const HOME_REGION: &str = "eu-de";
+pub(super) const REPLICA_REGION: &str = "eu-nl";
+/// The project of the second region (project ids are regional).
+pub(super) const REPLICA_PROJECT: &str = "0123456789abcdef0123456789abcd02";
+/// The demo's replicated backup and its replica in [`REPLICA_REGION`].
+pub(super) const REPLICATED_BACKUP: &str = "cbb0a000-0000-4000-8000-000000000001";
+const REPLICA_OF_IT: &str = "cbb0a000-0000-4000-8000-0000000000a1";
+
+/// A CBR backup of the default region replicated to the second one.
+fn seed_replicated(home: &RunningSim, other: &RunningSim) {
+    let dest = crate::sim::Replicated {
+        sim: &other.sim,
+        region: REPLICA_REGION,
+        project_id: REPLICA_PROJECT,
+        backup_id: REPLICA_OF_IT,
+    };
+    home.sim.seed_replicated(
+        DEMO_PROJECT,
+        &crate::sim::demo_restore_point(9),
+        crate::sim::ItemSeed::ok(REPLICATED_BACKUP),
+        &dest,
+    );
 }
 
 /// The demo backups, and a server with four manual backups, 5 to 60 days old, for the

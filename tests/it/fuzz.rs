@@ -127,6 +127,33 @@ fn arb_valid_cbr_request() -> impl Strategy<Value = Value> {
         })
 }
 
+/// `REGIONS` values: mostly objects of region entries, some well formed, some not.
+fn arb_regions() -> impl Strategy<Value = Value> {
+    let url = prop_oneof![
+        Just(json!("https://cbr.eu-nl.otc.t-systems.com")),
+        Just(json!("http://127.0.0.1:9000")),
+        Just(json!("http://cbr.example.com")),
+        Just(json!("https://x/v3")),
+        "[ -~]{0,20}".prop_map(|s| json!(s)),
+        arb_json(),
+    ];
+    let key = prop_oneof![
+        Just("cbr".to_string()),
+        Just("csbs".to_string()),
+        Just("iam".to_string()),
+        "[a-z]{1,5}"
+    ];
+    let entry = prop_oneof![
+        prop::collection::btree_map(key, url, 0..4).prop_map(|m| json!(m)),
+        arb_json(),
+    ];
+    let name = prop_oneof![Just("eu-de".to_string()), "[a-z0-9-]{1,12}", "[ -~]{0,12}"];
+    prop_oneof![
+        prop::collection::btree_map(name, entry, 0..4).prop_map(|m| json!(m)),
+        arb_json(),
+    ]
+}
+
 /// One field of a CBR request made invalid: a bad backup id or list, a CSBS-only field, a
 /// second target form, a bad service.
 fn arb_bad_cbr_field() -> impl Strategy<Value = (String, Value)> {
@@ -321,6 +348,45 @@ proptest! {
             let as_csbs = DeletionRequest::from_value(&csbs);
             prop_assert!(as_csbs.is_ok_and(|c| task_id(&c) != id), "CSBS and CBR tasks never share an id");
         }
+    }
+
+    /// Any `REGIONS` value: start-up either takes it, holding only valid names with https (or
+    /// loopback http) endpoints, or refuses it naming `REGIONS` — never a panic, never a table
+    /// that would send a call to a plain-http host.
+    #[test]
+    fn regions_values_are_taken_or_refused_by_name(v in arb_regions()) {
+        let text = v.to_string();
+        match csbs_deleter::region::parse_regions(&text, "eu-de") {
+            Ok(table) => {
+                for (name, r) in &table {
+                    prop_assert!(csbs_deleter::region::valid_region_name(name) && name != "eu-de");
+                    prop_assert!(!r.services.is_empty());
+                    for url in r.services.values().chain(r.iam.iter()) {
+                        prop_assert!(url.scheme() == "https" || url.host_str() == Some("127.0.0.1"), "{url}");
+                    }
+                }
+            }
+            Err(e) => prop_assert!(e.path.starts_with("REGIONS"), "{e}"),
+        }
+        let raw = csbs_deleter::region::parse_regions(&String::from_utf8_lossy(text.as_bytes()[..text.len() / 2].as_ref()), "eu-de");
+        prop_assert!(raw.is_err() || text.len() < 4);
+    }
+
+    /// Any `region` value: a request takes a valid name (and a different one makes a
+    /// different task), refuses anything else naming `region`.
+    #[test]
+    fn a_request_region_is_a_name_or_refused(v in arb_valid_cbr_request(), region in arb_json(), name in "[a-z0-9][a-z0-9-]{0,31}") {
+        let mut with = v.clone();
+        with["region"] = region.clone();
+        match DeletionRequest::from_value(&with) {
+            Ok(r) => prop_assert!(region.is_null() || r.region.as_deref().is_some_and(csbs_deleter::region::valid_region_name)),
+            Err(e) => prop_assert_eq!(e.field.as_deref(), Some("region"), "{}", e),
+        }
+        let mut named = v.clone();
+        named["region"] = json!(name);
+        let plain = DeletionRequest::from_value(&v).unwrap();
+        let named = DeletionRequest::from_value(&named).unwrap();
+        prop_assert_ne!(task_id(&plain), task_id(&named));
     }
 
     #[test]

@@ -47,20 +47,54 @@ struct Request {
     /// Backups that must be gone at the end, and backups that must still be there (status).
     gone: Vec<String>,
     kept: Vec<(String, &'static str)>,
+    /// Replicas in the second region that must be gone at the end.
+    gone_replicas: Vec<String>,
 }
 
-fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
+/// The soak's second region: half of its CBR requests delete their backups `with_replicas`,
+/// whose replicas live there (docs/DESIGN.md, "Regions").
+const REPLICA_REGION: &str = "eu-nl";
+const REPLICA_PROJECT: &str = "0123456789abcdef0123456789abcd02";
+
+/// Seeds the replica of `source` in the second region (and the record that names it) and
+/// returns the replica's id.
+fn replicate(source: &mut ItemSeed, replicas: &Simulator, restore_point: &str) -> String {
+    let id = format!("{}-replica", source.id);
+    source.replication_records.push(json!({
+        "id": format!("rec-{id}"), "status": "success", "destination_region": REPLICA_REGION,
+        "destination_project_id": REPLICA_PROJECT, "destination_backup_id": id
+    }));
+    replicas.seed_cbr(
+        REPLICA_PROJECT,
+        restore_point,
+        &[ItemSeed {
+            replica: true,
+            ..ItemSeed::ok(&id)
+        }],
+    );
+    id
+}
+
+fn requests(n: usize, sim: &Simulator, replicas: &Simulator) -> Vec<Request> {
     let now = chrono::Utc::now();
     (0..n)
         .map(|i| {
             let c = format!("soak-{i}");
             let mut gone = Vec::new();
             let mut kept = Vec::new();
+            let mut gone_replicas = Vec::new();
             // Every other ten requests are CBR ones of the same kinds.
             let cbr = (i / 10) % 2 == 1;
             let (body, expected) = match i % 10 {
                 _ if cbr => {
-                    let (body, outcome) = cbr_case(i, &c, sim, &mut gone, &mut kept);
+                    let seeded = Seeded {
+                        sim,
+                        replicas,
+                        gone: &mut gone,
+                        kept: &mut kept,
+                        gone_replicas: &mut gone_replicas,
+                    };
+                    let (body, outcome) = cbr_case(i, &c, seeded);
                     (body, Some(outcome))
                 }
                 5 => {
@@ -147,29 +181,45 @@ fn requests(n: usize, sim: &Simulator) -> Vec<Request> {
                 task_id,
                 gone,
                 kept,
+                gone_replicas,
             }
         })
         .collect()
 }
 
+/// Where a CBR case seeds its backups and what it expects of them.
+struct Seeded<'a> {
+    sim: &'a Simulator,
+    replicas: &'a Simulator,
+    gone: &'a mut Vec<String>,
+    kept: &'a mut Vec<(String, &'static str)>,
+    gone_replicas: &'a mut Vec<String>,
+}
+
 /// The CBR request of kind `i % 10`: completed (one backup, or a restore point of two with
 /// per-disk children), failed (a failing backup among others), timed out (a backup busy
 /// being protected), rejected (a CSBS field), a restore point that never existed, and a
-/// backup refused for good beside an accepted one.
-fn cbr_case(
-    i: usize,
-    c: &str,
-    sim: &Simulator,
-    gone: &mut Vec<String>,
-    kept: &mut Vec<(String, &'static str)>,
-) -> (serde_json::Value, Outcome) {
+/// backup refused for good beside an accepted one. Half of them (kinds 0, 2, 4, 6, 7) delete
+/// their backups with their replicas in the second region.
+fn cbr_case(i: usize, c: &str, out: Seeded<'_>) -> (serde_json::Value, Outcome) {
     let b = |k: &str| format!("{c}-{k}");
+    // A source with its replica: the replica must be gone whatever the task's outcome, unless
+    // the task timed out (the source never finished; its replica may have been left going).
+    let mut replicated = |id: String, expect_gone: bool| {
+        let mut seed = ItemSeed::ok(id);
+        let replica = replicate(&mut seed, out.replicas, c);
+        if expect_gone {
+            out.gone_replicas.push(replica);
+        }
+        seed
+    };
     match i % 10 {
         0..=5 if i.is_multiple_of(2) => {
-            sim.seed_cbr(P, c, &[ItemSeed::ok(b("a"))]);
-            gone.push(b("a"));
+            let seed = replicated(b("a"), true);
+            out.sim.seed_cbr(P, c, &[seed]);
+            out.gone.push(b("a"));
             (
-                json!({"service": "cbr", "project_id": P, "backup_id": b("a"), "request_id": format!("r{i}")}),
+                json!({"service": "cbr", "project_id": P, "backup_id": b("a"), "request_id": format!("r{i}"), "with_replicas": true}),
                 Outcome::Completed,
             )
         }
@@ -178,35 +228,36 @@ fn cbr_case(
                 with_child: true,
                 ..ItemSeed::ok(id)
             };
-            sim.seed_cbr(P, c, &[server(b("s0")), server(b("s1"))]);
-            gone.extend([b("s0"), b("s1")]);
+            out.sim.seed_cbr(P, c, &[server(b("s0")), server(b("s1"))]);
+            out.gone.extend([b("s0"), b("s1")]);
             (
                 json!({"service": "cbr", "project_id": P, "checkpoint_id": c}),
                 Outcome::Completed,
             )
         }
         6 => {
-            sim.seed_cbr(
-                P,
-                c,
-                &[ItemSeed::ok(b("0")), ItemSeed::failing(b("1")), ItemSeed::ok(b("2"))],
-            );
-            gone.extend([b("0"), b("2")]);
-            kept.push((b("1"), "error"));
+            let failing = ItemSeed {
+                fail_delete: true,
+                ..replicated(b("1"), true)
+            };
+            let seeds = [replicated(b("0"), true), failing, replicated(b("2"), true)];
+            out.sim.seed_cbr(P, c, &seeds);
+            out.gone.extend([b("0"), b("2")]);
+            out.kept.push((b("1"), "error"));
             (
-                json!({"service": "cbr", "project_id": P, "backup_ids": [b("0"), b("1"), b("2")]}),
+                json!({"service": "cbr", "project_id": P, "backup_ids": [b("0"), b("1"), b("2")], "with_replicas": true}),
                 Outcome::Failed,
             )
         }
         7 => {
             let stuck = ItemSeed {
                 status: Some("protecting".into()),
-                ..ItemSeed::ok(b("stuck"))
+                ..replicated(b("stuck"), false)
             };
-            sim.seed_cbr(P, c, &[stuck]);
-            kept.push((b("stuck"), "protecting"));
+            out.sim.seed_cbr(P, c, &[stuck]);
+            out.kept.push((b("stuck"), "protecting"));
             (
-                json!({"service": "cbr", "project_id": P, "backup_id": b("stuck"), "timeout_seconds": 3}),
+                json!({"service": "cbr", "project_id": P, "backup_id": b("stuck"), "timeout_seconds": 3, "with_replicas": true}),
                 Outcome::TimedOut,
             )
         }
@@ -220,14 +271,14 @@ fn cbr_case(
         ),
         _ => {
             let (ok, refused) = (b("ok"), b("refused"));
-            sim.seed_cbr(P, c, &[ItemSeed::ok(&ok), ItemSeed::ok(&refused)]);
-            sim.add_fault(
+            out.sim.seed_cbr(P, c, &[ItemSeed::ok(&ok), ItemSeed::ok(&refused)]);
+            out.sim.add_fault(
                 Fault::status(Route::CbrDelete, 400)
                     .with_code("BackupService.6204")
                     .on_path(format!("/backups/{refused}?")),
             );
-            gone.push(ok.clone());
-            kept.push((refused.clone(), "available"));
+            out.gone.push(ok.clone());
+            out.kept.push((refused.clone(), "available"));
             (
                 json!({"service": "cbr", "project_id": P, "backup_ids": [ok, refused]}),
                 Outcome::Failed,
@@ -259,7 +310,18 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
         jitter_ms: Some(40),
         ..Default::default()
     });
-    let reqs = requests(n, &sim.sim);
+    let replicas = Simulator::start(SimConfig {
+        delete_duration: (Duration::from_millis(200), Duration::from_millis(1500)),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    replicas.sim.add_fault(Fault::status(Route::Any, 503).rate(0.04));
+    replicas.sim.add_fault(Fault {
+        retry_after: Some(1),
+        ..Fault::status(Route::Any, 429).rate(0.03)
+    });
+    let reqs = requests(n, &sim.sim, &replicas.sim);
     let seed: u64 = std::env::var("SOAK_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -268,7 +330,13 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
     let mut rng = StdRng::seed_from_u64(seed);
 
     let creds = sim::demo_password();
-    let mut cc = ClientConfig::new(sim.base_url(), sim.base_url(), creds).with_cbr(sim.base_url());
+    let second = csbs_deleter::region::RegionEndpoints {
+        services: BTreeMap::from([(csbs_deleter::service::Service::Cbr, replicas.base_url())]),
+        iam: Some(replicas.base_url()),
+    };
+    let mut cc = ClientConfig::new(sim.base_url(), sim.base_url(), creds)
+        .with_cbr(sim.base_url())
+        .with_regions("eu-de", BTreeMap::from([(REPLICA_REGION.to_string(), second)]));
     cc.retry = RetryPolicy {
         min_delay: Duration::from_millis(20),
         max_delay: Duration::from_millis(300),
@@ -371,10 +439,11 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
     }
     // A late redelivery of every request, after its decision: nothing is deleted again, and
     // a decided request's recorded event is emitted again (same id).
-    let deletes_before = {
-        let st = sim.sim.stats();
-        st.delete + st.cbr_delete
+    let deletes = || {
+        let (st, r) = (sim.sim.stats(), replicas.sim.stats());
+        st.delete + st.cbr_delete + r.cbr_delete
     };
+    let deletes_before = deletes();
     let all: Vec<Record> = reqs.iter().map(|r| r.record.clone()).collect();
     for batch in all.chunks(10) {
         let failed = submitter
@@ -382,10 +451,7 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
             .await;
         assert!(failed.is_empty() || failed.iter().all(|f| batch.iter().any(|r| &r.message_id == f)));
     }
-    let late_deletes = {
-        let st = sim.sim.stats();
-        st.delete + st.cbr_delete - deletes_before
-    };
+    let late_deletes = deletes() - deletes_before;
     assert_eq!(late_deletes, 0, "seed {seed}: a decided request was deleted again");
     // A redelivery the chaos refused may have left nothing pending: the queue stays empty.
     let p = poller();
@@ -454,6 +520,13 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
                 "seed {seed}: {id} of a {outcome:?} task is not gone"
             );
         }
+        for id in &r.gone_replicas {
+            assert_eq!(
+                replicas.sim.item_status(REPLICA_PROJECT, id),
+                None,
+                "seed {seed}: replica {id} of a {outcome:?} task is not gone"
+            );
+        }
         for (id, status) in &r.kept {
             assert_eq!(
                 sim.sim.item_status(P, id).as_deref(),
@@ -474,7 +547,7 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
         deliveries_of_terminal - distinct,
         by_outcome,
         stats.csbs_calls(),
-        stats.cbr_calls(),
+        stats.cbr_calls() + replicas.sim.stats().cbr_calls(),
         stats.token,
         started.elapsed().as_secs_f64()
     );
