@@ -262,3 +262,217 @@ async fn the_http_routes_take_a_region() {
     .await;
     assert_eq!((s, a["region"].as_str()), (200, Some("eu-de")), "{a}");
 }
+
+mod selections {
+    //! Selections in two regions, in process (in-memory queues, bus and ledger): a rule that
+    //! deletes its targets with their replicas, and the replicas a region received as a
+    //! selection's subject (`image_type: "replication"`).
+
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use csbs_deleter::adapters::memory::{MemoryLedger, MemoryQueue, MemorySink};
+    use csbs_deleter::cloud::ClientConfig;
+    use csbs_deleter::csbs::CsbsClient;
+    use csbs_deleter::outcome::Outcome;
+    use csbs_deleter::poll::{PollSettings, Poller};
+    use csbs_deleter::ports::pending::PendingQueue;
+    use csbs_deleter::ports::sink::EventSink;
+    use csbs_deleter::region::RegionEndpoints;
+    use csbs_deleter::selection::SelectionRequest;
+    use csbs_deleter::service::Service;
+    use csbs_deleter::sim::{self, DEMO_PROJECT as P, ItemSeed, Replicated, RunningSim, SimConfig, Simulator};
+    use csbs_deleter::submit::{Record, SubmitSettings, Submitter};
+    use serde_json::json;
+    use tokio::time::Instant;
+
+    use super::P2;
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(20)
+    }
+
+    async fn region_sim() -> RunningSim {
+        Simulator::start(SimConfig {
+            delete_duration: (Duration::from_millis(30), Duration::from_millis(60)),
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    fn client(de: &RunningSim, nl: &RunningSim) -> CsbsClient {
+        let second = RegionEndpoints {
+            services: BTreeMap::from([(Service::Cbr, nl.base_url())]),
+            iam: None,
+        };
+        let mut cc = ClientConfig::new(de.base_url(), de.base_url(), sim::demo_aksk())
+            .with_cbr(de.base_url())
+            .with_regions("eu-de", BTreeMap::from([("eu-nl".to_string(), second)]));
+        cc.retry.min_delay = Duration::from_millis(5);
+        CsbsClient::new(cc).unwrap()
+    }
+
+    fn old(id: &str) -> ItemSeed {
+        ItemSeed {
+            created_at: Some(
+                (chrono::Utc::now() - chrono::Duration::days(40))
+                    .format("%Y-%m-%dT%H:%M:%S%.6f")
+                    .to_string(),
+            ),
+            ..ItemSeed::ok(id)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rule_deletes_its_targets_with_their_replicas_and_a_region_plans_what_it_received() {
+        let (de, nl) = (region_sim().await, region_sim().await);
+        for (src, rep) in [("sel-1", "sel-1-nl"), ("sel-2", "sel-2-nl")] {
+            let to = Replicated {
+                sim: &nl.sim,
+                region: "eu-nl",
+                project_id: P2,
+                backup_id: rep,
+            };
+            de.sim.seed_replicated(P, "rp-sel", old(src), &to);
+        }
+        let young = ItemSeed {
+            created_at: Some(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
+            ..ItemSeed::ok("young")
+        };
+        de.sim.seed_cbr(P, "rp-young", &[young]);
+        nl.sim.seed_cbr(P2, "rp-own", &[old("nl-own")]);
+        let intake = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+        let pending = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+        let sink = Arc::new(MemorySink::new());
+        let ledger = Arc::new(MemoryLedger::new());
+        let mut settings = SubmitSettings::default();
+        settings.expand.step_delay_secs = 0;
+        let submitter = Submitter::new(
+            client(&de, &nl),
+            pending.clone(),
+            sink.clone() as Arc<dyn EventSink>,
+            ledger.clone(),
+            settings,
+        )
+        .with_intake(intake.clone());
+        let poller = Poller::new(
+            client(&de, &nl),
+            pending.clone(),
+            sink.clone() as Arc<dyn EventSink>,
+            ledger,
+            PollSettings {
+                window: Duration::ZERO,
+                interval: Duration::from_secs(1),
+                ..PollSettings::default()
+            },
+        );
+        // What each region plans: own backups by default, only the received replicas with
+        // `image_type: replication`.
+        let plan = |select: serde_json::Value| {
+            let submitter = &submitter;
+            async move {
+                let req = SelectionRequest::from_value(&json!({ "select": select })).unwrap();
+                let plan = submitter
+                    .expander()
+                    .plan_only(&req, chrono::Utc::now(), soon())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                plan.targets().map(|b| b.id.clone()).collect::<Vec<_>>()
+            }
+        };
+        let nl_rule = |image_type: Option<&str>| {
+            let mut s = json!({"service": "cbr", "project_id": P2, "region": "eu-nl", "all_in_project": true});
+            if let Some(t) = image_type {
+                s["image_type"] = json!(t);
+            }
+            s
+        };
+        let mut received = plan(nl_rule(Some("replication"))).await;
+        received.sort();
+        assert_eq!(received, vec!["sel-1-nl".to_string(), "sel-2-nl".into()]);
+        assert_eq!(plan(nl_rule(None)).await, vec!["nl-own".to_string()]);
+        // The rule in the default region, for real, with replicas.
+        let rule = json!({"select": {"service": "cbr", "project_id": P, "older_than_days": 30, "with_replicas": true},
+                          "request_id": "nightly"});
+        let record = |body: String| Record {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            body,
+            sent_at: None,
+        };
+        assert!(
+            submitter
+                .submit_batch(&[record(rule.to_string())], soon())
+                .await
+                .is_empty()
+        );
+        let started = Instant::now();
+        while !intake.is_empty() || !pending.is_empty() {
+            assert!(started.elapsed() < Duration::from_secs(30), "not finished");
+            let got = intake.receive(10, Some(30), soon()).await.unwrap();
+            let records: Vec<Record> = got.iter().map(|m| record(m.body.clone())).collect();
+            assert!(submitter.submit_batch(&records, soon()).await.is_empty());
+            let receipts: Vec<String> = got.iter().map(|m| m.receipt.clone()).collect();
+            intake.delete(&receipts, soon()).await.unwrap();
+            poller.run(soon()).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let done: Vec<_> = sink
+            .events()
+            .into_iter()
+            .filter(|e| e.outcome == Outcome::Completed)
+            .collect();
+        assert_eq!(done.len(), 2, "{done:#?}");
+        for e in &done {
+            let targets = e.targets.as_ref().expect("each target went with its replica");
+            assert_eq!(targets.len(), 2);
+            assert_eq!(targets[1].region.as_deref(), Some("eu-nl"));
+        }
+        let (de_now, nl_now) = (de.sim.statuses(), nl.sim.statuses());
+        for gone in ["sel-1", "sel-2"] {
+            assert!(!de_now.contains_key(gone), "{gone}");
+        }
+        for gone in ["sel-1-nl", "sel-2-nl"] {
+            assert!(!nl_now.contains_key(gone), "{gone}");
+        }
+        assert!(de_now.contains_key("young") && nl_now.contains_key("nl-own"));
+    }
+
+    /// Tokens are cached by IAM endpoint and project: the same project id in two regions with
+    /// their own IAM is two logins, each region's calls carry its own token, and later calls
+    /// log in no more.
+    #[tokio::test]
+    async fn tokens_are_cached_per_iam_endpoint_and_project() {
+        let (de, nl) = (region_sim().await, region_sim().await);
+        de.sim.seed_cbr(P, "rp", &[ItemSeed::ok("de-b")]);
+        nl.sim.seed_cbr(P, "rp", &[ItemSeed::ok("nl-b")]);
+        let second = RegionEndpoints {
+            services: BTreeMap::from([(Service::Cbr, nl.base_url())]),
+            iam: Some(nl.base_url()),
+        };
+        let cc = ClientConfig::new(de.base_url(), de.base_url(), sim::demo_password())
+            .with_cbr(de.base_url())
+            .with_regions("eu-de", BTreeMap::from([("eu-nl".to_string(), second)]));
+        let backups = csbs_deleter::backups::Backups::from(CsbsClient::new(cc).unwrap());
+        let slots = tokio::sync::Semaphore::new(4);
+        let calls = std::sync::atomic::AtomicU64::new(0);
+        for _ in 0..3 {
+            for (region, id) in [(None, "de-b"), (Some("eu-nl"), "nl-b")] {
+                let req = json!({"service": "cbr", "project_id": P, "backup_id": id});
+                let mut task = csbs_deleter::task::PendingTask::new(
+                    &csbs_deleter::request::DeletionRequest::from_value(&req).unwrap(),
+                    chrono::Utc::now(),
+                    60,
+                );
+                task.region = region.map(str::to_string);
+                let states = backups.read_states(&task, soon(), &slots, &calls).await.unwrap();
+                assert_eq!(states.len(), 1, "{region:?}");
+                assert!(states[0].1.unfinished_status().is_some(), "{region:?}: {states:?}");
+            }
+        }
+        assert_eq!((de.sim.stats().token, nl.sim.stats().token), (1, 1));
+        assert_eq!((de.sim.stats().rejected_auth, nl.sim.stats().rejected_auth), (0, 0));
+    }
+}

@@ -314,6 +314,16 @@ def main(path):
     check(all(r["Properties"]["AuthorizationType"] == by_auth("NONE", "AWS_IAM") for r in iam_out["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Route"),
           "HttpAuth=iam expands (the routes keep the condition CloudFormation resolves)")
 
+    # Regions: one stack for every region; both functions get the table (expanded, with a
+    # two-region value, the variables reach both functions as the parameters give them).
+    check(param("Regions").get("Default") == "" and param("DefaultRegion").get("Default") == "default", "Regions and DefaultRegion are optional")
+    two = json.dumps({"eu-nl": {"cbr": "https://cbr.eu-nl.otc.t-systems.com"}})
+    regions_out = transform(copy.deepcopy(packaged), {**params, "Regions": two, "DefaultRegion": "eu-de"}, OfflinePolicies())
+    for fn in ["SubmitFunction", "PollFunction"]:
+        fn_env = regions_out["Resources"][fn]["Properties"]["Environment"]["Variables"]
+        check(fn_env.get("REGIONS") == {"Ref": "Regions"} and fn_env.get("DEFAULT_REGION") == {"Ref": "DefaultRegion"},
+              f"{fn}: REGIONS and DEFAULT_REGION from the parameters")
+
     # The functions' permissions and triggers.
     check(any(v["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"] for v in of_type("AWS::Lambda::EventSourceMapping").values()),
           "SQS intake with partial batch responses")
