@@ -1,7 +1,7 @@
 //! In-process benchmarks of the workflows against the CSBS simulator over loopback, with the
 //! in-memory queue and bus adapters (moto is for correctness, not speed: one ReceiveMessage on
 //! a queue of 1,000 messages takes about 0.4 s there). Run by `scripts/bench.sh`, which writes
-//! BENCHMARKS.md; by hand: `cargo bench --bench workflow -- submit|edges|ledger|poll1k|poll10k|cbr|selection|throughput|delay|operate`.
+//! BENCHMARKS.md; by hand: `cargo bench --bench workflow -- submit|edges|ledger|poll1k|poll10k|cbr|selection|throughput|delay|operate|regions`.
 //! Each part prints one JSON line (`throughput` one per case), stating its queue, bus,
 //! credentials and injected latencies.
 
@@ -22,6 +22,9 @@ use csbs_deleter::submit::{Record, SubmitSettings, Submitter};
 use csbs_deleter::task::PendingTask;
 use serde_json::json;
 use tokio::time::Instant;
+
+#[path = "workflow/regions.rs"]
+mod regions;
 
 struct World {
     sim: RunningSim,
@@ -924,6 +927,7 @@ fn main() {
                 "selection" => selection_bench().await,
                 "delay" => delay_bench().await,
                 "operate" => operate_bench().await,
+                "regions" => regions::regions_bench().await,
                 "throughput" => {
                     let mut cases = Vec::new();
                     for n in [1_000, 10_000] {
@@ -936,7 +940,7 @@ fn main() {
                     json!({"part": "throughput-done", "cases": cases.len()})
                 }
                 other => {
-                    panic!("unknown part {other}: submit, edges, poll1k, poll10k, cbr, selection, throughput, delay, operate")
+                    panic!("unknown part {other}: submit, edges, poll1k, poll10k, cbr, selection, throughput, delay, operate, regions")
                 }
             }
         });

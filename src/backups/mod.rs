@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::Utc;
 use futures::StreamExt;
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::cbr::{BackupFilter, CbrClient};
@@ -28,10 +27,12 @@ use crate::task::PendingTask;
 pub const LIST_PAGE: u32 = 1000;
 
 mod candidate;
+mod slots;
 mod sources;
 
 pub use candidate::Candidate;
 use candidate::usable_id;
+pub use slots::Slots;
 
 /// Both services' clients on one transport, in every region it serves. Cheap to clone.
 #[derive(Clone)]
@@ -143,12 +144,12 @@ impl Backups {
         &self,
         task: &PendingTask,
         deadline: Instant,
-        slots: &Semaphore,
+        slots: &Slots,
         calls: &AtomicU64,
     ) -> Result<States, CloudError> {
         match task.service {
             Service::Csbs => {
-                let _slot = slots.acquire().await.expect("never closed");
+                let _slot = slots.acquire(task.region.as_deref()).await;
                 calls.fetch_add(1, Ordering::Relaxed);
                 let filter = ListFilter::for_checkpoint(task.checkpoint());
                 let items = self
@@ -168,8 +169,8 @@ impl Backups {
                     .collect();
                 let read = futures::stream::iter(ids)
                     .map(|id| async move {
-                        let _slot = slots.acquire().await.expect("never closed");
                         let at = task.place_of(&id);
+                        let _slot = slots.acquire(at.region).await;
                         let r = crate::cbr::state::read_backup(
                             &self.cbr_at(at.region),
                             at.project_id,

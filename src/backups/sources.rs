@@ -1,7 +1,6 @@
 //! The source backups of a task `with_replicas`, read for their `replication_records`.
 
 use futures::StreamExt;
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::Backups;
@@ -17,14 +16,14 @@ impl Backups {
         &self,
         task: &PendingTask,
         deadline: Instant,
-        slots: &Semaphore,
+        slots: &super::Slots,
     ) -> Vec<(String, Result<Option<Backup>, CloudError>)> {
         let cbr = self.cbr_at(task.region.as_deref());
         let ids: Vec<String> = task.backup_ids.iter().flatten().cloned().collect();
         let cbr = &cbr;
         futures::stream::iter(ids)
             .map(|id| async move {
-                let _slot = slots.acquire().await.expect("never closed");
+                let _slot = slots.acquire(task.region.as_deref()).await;
                 let got = cbr.get_backup(&task.project_id, &id, deadline).await;
                 (id, got)
             })

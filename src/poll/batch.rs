@@ -219,7 +219,10 @@ impl Poller {
     /// A backup still `available` after a check: the DELETE is issued again (idempotent), as
     /// the Terraform providers do.
     async fn reissue(&self, task: &PendingTask, target: Option<&str>, deadline: Instant) {
-        let _slot = self.cloud_slots.acquire().await.expect("never closed");
+        let _slot = self
+            .cloud_slots
+            .acquire(task.place_of(target.unwrap_or_default()).region)
+            .await;
         self.calls.fetch_add(1, Ordering::Relaxed);
         if let Some(Err(e)) = self.backups.delete(task, target, deadline).await {
             tracing::warn!(task_id = %task.task_id, error = %e, "re-issued DELETE failed; will check again");

@@ -115,7 +115,7 @@ pub struct Poller {
     settings: PollSettings,
     calls: AtomicU64,
     /// `cloud_concurrency` checks at a time, across every lane.
-    cloud_slots: tokio::sync::Semaphore,
+    cloud_slots: crate::backups::Slots,
     ledger: Arc<dyn Ledger>,
 }
 
@@ -127,7 +127,7 @@ impl Poller {
         ledger: Arc<dyn Ledger>,
         settings: PollSettings,
     ) -> Self {
-        let cloud_slots = tokio::sync::Semaphore::new(settings.cloud_concurrency.max(1));
+        let cloud_slots = crate::backups::Slots::new(settings.cloud_concurrency);
         Poller {
             backups: backups.into(),
             queue,

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 pub use batch::Record;
@@ -38,7 +37,7 @@ pub struct SubmitSettings {
     /// Empty: any project.
     pub allowed_project_ids: Vec<String>,
     pub default_timeout_seconds: u64,
-    /// Parallel CSBS calls per invocation.
+    /// Parallel CSBS and CBR calls per invocation and region.
     pub cloud_concurrency: usize,
     /// Tries per event before the record is handed back for redelivery.
     pub event_attempts: u32,
@@ -96,7 +95,7 @@ pub struct Submitter {
     queue: Arc<dyn PendingQueue>,
     sink: Arc<dyn EventSink>,
     settings: SubmitSettings,
-    cloud_slots: Arc<Semaphore>,
+    cloud_slots: Arc<crate::backups::Slots>,
     expander: Expander,
     ledger: Arc<dyn Ledger>,
 }
@@ -109,7 +108,7 @@ impl Submitter {
         ledger: Arc<dyn Ledger>,
         settings: SubmitSettings,
     ) -> Self {
-        let cloud_slots = Arc::new(Semaphore::new(settings.cloud_concurrency.max(1)));
+        let cloud_slots = Arc::new(crate::backups::Slots::new(settings.cloud_concurrency));
         let backups = backups.into();
         let expander =
             Expander::new(backups.clone(), None, sink.clone(), settings.expand.clone()).with_ledger(ledger.clone());

@@ -180,7 +180,10 @@ impl Submitter {
         target: Option<&str>,
         deadline: Instant,
     ) -> Result<DeleteOutcome, CloudError> {
-        let _slot = self.cloud_slots.acquire().await.expect("semaphore never closed");
+        let _slot = self
+            .cloud_slots
+            .acquire(task.place_of(target.unwrap_or_default()).region)
+            .await;
         self.backups
             .delete(task, target, deadline)
             .await

@@ -32,7 +32,7 @@ impl Submitter {
         task: &PendingTask,
         deadline: Instant,
     ) -> Result<RestorePoint, CloudError> {
-        let _slot = self.cloud_slots.acquire().await.expect("semaphore never closed");
+        let _slot = self.cloud_slots.acquire(task.region.as_deref()).await;
         let checkpoint = task.checkpoint();
         let listed = self
             .cbr()

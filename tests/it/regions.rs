@@ -456,7 +456,7 @@ mod selections {
             .with_cbr(de.base_url())
             .with_regions("eu-de", BTreeMap::from([("eu-nl".to_string(), second)]));
         let backups = csbs_deleter::backups::Backups::from(CsbsClient::new(cc).unwrap());
-        let slots = tokio::sync::Semaphore::new(4);
+        let slots = csbs_deleter::backups::Slots::new(4);
         let calls = std::sync::atomic::AtomicU64::new(0);
         for _ in 0..3 {
             for (region, id) in [(None, "de-b"), (Some("eu-nl"), "nl-b")] {
