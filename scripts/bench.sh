@@ -144,7 +144,7 @@ baseline() {
 
 workflow() {
   echo "== workflow benchmarks"
-  for part in submit edges ledger poll1k poll10k cbr selection throughput delay operate; do
+  for part in submit edges ledger poll1k poll10k cbr selection throughput delay operate regions; do
     cargo bench --quiet --bench workflow -- "$part" > ".tmp/bench/$part.json"
     cat ".tmp/bench/$part.json"
   done
@@ -171,7 +171,7 @@ for step in "${steps[@]}"; do
       git describe --always --dirty > ".tmp/bench/$step.commit"
       # Parts that can also be run on their own keep their own commit record.
       if [ "$step" = workflow ]; then
-        for part in cbr selection edges ledger delay operate; do cp ".tmp/bench/workflow.commit" ".tmp/bench/$part.commit"; done
+        for part in cbr selection edges ledger delay operate regions; do cp ".tmp/bench/workflow.commit" ".tmp/bench/$part.commit"; done
       fi ;;
     report) ;;
     *) echo "unknown step $step"; exit 2 ;;

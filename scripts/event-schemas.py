@@ -85,8 +85,9 @@ def detail_schema(outcome):
         "selection_id": nullable("string"),
         "truncated": {"type": "boolean"},
         "trace_id": nullable("string", pattern="^1-[0-9a-f]{8}-[0-9a-f]{24}$"),
-        # The request's region; null only when a Rejected request could not be read.
-        "region": nullable("string", pattern=REGION) if outcome == "rejected" else {"type": "string", "pattern": REGION},
+        # The request's region; null only when the request (Rejected) or the pending message
+        # (Failed) could not be read.
+        "region": nullable("string", pattern=REGION) if outcome in ("rejected", "failed") else {"type": "string", "pattern": REGION},
         "targets": {"type": ["array", "null"], "items": TARGET},
     }
     if outcome == "submitted":

@@ -4,7 +4,7 @@
 //! "Layout"; `tests/it/layers.rs` keeps it so):
 //!
 //! 1. utilities: [`json`], [`secret`], [`trace`], [`chaos`];
-//! 2. contracts, pure: [`ids`], [`service`], [`codes`], [`request`], [`query`], [`task`],
+//! 2. contracts, pure: [`ids`], [`service`], [`region`], [`codes`], [`request`], [`query`], [`task`],
 //!    [`target`], [`selection`], [`outcome`], [`webhook`];
 //! 3. the cloud — one transport for the Huawei APIs ([`cloud`]), each service's calls
 //!    ([`csbs`], [`cbr`]) and the one module that dispatches on the service ([`backups`]) —

@@ -31,7 +31,7 @@ def ok(cond):
 
 
 STEP_OF = {"artifacts.json": "artifacts", "cold-lean-submit.json": "coldstart", "submit.json": "workflow",
-           "poll1k.json": "workflow", "cbr.json": "cbr", "selection.json": "selection", "edges.json": "edges", "ledger.json": "ledger", "throughput.json": "workflow", "delay.json": "delay", "operate.json": "operate",
+           "poll1k.json": "workflow", "cbr.json": "cbr", "selection.json": "selection", "edges.json": "edges", "ledger.json": "ledger", "throughput.json": "workflow", "delay.json": "delay", "operate.json": "operate", "regions.json": "regions",
            "soak.txt": "soak", "fuzz.txt": "fuzz", "mutants.out/outcomes.json": "mutants",
            "mutants-selection/mutants.out/outcomes.json": "mutants-selection"}
 
@@ -162,6 +162,22 @@ if c:
     if p1:
         w(f"| poll tick of 1,000 CBR backups at 20 ms | no slower than CSBS ({p1['seconds']:.2f} s above) | **{c['poll_seconds']:.2f} s** | {ok(c['poll_seconds'] <= p1['seconds'] * 1.05)} (within 5 %: run-to-run noise of both) |")
     w(f"| submit: batch of 10 CBR requests at 200 ms per DELETE | ≈ one round trip | **{c['submit_batch_of_10_ms']:.0f} ms** vs one request {c['submit_one_ms']:.0f} ms ({c['submit_batch_ratio']:.2f}×) | {ok(c['submit_batch_ratio'] < 1.5)} |")
+    w("")
+else:
+    w("Not measured.\n")
+
+# --- regions and replicas ----------------------------------------------------------------------
+c = load("regions.json")
+w(f"## Regions and replicas ({when('regions.json')})\n")
+if c:
+    w(f"**Conditions:** {c['conditions']}. `cargo bench --bench workflow -- regions`.\n")
+    w("| figure | target | measured | |")
+    w("|---|---|---|---|")
+    p, sb = c["poll"], c["submit"]
+    w(f"| cloud calls per target per check (a source and two replicas, {p['tasks']} tasks) | ≤ 1 | **{p['calls_per_target']:.2f}** ({p['cloud_calls']} calls, {p['pass_seconds']:.2f} s) | {ok(p['calls_per_target'] <= 1.0)} |")
+    w(f"| submit: batch of 10 such requests at 200 ms per call | ≈ 2 round trips | **{sb['round_trips_batch']:.2f}** ({sb['batch_of_10_ms']:.0f} ms; one request {sb['one_ms']:.0f} ms, {sb['deletes']} DELETEs) | {ok(sb['round_trips_batch'] < 2.5)} |")
+    for r in c["selection"]:
+        w(f"| planning 10,000 backups in {r['region']} | ≤ 11 list calls | **{r['list_calls']}** ({r['seconds']:.2f} s, {r['to_delete']} to delete) | {ok(r['list_calls'] <= 11)} |")
     w("")
 else:
     w("Not measured.\n")

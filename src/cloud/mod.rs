@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod error;
 pub mod latency;
+pub mod settings;
 pub mod signer;
 mod token;
 pub mod transport;

@@ -235,10 +235,7 @@ impl Record {
         let event: Option<OutcomeEvent> = text("event")?
             .map(|e| serde_json::from_str(&e).map_err(|e| bad(format!("the event does not parse: {e}"))))
             .transpose()?;
-        let replicas: Vec<Replica> = text("replicas")?
-            .map(|r| serde_json::from_str(&r).map_err(|e| bad(format!("the replicas do not parse: {e}"))))
-            .transpose()?
-            .unwrap_or_default();
+        let replicas = replicas_of(text("replicas")?).map_err(bad)?;
         if state.is_terminal() {
             check_decision(&task_id, state, event.as_ref(), text("event_id")?.as_deref())
                 .map_err(|why| bad(why.into()))?;
@@ -259,6 +256,12 @@ impl Record {
             replicas,
         })
     }
+}
+
+/// The `replicas` attribute (JSON), none when absent.
+fn replicas_of(stored: Option<String>) -> Result<Vec<Replica>, String> {
+    let parse = |r: String| serde_json::from_str(&r).map_err(|e| format!("the replicas do not parse: {e}"));
+    Ok(stored.map(parse).transpose()?.unwrap_or_default())
 }
 
 /// A stored attribute: a string or a number (DynamoDB's `S` and `N`).
