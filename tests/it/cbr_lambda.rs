@@ -11,25 +11,6 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn by<'a>(events: &'a [Value], request_id: &str) -> &'a Value {
-    events
-        .iter()
-        .find(|e| e["request_id"] == request_id)
-        .unwrap_or_else(|| panic!("no event for {request_id}: {events:#?}"))
-}
-
-/// An HTTP API v2 request from the fixture, signed at the current time.
-fn http_v2(method: &str, path: &str, query: &str, body: Option<&Value>) -> Value {
-    let mut ev = fixture("http-api-v2.json");
-    ev["requestContext"]["http"]["method"] = json!(method);
-    ev["rawPath"] = json!(path);
-    ev["requestContext"]["http"]["path"] = json!(path);
-    ev["rawQueryString"] = json!(query);
-    ev["body"] = body.map_or(Value::Null, |b| json!(b.to_string()));
-    resign(&mut ev, WEBHOOK_SECRET);
-    ev
-}
-
 #[tokio::test]
 async fn a_cbr_batch_submits_polls_and_ends_in_one_event_each() {
     require_moto!();

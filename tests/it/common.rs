@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use csbs_deleter::config::Config;
 use csbs_deleter::sim::{RunningSim, SimConfig, Simulator};
 use lambda_runtime::{Context, LambdaEvent};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub const WEBHOOK_SECRET: &str = "csbs-deleter-test-webhook-secret";
 pub const EVENT_SOURCE: &str = "csbs.checkpoint-deletion";
@@ -501,4 +501,24 @@ fn record_envelope(v: &Value) {
         .open(path)
         .expect("CSBS_EVENT_LOG opens");
     std::io::Write::write_all(&mut f, line.as_bytes()).expect("CSBS_EVENT_LOG takes the line");
+}
+
+/// The event of a request from `events` (their `detail`), by `request_id`.
+pub fn by<'a>(events: &'a [Value], request_id: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["request_id"] == request_id)
+        .unwrap_or_else(|| panic!("no event for {request_id}: {events:#?}"))
+}
+
+/// An HTTP API v2 request from the fixture, signed at the current time.
+pub fn http_v2(method: &str, path: &str, query: &str, body: Option<&Value>) -> Value {
+    let mut ev = fixture("http-api-v2.json");
+    ev["requestContext"]["http"]["method"] = json!(method);
+    ev["rawPath"] = json!(path);
+    ev["requestContext"]["http"]["path"] = json!(path);
+    ev["rawQueryString"] = json!(query);
+    ev["body"] = body.map_or(Value::Null, |b| json!(b.to_string()));
+    resign(&mut ev, WEBHOOK_SECRET);
+    ev
 }

@@ -15,24 +15,6 @@ const WAIT: Duration = Duration::from_secs(20);
 /// The second region's project (project ids are regional).
 const P2: &str = "0123456789abcdef0123456789abcd02";
 
-fn by<'a>(events: &'a [Value], request_id: &str) -> &'a Value {
-    events
-        .iter()
-        .find(|e| e["request_id"] == request_id)
-        .unwrap_or_else(|| panic!("no event for {request_id}: {events:#?}"))
-}
-
-fn http_v2(method: &str, path: &str, query: &str, body: Option<&Value>) -> Value {
-    let mut ev = fixture("http-api-v2.json");
-    ev["requestContext"]["http"]["method"] = json!(method);
-    ev["rawPath"] = json!(path);
-    ev["requestContext"]["http"]["path"] = json!(path);
-    ev["rawQueryString"] = json!(query);
-    ev["body"] = body.map_or(Value::Null, |b| json!(b.to_string()));
-    resign(&mut ev, WEBHOOK_SECRET);
-    ev
-}
-
 /// `DEFAULT_REGION=eu-de` (the first simulator) and `REGIONS` naming `eu-nl` (the second,
 /// CBR only, with its own IAM).
 fn two_regions(nl: &RunningSim) -> String {
