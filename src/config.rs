@@ -8,7 +8,7 @@ use std::time::Duration;
 use thiserror::Error;
 use url::Url;
 
-use crate::cloud::Credentials;
+use crate::cloud::{Credentials, PaceSettings};
 use crate::ids::validate_id;
 use crate::region::{DEFAULT_REGION_NAME, RegionEndpoints, endpoint_url, parse_regions, valid_region_name};
 use crate::secret::Secret;
@@ -58,6 +58,9 @@ pub struct Config {
     pub poll_window: Duration,
     pub poll_interval: Duration,
     pub cloud_concurrency: usize,
+    /// Each region's call rate bounds (`CLOUD_RATE_FLOOR`, default 1, and `CLOUD_RATE_CEILING`,
+    /// default 100, calls/s; src/cloud/pace.rs).
+    pub pace: PaceSettings,
     /// ReceiveMessage wait on the pending queue (`PENDING_RECEIVE_WAIT_SECONDS`, default 1).
     pub pending_receive_wait_seconds: i32,
     /// Where a selection sends its targets and follow-up steps (`INTAKE_QUEUE_URL`); without
@@ -247,6 +250,22 @@ fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
     }
 }
 
+/// `CLOUD_RATE_FLOOR` and `CLOUD_RATE_CEILING`: whole calls per second, floor ≤ ceiling.
+fn pace(get: &impl Fn(&str) -> Option<String>) -> Result<PaceSettings, ConfigError> {
+    let floor: u32 = parse_num("CLOUD_RATE_FLOOR", get("CLOUD_RATE_FLOOR"), 1, 1, 10_000)?;
+    let ceiling: u32 = parse_num("CLOUD_RATE_CEILING", get("CLOUD_RATE_CEILING"), 100, 1, 10_000)?;
+    if floor > ceiling {
+        return Err(err(
+            "CLOUD_RATE_FLOOR",
+            format!("must not exceed CLOUD_RATE_CEILING ({floor} > {ceiling})"),
+        ));
+    }
+    Ok(PaceSettings {
+        floor: floor.into(),
+        ceiling: ceiling.into(),
+    })
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -296,6 +315,7 @@ impl Config {
                 Some(v) => parse_num("CLOUD_CONCURRENCY", Some(v), 16, 1, 256)?,
                 None => parse_num("CSBS_CONCURRENCY", get("CSBS_CONCURRENCY"), 16, 1, 256)?,
             },
+            pace: pace(&get)?,
             pending_receive_wait_seconds: parse_num(
                 "PENDING_RECEIVE_WAIT_SECONDS",
                 get("PENDING_RECEIVE_WAIT_SECONDS"),
@@ -353,6 +373,7 @@ mod tests {
             (c.poll_window.as_secs(), c.poll_interval.as_secs(), c.cloud_concurrency),
             (50, 10, 16)
         );
+        assert_eq!((c.pace.floor, c.pace.ceiling), (1.0, 100.0));
         assert!(!c.allow_unsigned_http && c.webhook_secret.is_none());
     }
 
@@ -438,6 +459,8 @@ mod tests {
         assert_eq!(with("ALLOWED_PROJECT_IDS", "p1,bad/id").variable, "ALLOWED_PROJECT_IDS");
         assert_eq!(with("CSBS_CONCURRENCY", "0").variable, "CSBS_CONCURRENCY");
         assert_eq!(with("CLOUD_CONCURRENCY", "0").variable, "CLOUD_CONCURRENCY");
+        assert_eq!(with("CLOUD_RATE_CEILING", "0").variable, "CLOUD_RATE_CEILING");
+        assert_eq!(with("CLOUD_RATE_FLOOR", "200").variable, "CLOUD_RATE_FLOOR");
         let e = with("WEBHOOK_SECRET", "short-s3cr3t");
         assert!(e.variable == "WEBHOOK_SECRET" && !e.to_string().contains("s3cr3t"));
     }

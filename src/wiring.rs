@@ -126,6 +126,7 @@ pub fn csbs_client(config: &Config, secrets: &ResolvedSecrets) -> Result<CsbsCli
     .collect();
     let client = ClientConfig {
         endpoints,
+        pace: config.pace,
         ..ClientConfig::new(iam.clone(), iam, secrets.credentials.clone())
     }
     .with_regions(&config.default_region, config.regions.clone());

@@ -27,11 +27,13 @@ use crate::task::PendingTask;
 pub const LIST_PAGE: u32 = 1000;
 
 mod candidate;
+mod in_flight;
 mod slots;
 mod sources;
 
 pub use candidate::Candidate;
 use candidate::usable_id;
+pub use in_flight::{Group, InFlight, Reader, choose_reader, listing_calls};
 pub use slots::Slots;
 
 /// Both services' clients on one transport, in every region it serves. Cheap to clone.
@@ -137,18 +139,24 @@ impl Backups {
         })
     }
 
-    /// What the service says of each of the task's targets now. CSBS: one list call for the
-    /// checkpoint; CBR: one GET per backup (not refused). Each call holds one of `slots` and is
-    /// counted in `calls` (a failed call counts as one).
+    /// What the service says of each of the task's targets now: from `shown` (the in-flight
+    /// listings of the task's group) where they show a target, else by its own read. CSBS: one
+    /// list call for the checkpoint unless every item was shown; CBR: one GET per backup not
+    /// shown (and not refused). Each call holds one of `slots` and is counted in `calls` (a
+    /// failed call counts as one).
     pub async fn read_states(
         &self,
         task: &PendingTask,
+        shown: Option<&InFlight>,
         deadline: Instant,
         slots: &Slots,
         calls: &AtomicU64,
     ) -> Result<States, CloudError> {
         match task.service {
             Service::Csbs => {
+                if let Some(states) = shown.and_then(|s| csbs_shown(task, s)) {
+                    return Ok(states);
+                }
                 let _slot = slots.acquire(task.region.as_deref()).await;
                 calls.fetch_add(1, Ordering::Relaxed);
                 let filter = ListFilter::for_checkpoint(task.checkpoint());
@@ -158,39 +166,53 @@ impl Backups {
                     .await?;
                 Ok(crate::csbs::state::target_states(task, &items))
             }
-            Service::Cbr => {
-                // The sources and their replicas, each read where it lives.
-                let ids: Vec<String> = task
-                    .targets()
-                    .into_iter()
-                    .flatten()
-                    .filter(|id| !task.is_refused(id))
-                    .map(str::to_string)
-                    .collect();
-                let read = futures::stream::iter(ids)
-                    .map(|id| async move {
-                        let at = task.place_of(&id);
-                        let _slot = slots.acquire(at.region).await;
-                        let r = crate::cbr::state::read_backup(
-                            &self.cbr_at(at.region),
-                            at.project_id,
-                            &id,
-                            task.submitted_at,
-                            deadline,
-                        )
-                        .await;
-                        calls.fetch_add(r.as_ref().map_or(1, |read| read.calls), Ordering::Relaxed);
-                        r.map(|read| (id, read.state))
-                    })
-                    .buffer_unordered(MAX_BATCH)
-                    .collect::<Vec<_>>()
-                    .await;
-                let mut states: States = read.into_iter().collect::<Result<_, _>>()?;
-                // In the task's order, so the verdict does not depend on which answer came first.
-                states.sort_by(|a, b| a.0.cmp(&b.0));
-                Ok(states)
-            }
+            Service::Cbr => self.read_cbr_states(task, shown, deadline, slots, calls).await,
         }
+    }
+
+    async fn read_cbr_states(
+        &self,
+        task: &PendingTask,
+        shown: Option<&InFlight>,
+        deadline: Instant,
+        slots: &Slots,
+        calls: &AtomicU64,
+    ) -> Result<States, CloudError> {
+        // The sources and their replicas, each read where it lives; the listing is of the
+        // task's own region and project, so it can show only the sources.
+        let ids: Vec<String> = task
+            .targets()
+            .into_iter()
+            .flatten()
+            .filter(|id| !task.is_refused(id))
+            .map(str::to_string)
+            .collect();
+        let read = futures::stream::iter(ids)
+            .map(|id| async move {
+                let at = task.place_of(&id);
+                let home = at.region == task.region.as_deref() && at.project_id == task.project_id;
+                if let Some(state) = shown.filter(|_| home).and_then(|s| s.state_of(&id)) {
+                    return Ok((id, state.clone()));
+                }
+                let _slot = slots.acquire(at.region).await;
+                let r = crate::cbr::state::read_backup(
+                    &self.cbr_at(at.region),
+                    at.project_id,
+                    &id,
+                    task.submitted_at,
+                    deadline,
+                )
+                .await;
+                calls.fetch_add(r.as_ref().map_or(1, |read| read.calls), Ordering::Relaxed);
+                r.map(|read| (id, read.state))
+            })
+            .buffer_unordered(MAX_BATCH)
+            .collect::<Vec<_>>()
+            .await;
+        let mut states: States = read.into_iter().collect::<Result<_, _>>()?;
+        // In the task's order, so the verdict does not depend on which answer came first.
+        states.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(states)
     }
 
     /// The live state of targets no task is known for (`GET /deletions/status`), read as the
@@ -287,6 +309,7 @@ impl Backups {
                     vault_id: s.vault_id.clone().filter(|_| s.keep_last.is_none()),
                     resource_id: s.resource_id.clone(),
                     status: Some(s.status.clone()),
+                    more_statuses: Vec::new(),
                     image_type: s.image_type.clone(),
                     limit: Some(LIST_PAGE),
                 };
@@ -338,6 +361,18 @@ impl Backups {
             }
         }
     }
+}
+
+/// A CSBS task's states when the listings showed every item it waits for (in the task's
+/// order, as the single read gives them); `None` when one is not shown, or the task deletes a
+/// whole checkpoint (no listing by status can show all of its items).
+fn csbs_shown(task: &PendingTask, shown: &InFlight) -> Option<States> {
+    task.checkpoint_items
+        .as_ref()?
+        .iter()
+        .filter(|id| !task.is_refused(id))
+        .map(|id| Some((id.clone(), shown.state_of(id)?.clone())))
+        .collect()
 }
 
 /// One target's live state.

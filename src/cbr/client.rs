@@ -26,6 +26,8 @@ pub struct BackupFilter {
     pub vault_id: Option<String>,
     pub resource_id: Option<String>,
     pub status: Option<String>,
+    /// Further `status` values: the filter repeats (docs/cbr-api.md §2b, `status=a&status=b`).
+    pub more_statuses: Vec<String>,
     /// `backup` (own backups) or `replication` (replicas this region received).
     pub image_type: Option<String>,
     /// Page size (default [`PAGE_LIMIT`]).
@@ -53,6 +55,10 @@ impl BackupFilter {
                 validate_id(name, v)?;
                 q.push((name.to_string(), v.clone()));
             }
+        }
+        for v in &self.more_statuses {
+            validate_id("status", v)?;
+            q.push(("status".into(), v.clone()));
         }
         q.push(("limit".into(), self.limit.unwrap_or(PAGE_LIMIT).to_string()));
         q.push(("offset".into(), offset.to_string()));

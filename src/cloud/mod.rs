@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod error;
 pub mod latency;
+pub mod pace;
 pub mod settings;
 pub mod signer;
 mod token;
@@ -17,6 +18,7 @@ use serde_json::Value;
 pub use auth::Credentials;
 pub use error::{CloudError, ErrorClass, api_error};
 pub use latency::{CallLatencies, Latencies};
+pub use pace::PaceSettings;
 pub use transport::{ClientConfig, Request, RetryPolicy, ServiceTransport, Transport, decode, retry_wait};
 
 /// What a DELETE achieved, whichever service answered.

@@ -46,6 +46,8 @@ pub struct ClientConfig {
     /// Upper bound of one HTTP exchange (the deadline may cut it shorter).
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
+    /// The bounds of each region's call rate (`CLOUD_RATE_FLOOR`, `CLOUD_RATE_CEILING`).
+    pub pace: super::pace::PaceSettings,
 }
 
 impl ClientConfig {
@@ -59,6 +61,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
+            pace: Default::default(),
         }
     }
 

@@ -14,6 +14,7 @@ use url::Url;
 use super::auth::{Credentials, TokenCache};
 use super::error::{CloudError, api_error, parse_retry_after};
 use super::latency::{CallLatencies, Latencies};
+use super::pace::Pace;
 pub use super::settings::{ClientConfig, RetryPolicy};
 use super::signer::{DATE_FORMAT, SignInput};
 use crate::secret::Secret;
@@ -25,6 +26,8 @@ pub(super) struct Inner {
     pub(super) tokens: TokenCache,
     /// Every HTTP call's time, for the functions' metrics (crate::metrics).
     pub(super) latencies: CallLatencies,
+    /// Every region's call rate (src/cloud/pace.rs).
+    pub(super) pace: Pace,
 }
 
 /// The one transport of the Huawei APIs (CSBS and CBR alike): credentials, the token cache (a
@@ -54,9 +57,10 @@ impl Transport {
         Ok(Transport {
             inner: Arc::new(Inner {
                 http,
-                config,
                 tokens: TokenCache::default(),
                 latencies: CallLatencies::default(),
+                pace: Pace::new(config.pace),
+                config,
             }),
             region: None,
         })
@@ -79,6 +83,16 @@ impl Transport {
     /// The times of the HTTP calls made since the last call (each attempt, IAM included).
     pub fn take_latencies(&self) -> Latencies {
         self.inner.latencies.take()
+    }
+
+    /// The name of the region this handle calls.
+    pub fn region_name(&self) -> &str {
+        self.region.as_deref().unwrap_or(&self.inner.config.default_region)
+    }
+
+    /// The current call rate of this handle's region (calls/s).
+    pub fn rate(&self) -> f64 {
+        self.inner.pace.rate(self.region_name())
     }
 
     pub fn credentials(&self) -> &Credentials {
@@ -192,12 +206,25 @@ impl Transport {
                 req = req.header("Authorization", auth);
             }
         }
-        let answer = self.send(req, deadline).await?;
+        let answer = self.paced_send(req, deadline).await?;
         if answer.status.is_success() {
             Ok(answer.into())
         } else {
             Err(self.redact(api_error(answer.status.as_u16(), &answer.body, answer.retry_after)))
         }
+    }
+
+    /// [`send`](Self::send) at the region's pace: each attempt takes its turn and reports
+    /// whether it was throttled (src/cloud/pace.rs).
+    async fn paced_send(&self, req: reqwest::RequestBuilder, deadline: Instant) -> Result<RawAnswer, CloudError> {
+        let region = self.region_name();
+        let Some(sent) = self.inner.pace.turn(region, deadline).await else {
+            return Err(CloudError::DeadlineExceeded);
+        };
+        let answer = self.send(req, deadline).await;
+        let throttled = matches!(&answer, Ok(a) if a.status == StatusCode::TOO_MANY_REQUESTS);
+        self.inner.pace.answered(region, sent, throttled);
+        answer
     }
 
     pub(super) async fn send(&self, req: reqwest::RequestBuilder, deadline: Instant) -> Result<RawAnswer, CloudError> {

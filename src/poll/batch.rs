@@ -26,10 +26,15 @@ impl Poller {
     pub(super) async fn batch(&self, pass: &PassState, received: Vec<Received>, deadline: Instant) -> PollSummary {
         let mut summary = PollSummary::default();
         let mut after = Dispositions::default();
-        let (mine, unreadable) = claim_all(pass, received, &mut after);
+        let (mut mine, unreadable) = claim_all(pass, received, &mut after);
         summary.unreadable = unreadable.len() as u64;
         summary.checked = mine.len() as u64;
-        let verdicts = self.check_all(mine, deadline).await;
+        for (task, _) in &mut mine {
+            // A task written before regions existed is the default region's.
+            task.region.get_or_insert_with(|| self.backups.region_name(None));
+            pass.groups.count(task);
+        }
+        let verdicts = self.check_all(pass, mine, deadline).await;
         let mut finals = self.keep_unfinished(pass, verdicts, &mut summary, &mut after);
         finals.extend(unreadable.into_iter().map(|(e, receipt)| (None, receipt, e)));
         self.decide_and_emit(pass, finals, &mut summary, &mut after, deadline)
@@ -42,13 +47,12 @@ impl Poller {
     /// Checks each claimed task once, `MAX_BATCH` at a time.
     async fn check_all(
         &self,
+        pass: &PassState,
         mine: Vec<(PendingTask, String)>,
         deadline: Instant,
     ) -> Vec<(PendingTask, String, Verdict)> {
         futures::stream::iter(mine)
-            .map(|(mut task, receipt)| async move {
-                // A task written before regions existed is the default region's.
-                task.region.get_or_insert_with(|| self.backups.region_name(None));
+            .map(|(task, receipt)| async move {
                 // Every line about the task names it, its request and the trace it began in.
                 let span = tracing::info_span!(
                     "task",
@@ -56,7 +60,7 @@ impl Poller {
                     request_id = task.request_id.as_deref().unwrap_or(""),
                     trace_id = task.trace_id.as_deref().unwrap_or(""),
                 );
-                let verdict = self.check(&task, deadline).instrument(span.clone()).await;
+                let verdict = self.check(pass, &task, deadline).instrument(span.clone()).await;
                 if let Verdict::Terminal(e) = &verdict {
                     span.in_scope(|| tracing::info!(outcome = e.outcome.as_str(), "decided by this check"));
                 }
@@ -186,10 +190,11 @@ impl Poller {
         next_check_secs(self.settings.interval, task.submitted_at, task.deadline, Utc::now())
     }
 
-    async fn check(&self, task: &PendingTask, deadline: Instant) -> Verdict {
+    async fn check(&self, pass: &PassState, task: &PendingTask, deadline: Instant) -> Verdict {
+        let shown = self.in_flight(pass, task, deadline).await;
         let states = self
             .backups
-            .read_states(task, deadline, &self.cloud_slots, &self.calls)
+            .read_states(task, shown.as_deref(), deadline, &self.cloud_slots, &self.calls)
             .await;
         let now = Utc::now();
         let states = match states {

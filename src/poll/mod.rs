@@ -16,6 +16,7 @@ use crate::ports::pending::{MAX_BATCH, PendingQueue};
 use crate::ports::sink::EventSink;
 
 mod batch;
+mod groups;
 mod pass;
 mod verdict;
 
@@ -117,6 +118,8 @@ pub struct Poller {
     /// `cloud_concurrency` checks at a time, across every lane.
     cloud_slots: crate::backups::Slots,
     ledger: Arc<dyn Ledger>,
+    /// What the last pass saw of each group of tasks (src/poll/groups.rs).
+    groups: groups::GroupMemory,
 }
 
 impl Poller {
@@ -137,6 +140,7 @@ impl Poller {
             cloud_slots,
             // Always the caller's: shared with submit, so a task is decided once.
             ledger,
+            groups: Default::default(),
         }
     }
 
@@ -200,6 +204,7 @@ impl Poller {
         for lane in futures::future::join_all(lanes).await {
             summary.add_counts(&lane);
         }
+        self.groups.remember(&pass.groups);
         summary.cloud_calls = self.calls.load(Ordering::Relaxed) - calls_before;
         summary
     }

@@ -41,6 +41,8 @@ pub(super) struct PassState {
     /// Set once a lane's receive came back empty: the pass has drained the queue.
     pub(super) drained: std::sync::atomic::AtomicBool,
     slowest_batch_ms: AtomicU64,
+    /// The pass's tasks by (service, region, project), and their in-flight listings.
+    pub(super) groups: super::groups::PassGroups,
 }
 
 pub(super) enum TaskInPass {

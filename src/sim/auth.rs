@@ -23,7 +23,7 @@ struct TokenRequest {
 
 pub(super) async fn token(State(sim): State<Simulator>, body: axum::body::Bytes) -> Response {
     sim.shared.stats.lock().unwrap().token += 1;
-    if let Some(r) = apply_faults(&sim, Route::Token, "/v3/auth/tokens").await {
+    if let Some(r) = apply_faults(&sim, Route::Token, "/v3/auth/tokens", None).await {
         return r;
     }
     let req: TokenRequest = serde_json::from_slice(&body).unwrap_or_default();

@@ -10,6 +10,7 @@ mod csbs_api;
 pub mod faults;
 pub mod server;
 pub mod state;
+mod throttle;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -138,6 +139,7 @@ pub(crate) struct Shared {
     faults: Mutex<Vec<Fault>>,
     stats: Mutex<Stats>,
     calls: Mutex<Vec<SimCall>>,
+    throttle: Mutex<throttle::Throttle>,
 }
 
 /// One request the simulator received: its route, path and query, and when it arrived (the
@@ -147,6 +149,8 @@ pub struct SimCall {
     pub route: Route,
     pub target: String,
     pub at: Instant,
+    /// Answered 429 `APIGW.0308` by the gateway's throttling ([`Simulator::set_throttle`]).
+    pub throttled: bool,
 }
 
 /// Where [`Simulator::seed_replicated`] puts a replica: the simulator of its region, the
@@ -195,6 +199,7 @@ impl Simulator {
                 faults: Mutex::new(Vec::new()),
                 stats: Mutex::new(Stats::default()),
                 calls: Mutex::default(),
+                throttle: Mutex::default(),
             }),
         }
     }
@@ -326,6 +331,13 @@ impl Simulator {
         self.shared.config.lock().unwrap().delete_duration = (lo, hi);
     }
 
+    /// Running deletions per project from now on (what ran until now is replayed first).
+    pub fn set_max_running(&self, n: usize) {
+        let mut b = self.shared.backend.lock().unwrap();
+        b.advance(Instant::now());
+        b.max_running = n.max(1);
+    }
+
     pub fn item_status(&self, project_id: &str, item_id: &str) -> Option<String> {
         self.shared
             .backend
@@ -354,12 +366,23 @@ impl Simulator {
         self.shared.calls.lock().unwrap().clone()
     }
 
-    pub(crate) fn record_call(&self, route: Route, target: &str) {
+    /// Throttles every project at `calls_per_second` (`None`: no throttling), as the API
+    /// gateway does per user.
+    pub fn set_throttle(&self, calls_per_second: Option<f64>) {
+        self.shared.throttle.lock().unwrap().set_rate(calls_per_second);
+    }
+
+    /// Logs a call; `true` when the gateway's throttle refuses it (`project`: whose bucket).
+    pub(crate) fn record_call(&self, route: Route, target: &str, project: Option<&str>) -> bool {
+        let at = Instant::now();
+        let throttled = project.is_some_and(|p| self.shared.throttle.lock().unwrap().refuses(p, at));
         self.shared.calls.lock().unwrap().push(SimCall {
             route,
             target: target.to_string(),
-            at: Instant::now(),
+            at,
+            throttled,
         });
+        throttled
     }
 
     pub fn reset_stats(&self) {

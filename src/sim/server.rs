@@ -50,9 +50,21 @@ pub(super) fn error(status: u16, code: &str, msg: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Applies injected faults; `Some(response)` short-cuts the request.
-pub(super) async fn apply_faults(sim: &Simulator, route: Route, target: &str) -> Option<Response> {
-    sim.record_call(route, target);
+/// Applies the gateway's throttle (the calls of `project`) and injected faults;
+/// `Some(response)` short-cuts the request.
+pub(super) async fn apply_faults(
+    sim: &Simulator,
+    route: Route,
+    target: &str,
+    project: Option<&str>,
+) -> Option<Response> {
+    if sim.record_call(route, target, project) {
+        return Some(error(
+            429,
+            "APIGW.0308",
+            "The throttling threshold has been reached: policy user over ratelimit",
+        ));
+    }
     let decision = {
         let mut faults = sim.shared.faults.lock().unwrap();
         let mut rng = rand::rng();
@@ -106,7 +118,7 @@ async fn csbs(State(sim): State<Simulator>, req: Request) -> Response {
     };
     count(&sim, route);
     let target = format!("{path}?{raw_query}");
-    if let Some(r) = apply_faults(&sim, route, &target).await {
+    if let Some(r) = apply_faults(&sim, route, &target, Some(segs[1])).await {
         return r;
     }
     let project_id = segs[1];
@@ -266,6 +278,9 @@ async fn expire_tokens(State(sim): State<Simulator>) -> Response {
 struct ConfigRequest {
     delete_ms_min: u64,
     delete_ms_max: u64,
+    /// Calls per second each project may make (absent: no throttling).
+    #[serde(default)]
+    throttle_per_second: Option<f64>,
 }
 
 async fn configure(State(sim): State<Simulator>, axum::Json(c): axum::Json<ConfigRequest>) -> Response {
@@ -273,5 +288,6 @@ async fn configure(State(sim): State<Simulator>, axum::Json(c): axum::Json<Confi
         Duration::from_millis(c.delete_ms_min),
         Duration::from_millis(c.delete_ms_max.max(c.delete_ms_min)),
     );
+    sim.set_throttle(c.throttle_per_second);
     StatusCode::NO_CONTENT.into_response()
 }

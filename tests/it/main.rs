@@ -11,6 +11,7 @@
 mod common;
 
 mod adapter_conformance;
+mod bulk;
 mod cbr_client;
 mod cbr_lambda;
 mod cli;

@@ -39,6 +39,8 @@ async fn world(delete_ms: u64, window: Duration) -> World {
     let mut cc = ClientConfig::new(sim.base_url(), sim.base_url(), creds);
     cc.retry.min_delay = Duration::from_millis(5);
     cc.retry.max_delay = Duration::from_millis(20);
+    // These tests are of the workflow, not of the pace (tests/it/bulk.rs): no rate bound.
+    cc.pace.ceiling = 100_000.0;
     let csbs = CsbsClient::new(cc).unwrap();
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(300)));
     let sink = Arc::new(MemorySink::new());

@@ -449,7 +449,7 @@ mod selections {
                     60,
                 );
                 task.region = region.map(str::to_string);
-                let states = backups.read_states(&task, soon(), &slots, &calls).await.unwrap();
+                let states = backups.read_states(&task, None, soon(), &slots, &calls).await.unwrap();
                 assert_eq!(states.len(), 1, "{region:?}");
                 assert!(states[0].1.unfinished_status().is_some(), "{region:?}: {states:?}");
             }

@@ -71,7 +71,7 @@ impl Backend {
             .filter(|i| i.project_id == project_id && i.service == Service::Cbr)
             .filter(|i| filter.matches(i))
             .collect();
-        v.sort_by(|a, b| newest_first(a, b));
+        v.sort_by_cached_key(|i| newest_first(i));
         v.into_iter()
             .map(|i| (i.item.clone(), i.with_child, i.seq, i.vault_id.clone()))
             .collect()

@@ -64,10 +64,13 @@ impl Backend {
         for i in self.items.values().filter(|i| i.item.status() == status::DELETING) {
             *running.entry(i.project_id.clone()).or_default() += 1;
         }
+        // Only the projects with a free slot have a queue to move (a backlog of thousands is
+        // not sorted on every call while its five slots are busy).
+        let free = |p: &str| running.get(p).copied().unwrap_or(0) < self.max_running;
         let mut waiting: Vec<(Instant, u64, String)> = self
             .items
             .iter()
-            .filter(|(_, i)| i.item.status() == status::WAITING_DELETE)
+            .filter(|(_, i)| i.item.status() == status::WAITING_DELETE && free(&i.project_id))
             .map(|(id, i)| {
                 (
                     i.job.as_ref().expect("queued item has a job").queued_at,

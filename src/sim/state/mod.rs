@@ -280,7 +280,7 @@ impl Backend {
             .filter(|i| i.project_id == project_id && i.service == Service::Csbs)
             .filter(|i| filter.matches(i))
             .collect();
-        v.sort_by(|a, b| newest_first(a, b));
+        v.sort_by_cached_key(|i| newest_first(i));
         v.into_iter().map(|i| i.item.clone()).collect()
     }
 
@@ -305,9 +305,10 @@ impl Backend {
 /// The services' default list order (`sort=created_at:desc`, docs/csbs-api.md and
 /// docs/cbr-api.md): newest first; backups created at the same moment (or without a readable
 /// time), the one seeded last first.
-fn newest_first(a: &SimItem, b: &SimItem) -> std::cmp::Ordering {
-    let created = |i: &SimItem| i.item.created_at.as_deref().and_then(crate::cbr::models::parse_time);
-    created(b).cmp(&created(a)).then(b.seq.cmp(&a.seq))
+fn newest_first(i: &SimItem) -> std::cmp::Reverse<(Option<chrono::DateTime<chrono::Utc>>, u64)> {
+    // The key is computed once per item: a 10,000-backup listing sorts in milliseconds.
+    let created = i.item.created_at.as_deref().and_then(crate::cbr::models::parse_time);
+    std::cmp::Reverse((created, i.seq))
 }
 
 /// A backup shaped like the documented sample (docs/csbs-api.md §6.1), with fractional numbers as the
