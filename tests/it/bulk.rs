@@ -84,7 +84,7 @@ fn soon() -> Instant {
 /// fans out), or CBR backups.
 fn requests(w: &World, service: Service, n: usize) -> Vec<Value> {
     (0..50)
-        .map(|c| {
+        .flat_map(|c| {
             let ids: Vec<String> = (0..n / 50).map(|i| format!("t-{c}-{i}")).collect();
             let seeds: Vec<ItemSeed> = ids.iter().map(ItemSeed::ok).collect();
             let ckpt = format!("ck-{c}");
@@ -99,7 +99,6 @@ fn requests(w: &World, service: Service, n: usize) -> Vec<Value> {
                 })
                 .collect::<Vec<_>>()
         })
-        .flatten()
         .collect()
 }
 
