@@ -33,7 +33,7 @@ mod sources;
 
 pub use candidate::Candidate;
 use candidate::usable_id;
-pub use in_flight::{Group, InFlight, Reader, choose_reader, listing_calls};
+pub use in_flight::{Freshness, Group, InFlight, Listed, Reader, Refresh, choose_reader, listing_calls, refresh};
 pub use slots::Slots;
 
 /// Both services' clients on one transport, in every region it serves. Cheap to clone.

@@ -32,7 +32,7 @@ impl Poller {
         for (task, _) in &mut mine {
             // A task written before regions existed is the default region's.
             task.region.get_or_insert_with(|| self.backups.region_name(None));
-            pass.groups.count(task);
+            self.groups.count(pass.number, task);
         }
         let verdicts = self.check_all(pass, mine, deadline).await;
         let mut finals = self.keep_unfinished(pass, verdicts, &mut summary, &mut after);

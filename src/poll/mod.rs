@@ -118,8 +118,9 @@ pub struct Poller {
     /// `cloud_concurrency` checks at a time, across every lane.
     cloud_slots: crate::backups::Slots,
     ledger: Arc<dyn Ledger>,
-    /// What the last pass saw of each group of tasks (src/poll/groups.rs).
-    groups: groups::GroupMemory,
+    /// Each group of tasks' in-flight listings, across passes (src/poll/groups.rs).
+    groups: groups::Groups,
+    passes: AtomicU64,
 }
 
 impl Poller {
@@ -141,6 +142,7 @@ impl Poller {
             // Always the caller's: shared with submit, so a task is decided once.
             ledger,
             groups: Default::default(),
+            passes: AtomicU64::new(0),
         }
     }
 
@@ -195,7 +197,7 @@ impl Poller {
     /// received in another batch of the same pass shares that task's one check and one event.
     pub async fn pass(&self, deadline: Instant) -> PollSummary {
         let calls_before = self.calls.load(Ordering::Relaxed);
-        let pass = PassState::default();
+        let pass = PassState::numbered(self.passes.fetch_add(1, Ordering::Relaxed) + 1);
         let lanes = (0..self.lanes()).map(|_| self.lane(&pass, deadline));
         let mut summary = PollSummary {
             passes: 1,
@@ -204,7 +206,6 @@ impl Poller {
         for lane in futures::future::join_all(lanes).await {
             summary.add_counts(&lane);
         }
-        self.groups.remember(&pass.groups);
         summary.cloud_calls = self.calls.load(Ordering::Relaxed) - calls_before;
         summary
     }

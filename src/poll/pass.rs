@@ -41,8 +41,8 @@ pub(super) struct PassState {
     /// Set once a lane's receive came back empty: the pass has drained the queue.
     pub(super) drained: std::sync::atomic::AtomicBool,
     slowest_batch_ms: AtomicU64,
-    /// The pass's tasks by (service, region, project), and their in-flight listings.
-    pub(super) groups: super::groups::PassGroups,
+    /// The pass's number in this poller (groups of tasks count their tasks per pass).
+    pub(super) number: u64,
 }
 
 pub(super) enum TaskInPass {
@@ -52,6 +52,13 @@ pub(super) enum TaskInPass {
 }
 
 impl PassState {
+    pub(super) fn numbered(number: u64) -> Self {
+        PassState {
+            number,
+            ..Default::default()
+        }
+    }
+
     pub(super) fn claim(&self, task_id: &str, receipt: &str) -> Claim {
         let mut tasks = self.tasks.lock().unwrap();
         match tasks.get_mut(task_id) {
