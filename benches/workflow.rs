@@ -1,7 +1,7 @@
 //! In-process benchmarks of the workflows against the CSBS simulator over loopback, with the
 //! in-memory queue and bus adapters (moto is for correctness, not speed: one ReceiveMessage on
 //! a queue of 1,000 messages takes about 0.4 s there). Run by `scripts/bench.sh`, which writes
-//! BENCHMARKS.md; by hand: `cargo bench --bench workflow -- submit|edges|ledger|poll1k|poll10k|cbr|selection|throughput|delay|operate|regions`.
+//! BENCHMARKS.md; by hand: `cargo bench --bench workflow -- submit|edges|ledger|poll1k|poll10k|cbr|selection|throughput|delay|operate|regions|bulk`.
 //! Each part prints one JSON line (`throughput` one per case), stating its queue, bus,
 //! credentials and injected latencies.
 
@@ -23,6 +23,8 @@ use csbs_deleter::task::PendingTask;
 use serde_json::json;
 use tokio::time::Instant;
 
+#[path = "workflow/bulk.rs"]
+mod bulk;
 #[path = "workflow/regions.rs"]
 mod regions;
 
@@ -928,6 +930,7 @@ fn main() {
                 "delay" => delay_bench().await,
                 "operate" => operate_bench().await,
                 "regions" => regions::regions_bench().await,
+                "bulk" => bulk::bulk_bench().await,
                 "throughput" => {
                     let mut cases = Vec::new();
                     for n in [1_000, 10_000] {
@@ -940,7 +943,7 @@ fn main() {
                     json!({"part": "throughput-done", "cases": cases.len()})
                 }
                 other => {
-                    panic!("unknown part {other}: submit, edges, poll1k, poll10k, cbr, selection, throughput, delay, operate, regions")
+                    panic!("unknown part {other}: submit, edges, poll1k, poll10k, cbr, selection, throughput, delay, operate, regions, bulk")
                 }
             }
         });

@@ -56,8 +56,11 @@ impl Groups {
         self.0.lock().unwrap().entry(group.clone()).or_default().clone()
     }
 
-    /// Counts a task pass `pass` checks.
+    /// Counts a task pass `pass` checks, when the listings can show its targets.
     pub(super) fn count(&self, pass: u64, task: &PendingTask) {
+        if !listable(task) {
+            return;
+        }
         let state = self.state(&group_of(task));
         let mut t = state.tasks.lock().unwrap();
         if t.pass != pass {
@@ -70,6 +73,13 @@ impl Groups {
         }
         t.this_pass += 1;
     }
+}
+
+/// Whether in-flight listings can show the task's targets: not a CSBS task that deletes a
+/// whole checkpoint (its items are known only by listing the checkpoint, which its single read
+/// does anyway).
+fn listable(task: &PendingTask) -> bool {
+    task.targets().iter().any(Option::is_some)
 }
 
 /// A task's group (its region already named: poll fills the default's name in).
@@ -94,6 +104,9 @@ impl Poller {
         task: &PendingTask,
         deadline: Instant,
     ) -> Option<Arc<InFlight>> {
+        if !listable(task) {
+            return None;
+        }
         let group = group_of(task);
         let state = self.groups.state(&group);
         let (wanted, view) = self.wanted(&group, &state, pass.number)?;

@@ -324,6 +324,13 @@ def main(path):
         check(fn_env.get("REGIONS") == {"Ref": "Regions"} and fn_env.get("DEFAULT_REGION") == {"Ref": "DefaultRegion"},
               f"{fn}: REGIONS and DEFAULT_REGION from the parameters")
 
+    # The pace of the calls (checks read in bulk): both functions, from the parameters.
+    check(param("CloudRateCeiling").get("Default") == 100 and param("CloudRateFloor").get("Default") == 1, "CloudRateCeiling 100 and CloudRateFloor 1 by default")
+    for fn in ["SubmitFunction", "PollFunction"]:
+        fn_env = regions_out["Resources"][fn]["Properties"]["Environment"]["Variables"]
+        check(fn_env.get("CLOUD_RATE_CEILING") == {"Ref": "CloudRateCeiling"} and fn_env.get("CLOUD_RATE_FLOOR") == {"Ref": "CloudRateFloor"},
+              f"{fn}: CLOUD_RATE_CEILING and CLOUD_RATE_FLOOR from the parameters")
+
     # The functions' permissions and triggers.
     check(any(v["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"] for v in of_type("AWS::Lambda::EventSourceMapping").values()),
           "SQS intake with partial batch responses")

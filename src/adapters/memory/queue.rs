@@ -239,6 +239,18 @@ impl MemoryQueue {
         *self.fail_deletes.lock().unwrap() = fail;
     }
 
+    /// How often each message was received, in sending order (what a benchmark counts as
+    /// checks per task).
+    pub fn receive_counts(&self) -> Vec<u32> {
+        self.messages
+            .lock()
+            .unwrap()
+            .messages
+            .values()
+            .map(|m| m.receive_count)
+            .collect()
+    }
+
     /// Bodies of every message.
     pub fn bodies(&self) -> Vec<String> {
         self.messages
