@@ -12,7 +12,10 @@
 #              invocation and peak RSS, against the Python peer (boto3 + the Huawei SDK signer)
 #   baseline   the same for BENCH_BASELINE (a git revision, default 21c50bc: before the lean build)
 #   workflow   cargo bench: submit, the edges (strict parse, v2 signature, token burst), poll ticks,
-#              pipeline throughput, detection delay, the cost of metrics and trace ids (operate)
+#              pipeline throughput, detection delay, the cost of metrics and trace ids (operate),
+#              regions, checks read in bulk and the pace (bulk)
+#   bulk       only the bulk part of workflow (calls per pass for a 10,000-task backlog, 100,000
+#              tasks under two invocations, a 20 calls/s throttle; about 5 minutes)
 #   soak       the soak under faults with 500 requests
 #   fuzz       the fuzz properties with 5,000 cases each
 #   mutants    mutation testing of the decision code (scripts/bench/mutants.sh)
@@ -144,7 +147,7 @@ baseline() {
 
 workflow() {
   echo "== workflow benchmarks"
-  for part in submit edges ledger poll1k poll10k cbr selection throughput delay operate regions; do
+  for part in submit edges ledger poll1k poll10k cbr selection throughput delay operate regions bulk; do
     cargo bench --quiet --bench workflow -- "$part" > ".tmp/bench/$part.json"
     cat ".tmp/bench/$part.json"
   done
@@ -164,14 +167,20 @@ fuzz() {
 
 mutants() { scripts/bench/mutants.sh; }
 
+bulk() {
+  echo "== checks read in bulk and the pace"
+  cargo bench --quiet --bench workflow -- bulk > .tmp/bench/bulk.json
+  cat .tmp/bench/bulk.json
+}
+
 for step in "${steps[@]}"; do
   case "$step" in
-    artifacts|coldstart|baseline|workflow|soak|fuzz|mutants)
+    artifacts|coldstart|baseline|workflow|soak|fuzz|mutants|bulk)
       "$step"
       git describe --always --dirty > ".tmp/bench/$step.commit"
       # Parts that can also be run on their own keep their own commit record.
       if [ "$step" = workflow ]; then
-        for part in cbr selection edges ledger delay operate regions; do cp ".tmp/bench/workflow.commit" ".tmp/bench/$part.commit"; done
+        for part in cbr selection edges ledger delay operate regions bulk; do cp ".tmp/bench/workflow.commit" ".tmp/bench/$part.commit"; done
       fi ;;
     report) ;;
     *) echo "unknown step $step"; exit 2 ;;

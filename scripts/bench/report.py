@@ -31,7 +31,7 @@ def ok(cond):
 
 
 STEP_OF = {"artifacts.json": "artifacts", "cold-lean-submit.json": "coldstart", "submit.json": "workflow",
-           "poll1k.json": "workflow", "cbr.json": "cbr", "selection.json": "selection", "edges.json": "edges", "ledger.json": "ledger", "throughput.json": "workflow", "delay.json": "delay", "operate.json": "operate", "regions.json": "regions",
+           "poll1k.json": "workflow", "cbr.json": "cbr", "selection.json": "selection", "edges.json": "edges", "ledger.json": "ledger", "throughput.json": "workflow", "delay.json": "delay", "operate.json": "operate", "regions.json": "regions", "bulk.json": "bulk",
            "soak.txt": "soak", "fuzz.txt": "fuzz", "mutants.out/outcomes.json": "mutants",
            "mutants-selection/mutants.out/outcomes.json": "mutants-selection"}
 
@@ -178,6 +178,31 @@ if c:
     w(f"| submit: batch of 10 such requests at 200 ms per call | ≈ 2 round trips | **{sb['round_trips_batch']:.2f}** ({sb['batch_of_10_ms']:.0f} ms; one request {sb['one_ms']:.0f} ms, {sb['deletes']} DELETEs) | {ok(sb['round_trips_batch'] < 2.5)} |")
     for r in c["selection"]:
         w(f"| planning 10,000 backups in {r['region']} | ≤ 11 list calls | **{r['list_calls']}** ({r['seconds']:.2f} s, {r['to_delete']} to delete) | {ok(r['list_calls'] <= 11)} |")
+    w("")
+else:
+    w("Not measured.\n")
+
+# --- checks read in bulk and the pace ----------------------------------------------------------
+c = load("bulk.json")
+w(f"## Checks read in bulk and the pace of the calls ({when('bulk.json')})\n")
+if c:
+    w(f"**Conditions:** {c['conditions']}. `cargo bench --bench workflow -- bulk` (`scripts/bench.sh bulk`).\n")
+    w("| figure | target | measured | |")
+    w("|---|---|---|---|")
+    for p in c["per_pass"]:
+        calls = ", ".join(str(x["cloud_calls"]) for x in p["passes"])
+        checked = ", ".join(str(x["checked"]) for x in p["passes"])
+        secs = ", ".join(f"{x['seconds']:.2f}" for x in p["passes"])
+        w(f"| {p['service'].upper()}: cloud calls per pass, {p['tasks']:,} pending tasks of one project (five deleting, 20 s each) | ≤ 30 | **{p['max_calls_per_pass_after_first']}** after the first pass ({p['first_pass_calls']} in it); passes: {calls} calls, {checked} checked, {secs} s | {ok(p['max_calls_per_pass_after_first'] <= 30 and p['first_pass_calls'] <= 30)} |")
+        if p["delays_s"]:
+            w(f"| {p['service'].upper()}: deletion ended → its event emitted, {p['delays_s']} deletions | unchanged: within about one interval (10 s) plus the pass | p50 **{p['delay_p50_s']:.1f} s**, max **{p['delay_max_s']:.1f} s** | {ok(p['delay_max_s'] <= 10 + max(x['seconds'] for x in p['passes']) + 1.5)} |")
+    sc = c["scale"]
+    w(f"| {sc['tasks']:,} tasks of {sc['projects']} projects, two invocations at once: cloud calls in one minute | ≤ 300 | **{sc['calls_in_minute']}** in the measured minute; **{sc['amortized_calls_per_minute']:.0f}** with the full listings ({sc['full_listing_calls']} calls, read again every 110 s) spread over the minutes | {ok(sc['amortized_calls_per_minute'] <= 300)} |")
+    w(f"| the same: tasks not checked in that minute | 0 (every task at least once a minute) | **{sc['tasks_unchecked_in_minute']}** (fewest checks of a task: {sc['min_checks_per_task_in_minute']}; {sc['checks_in_minute']:,} checks in all) | {ok(sc['tasks_unchecked_in_minute'] == 0)} |")
+    t = c["throttle"]
+    w(f"| gateway throttling at 20 calls/s: calls answered per second after the first second ({t['accepted']} of {t['requests']} CBR DELETEs accepted in {t['seconds']:.1f} s) | within 10 % of 20 | **{t['answered_per_s_after_1s']:.1f}** | {ok(abs(t['answered_per_s_after_1s'] - 20) <= 2)} |")
+    w(f"| the same: share of calls answered 429 after the first second | ≤ 5 % | **{100 * t['throttled_share_after_1s']:.1f} %** ({t['throttled']} of {t['calls']} calls in all; the pace ended at {t['final_rate']:.1f} calls/s) | {ok(t['throttled_share_after_1s'] <= 0.05)} |")
+    w(f"\nQueueing the {sc['tasks']:,} tasks took {sc['submit_s']:.0f} s (each checkpoint's deletion queued by one DELETE, the pending tasks sent as submit sends them); before the measured minute, {sc['checks_before_minute']:,} checks cost {sc['calls_before_minute']} calls (the first full listings). Invocation A: {sc['invocation_a']['passes']} passes, {sc['invocation_a']['checked']:,} checks, {sc['invocation_a']['cloud_calls']} calls; B: {sc['invocation_b']['passes']} passes, {sc['invocation_b']['checked']:,} checks, {sc['invocation_b']['cloud_calls']} calls. The ten projects are in one region (one simulator, one pace).")
     w("")
 else:
     w("Not measured.\n")
