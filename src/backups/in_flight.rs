@@ -60,15 +60,18 @@ pub fn listing_calls(service: Service, rows: usize) -> usize {
     rows / PAGE + listings
 }
 
-/// Bulk when the listings cost fewer calls than reading each of the group's `tasks` (known so
-/// far in this pass, or in the last one) on its own — at least one call each; one by one
-/// otherwise, where a single read also tells gone from failed without a second call.
-pub fn choose_reader(service: Service, tasks: usize, expected_rows: usize) -> Reader {
-    if tasks > listing_calls(service, expected_rows) {
-        Reader::Bulk
-    } else {
-        Reader::OneByOne
-    }
+/// Bulk when the listings the group needs now (`refresh`: the full one, the deleting one, or
+/// none while the last are fresh) cost fewer calls than reading each of the group's `tasks`
+/// (known so far in this pass, or in the last one) on its own — at least one call each; one
+/// by one otherwise, where a single read also tells gone from failed without a second call.
+pub fn choose_reader(service: Service, tasks: usize, expected_rows: usize, refresh: Refresh) -> Reader {
+    let cost = match refresh {
+        Refresh::Full => listing_calls(service, expected_rows),
+        // Five deletions run at a time: a page.
+        Refresh::Deleting => 1,
+        Refresh::Keep => 0,
+    };
+    if tasks > cost { Reader::Bulk } else { Reader::OneByOne }
 }
 
 /// Which listings a group's next check reads first.
@@ -283,26 +286,38 @@ mod tests {
     #[test]
     fn bulk_only_when_the_listings_cost_less_than_the_single_reads() {
         use Reader::*;
+        use Refresh::*;
         use Service::*;
-        // (service, tasks, rows the listings showed last, reader)
+        // (service, tasks, rows the listings showed last, listings needed now, reader)
         let cases = [
-            (Csbs, 0, 0, OneByOne),
-            (Csbs, 1, 0, OneByOne),
-            (Csbs, 2, 0, OneByOne),
-            (Csbs, 3, 0, Bulk),
-            (Cbr, 1, 0, OneByOne),
-            (Cbr, 2, 0, Bulk),
+            (Csbs, 0, 0, Full, OneByOne),
+            (Csbs, 1, 0, Full, OneByOne),
+            (Csbs, 2, 0, Full, OneByOne),
+            (Csbs, 3, 0, Full, Bulk),
+            (Cbr, 1, 0, Full, OneByOne),
+            (Cbr, 2, 0, Full, Bulk),
             // 10,000 rows: 10 full pages and a short one (CSBS: and the deleting listing).
-            (Csbs, 12, 10_000, OneByOne),
-            (Csbs, 13, 10_000, Bulk),
-            (Cbr, 11, 10_000, OneByOne),
-            (Cbr, 12, 10_000, Bulk),
-            (Cbr, 10_000, 10_000, Bulk),
-            // A small group in a project with a big deletion queue: one by one is cheaper.
-            (Cbr, 5, 50_000, OneByOne),
+            (Csbs, 12, 10_000, Full, OneByOne),
+            (Csbs, 13, 10_000, Full, Bulk),
+            (Cbr, 11, 10_000, Full, OneByOne),
+            (Cbr, 12, 10_000, Full, Bulk),
+            (Cbr, 10_000, 10_000, Full, Bulk),
+            // A small group in a project with a big deletion queue: one by one is cheaper...
+            (Cbr, 5, 50_000, Full, OneByOne),
+            // ...unless its full listing is still fresh: then only the deleting page is read,
+            (Cbr, 5, 50_000, Deleting, Bulk),
+            (Csbs, 1, 50_000, Deleting, OneByOne),
+            (Csbs, 2, 50_000, Deleting, Bulk),
+            // or nothing at all.
+            (Csbs, 1, 50_000, Keep, Bulk),
+            (Csbs, 0, 50_000, Keep, OneByOne),
         ];
-        for (service, tasks, rows, want) in cases {
-            assert_eq!(choose_reader(service, tasks, rows), want, "{service:?} {tasks} {rows}");
+        for (service, tasks, rows, refresh, want) in cases {
+            assert_eq!(
+                choose_reader(service, tasks, rows, refresh),
+                want,
+                "{service:?} {tasks} {rows} {refresh:?}"
+            );
         }
     }
 

@@ -145,10 +145,10 @@ impl Poller {
             t.this_pass.max(t.last_pass)
         };
         let l = state.listings.lock().unwrap();
-        let rows = l.view.as_ref().map_or(0, |v| v.rows);
-        if choose_reader(group.service, tasks, rows) != Reader::Bulk || l.failed_in_pass == Some(pass) {
+        if l.failed_in_pass == Some(pass) {
             return None;
         }
+        let rows = l.view.as_ref().map_or(0, |v| v.rows);
         let now = Instant::now();
         let age = |at: Option<Instant>| at.map(|t| now.saturating_duration_since(t));
         let wanted = refresh(&Freshness {
@@ -160,6 +160,9 @@ impl Poller {
             read_this_pass: l.read_in_pass == Some(pass),
             unknown_since_full: state.unknown_since_full.load(Ordering::Relaxed),
         });
+        if choose_reader(group.service, tasks, rows, wanted) != Reader::Bulk {
+            return None;
+        }
         Some((wanted, l.view.clone()))
     }
 
