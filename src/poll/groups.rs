@@ -95,9 +95,9 @@ impl Poller {
     /// The in-flight listings of the task's group when the group is read in bulk (the choice
     /// is [`choose_reader`]'s, the listings' freshness [`refresh`]'s); `None`: the task is read
     /// on its own. One task refreshes a group's listings at a time and checks against what it
-    /// read; the group's other tasks meanwhile check against the listings before it (a listing
-    /// never proves a target gone, so an older one only delays a check by an interval), and
-    /// wait only for a group's first listing.
+    /// read; the group's other tasks wait for the group's first refresh in a pass, and check
+    /// against the listings before it during a later one (a listing never proves a target
+    /// gone, so an older one only delays a check by an interval).
     pub(super) async fn in_flight(
         &self,
         pass: &PassState,
@@ -110,9 +110,12 @@ impl Poller {
         let group = group_of(task);
         let state = self.groups.state(&group);
         let (wanted, view) = self.wanted(&group, &state, pass.number)?;
+        // The listings of an earlier pass tell nothing a task's last check did not: the group's
+        // first refresh in a pass is waited for; later ones (a long pass) are not.
+        let read_this_pass = state.listings.lock().unwrap().read_in_pass == Some(pass.number);
         let view = if wanted == Refresh::Keep {
             view
-        } else if view.is_some() {
+        } else if view.is_some() && read_this_pass {
             match state.reading.try_lock() {
                 Ok(_reading) => self.refreshed(&group, &state, pass.number, deadline).await,
                 Err(_) => view,
