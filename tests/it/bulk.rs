@@ -265,12 +265,19 @@ async fn a_listing_that_lies_never_makes_a_task_look_gone() {
         w.sim.sim.clear_faults();
         w.sim.sim.add_fault(fault.on_path(in_flight));
         let before = w.sim.sim.stats().cbr_get;
-        let pass = first_checking_pass(&w).await;
-        assert_eq!((pass.checked, pass.completed), (50, 0), "{pass:?}");
+        // Every task checked under this fault (a slow pass may leave some for the next one).
+        let mut seen = PollSummary::default();
+        while seen.checked < 50 {
+            seen.add(&first_checking_pass(&w).await);
+        }
+        assert_eq!(seen.completed + seen.failed + seen.timed_out, 0, "{seen:?}");
         assert!(outcomes(&w).is_empty(), "no task reported done");
         // Each task the listing did not show was read on its own and found still there.
         let reads = w.sim.sim.stats().cbr_get - before;
-        assert!((49..=50).contains(&reads), "{reads} reads");
+        assert!(
+            reads + 1 >= seen.checked && reads <= seen.checked,
+            "{reads} reads: {seen:?}"
+        );
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
 }
