@@ -272,10 +272,12 @@ async fn a_listing_that_lies_never_makes_a_task_look_gone() {
         }
         assert_eq!(seen.completed + seen.failed + seen.timed_out, 0, "{seen:?}");
         assert!(outcomes(&w).is_empty(), "no task reported done");
-        // Each task the listing did not show was read on its own and found still there.
+        // Each task the listings did not show was read on its own and found still there (the
+        // deleting listing, which the fault leaves alone, shows the five running ones in a
+        // later pass; the repeated page shows one waiting task).
         let reads = w.sim.sim.stats().cbr_get - before;
         assert!(
-            reads + 1 >= seen.checked && reads <= seen.checked,
+            reads + 6 * seen.passes >= seen.checked && reads <= seen.checked,
             "{reads} reads: {seen:?}"
         );
         tokio::time::sleep(Duration::from_millis(1100)).await;
