@@ -109,10 +109,9 @@ impl Poller {
         }
         let group = group_of(task);
         let state = self.groups.state(&group);
-        let (wanted, view) = self.wanted(&group, &state, pass.number)?;
         // The listings of an earlier pass tell nothing a task's last check did not: the group's
         // first refresh in a pass is waited for; later ones (a long pass) are not.
-        let read_this_pass = state.listings.lock().unwrap().read_in_pass == Some(pass.number);
+        let (wanted, view, read_this_pass) = self.wanted(&group, &state, pass.number)?;
         let view = if wanted == Refresh::Keep {
             view
         } else if view.is_some() && read_this_pass {
@@ -141,8 +140,9 @@ impl Poller {
         Some(view)
     }
 
-    /// What [`refresh`] wants for the group now, and its current view; `None`: one by one.
-    fn wanted(&self, group: &Group, state: &GroupState, pass: u64) -> Option<(Refresh, Option<Arc<InFlight>>)> {
+    /// What [`refresh`] wants for the group now, its current view, and whether that view was
+    /// read in this pass; `None`: one by one.
+    fn wanted(&self, group: &Group, state: &GroupState, pass: u64) -> Option<(Refresh, Option<Arc<InFlight>>, bool)> {
         let tasks = {
             let t = state.tasks.lock().unwrap();
             t.this_pass.max(t.last_pass)
@@ -152,6 +152,7 @@ impl Poller {
             return None;
         }
         let rows = l.view.as_ref().map_or(0, |v| v.rows);
+        let read_this_pass = l.read_in_pass == Some(pass);
         let now = Instant::now();
         let age = |at: Option<Instant>| at.map(|t| now.saturating_duration_since(t));
         let wanted = refresh(&Freshness {
@@ -160,13 +161,13 @@ impl Poller {
             full_age: age(l.full_at).filter(|_| l.view.is_some()),
             rows,
             latest_age: age(l.latest_at).unwrap_or_default(),
-            read_this_pass: l.read_in_pass == Some(pass),
+            read_this_pass,
             unknown_since_full: state.unknown_since_full.load(Ordering::Relaxed),
         });
         if choose_reader(group.service, tasks, rows, wanted) != Reader::Bulk {
             return None;
         }
-        Some((wanted, l.view.clone()))
+        Some((wanted, l.view.clone(), read_this_pass))
     }
 
     /// Reads the listings [`refresh`] wants (asked again: another task may have just read
@@ -178,7 +179,7 @@ impl Poller {
         pass: u64,
         deadline: Instant,
     ) -> Option<Arc<InFlight>> {
-        let (scope, view) = self.wanted(group, state, pass)?;
+        let (scope, view, _) = self.wanted(group, state, pass)?;
         if scope == Refresh::Keep {
             return view;
         }
