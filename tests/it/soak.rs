@@ -342,7 +342,9 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
         max_delay: Duration::from_millis(300),
         max_attempts: 4,
     };
-    let csbs = CsbsClient::new(cc).unwrap();
+    // Each function, and each invocation of poll, has its own client (and so its own pace and
+    // tokens), as deployed: separate processes (src/cloud/pace.rs is per process).
+    let client = || CsbsClient::new(cc.clone()).unwrap();
     // A short visibility timeout so that work cut off mid-tick comes back quickly. The queue
     // and the bus are slow (every call waits 0–60 ms, a point where a killed invocation stops)
     // and refuse 3 % of their calls (the bus also 3 % of single entries).
@@ -351,7 +353,7 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
     // One decision ledger for every submit and poll invocation, as deployed.
     let ledger = Arc::new(MemoryLedger::new());
     let submitter = Arc::new(Submitter::new(
-        csbs.clone(),
+        client(),
         queue.clone(),
         sink.clone() as Arc<dyn EventSink>,
         ledger.clone(),
@@ -359,7 +361,7 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
     ));
     let poller = || {
         Poller::new(
-            csbs.clone(),
+            client(),
             queue.clone(),
             sink.clone() as Arc<dyn EventSink>,
             ledger.clone(),
@@ -385,7 +387,9 @@ async fn every_request_ends_in_exactly_one_terminal_event() {
     };
 
     let started = Instant::now();
-    let limit = Duration::from_secs(90 + n as u64 / 2);
+    // A bound on liveness, not a speed target (BENCHMARKS.md has the soak's time): about 40 s
+    // alone, several times that when CI runs the heaviest tests beside it on two cores.
+    let limit = Duration::from_secs(240 + n as u64 / 2);
     let mut intake: Vec<&Record> = reqs.iter().map(|r| &r.record).collect();
     let mut deliveries = 0usize;
     let mut polls_killed = 0usize;

@@ -33,13 +33,9 @@ impl Backend {
         }
         let (lo, hi) = self.delete_duration;
         let duration = if hi > lo { rand::rng().random_range(lo..=hi) } else { lo };
-        let i = self.items.get_mut(backup_id).expect("found above");
-        i.item.status = Some(status::WAITING_DELETE.into());
-        i.job = Some(DeleteJob {
-            queued_at: now,
-            started_at: None,
-            duration,
-        });
+        self.queue_deletion(backup_id, duration, now);
+        let i = &self.items[backup_id];
+        self.op_log_of.insert(backup_id.to_string(), self.op_logs.len());
         self.op_logs.push(SimOpLog {
             id: uuid::Uuid::new_v4().to_string(),
             project_id: project_id.into(),
@@ -80,11 +76,7 @@ impl Backend {
     /// A CBR restore point: `Some(status)` while it holds a backup or was seeded empty.
     pub fn restore_point(&mut self, project_id: &str, checkpoint_id: &str, now: Instant) -> Option<&'static str> {
         self.advance(now);
-        let holds = self.items.values().any(|i| {
-            i.project_id == project_id
-                && i.service == Service::Cbr
-                && i.item.checkpoint_id.as_deref() == Some(checkpoint_id)
-        });
+        let holds = self.items_of(Service::Cbr, project_id, checkpoint_id).next().is_some();
         let empty = self
             .empty_restore_points
             .iter()

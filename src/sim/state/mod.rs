@@ -3,7 +3,7 @@
 //! freed, queued deletions started, deletions finished), so no background task is needed and
 //! the outcome depends only on the clock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use rand::Rng;
@@ -165,7 +165,14 @@ pub struct SimOpLog {
 #[derive(Debug)]
 pub struct Backend {
     items: BTreeMap<String, SimItem>,
+    /// The ids of each restore point's (CSBS: checkpoint's) items, by service and project: a
+    /// DELETE of one finds its targets without a scan of every backup.
+    by_checkpoint: HashMap<(Service, String, String), BTreeSet<String>>,
+    /// The deletion queue (src/sim/state/deletion.rs).
+    queue: deletion::Queue,
     pub op_logs: Vec<SimOpLog>,
+    /// The index in `op_logs` of each backup's latest delete task.
+    op_log_of: HashMap<String, usize>,
     /// CBR restore points seeded without any backup.
     empty_restore_points: Vec<(String, String)>,
     next_seq: u64,
@@ -178,7 +185,10 @@ impl Backend {
     pub fn new(max_running: usize, delete_duration: (Duration, Duration)) -> Self {
         Backend {
             items: BTreeMap::new(),
+            by_checkpoint: HashMap::new(),
+            queue: deletion::Queue::default(),
             op_logs: Vec::new(),
+            op_log_of: HashMap::new(),
             empty_restore_points: Vec::new(),
             next_seq: 0,
             max_running,
@@ -218,6 +228,12 @@ impl Backend {
             {
                 info.image_type = Some("replication".into());
             }
+            // Seeded again: the old item leaves its restore point and the deletion queue.
+            self.remove_item(&s.id);
+            self.by_checkpoint
+                .entry((service, project_id.to_string(), checkpoint_id.to_string()))
+                .or_default()
+                .insert(s.id.clone());
             self.items.insert(
                 s.id.clone(),
                 SimItem {
@@ -233,6 +249,32 @@ impl Backend {
                 },
             );
         }
+    }
+
+    /// Removes an item and every index entry of it.
+    fn remove_item(&mut self, id: &str) -> Option<SimItem> {
+        let i = self.items.remove(id)?;
+        let key = (
+            i.service,
+            i.project_id.clone(),
+            i.item.checkpoint_id.clone().unwrap_or_default(),
+        );
+        if let Some(ids) = self.by_checkpoint.get_mut(&key) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_checkpoint.remove(&key);
+            }
+        }
+        self.queue.forget(id, &i);
+        Some(i)
+    }
+
+    /// The ids of a restore point's (CSBS: checkpoint's) items.
+    fn items_of(&self, service: Service, project_id: &str, checkpoint_id: &str) -> impl Iterator<Item = &String> {
+        self.by_checkpoint
+            .get(&(service, project_id.to_string(), checkpoint_id.to_string()))
+            .into_iter()
+            .flatten()
     }
 
     pub fn get(&mut self, project_id: &str, item_id: &str, now: Instant) -> Option<CheckpointItem> {
