@@ -116,17 +116,26 @@ impl Pace {
         }
     }
 
-    /// Waits for a turn to call `region`; `None` when the turn would come after `deadline`
-    /// (the turn is given back: a call that never goes does not slow the others).
+    /// Waits for a turn to call `region`; `None` when the turn would come after `deadline`.
+    /// A turn that is not taken is given back — refused for the deadline, or its call dropped
+    /// while it waited (an invocation cut off, a batch abandoned): a call that never goes does
+    /// not slow the others. Kept, every dropped wait left its turn owed, and a poll cut off
+    /// again and again with dozens of checks waiting put the bucket in a debt the rate could
+    /// not repay: every later call waited past its deadline (tests/it/soak.rs).
     pub async fn turn(&self, region: &str, deadline: Instant) -> Option<Instant> {
         let now = Instant::now();
         let wait = self.with(region, now, |r| r.take(now));
+        let mut turn = Unused {
+            pace: self,
+            region,
+            unused: true,
+        };
         let at = now + wait;
         if at >= deadline {
-            self.with(region, now, |r| r.tokens += 1.0);
             return None;
         }
         tokio::time::sleep_until(at).await;
+        turn.unused = false;
         Some(at)
     }
 
@@ -159,6 +168,21 @@ impl Pace {
             .entry(region.to_string())
             .or_insert_with(|| Rate::new(&self.settings, now));
         f(rate)
+    }
+}
+
+/// A turn taken from a bucket, given back when dropped unused.
+struct Unused<'a> {
+    pace: &'a Pace,
+    region: &'a str,
+    unused: bool,
+}
+
+impl Drop for Unused<'_> {
+    fn drop(&mut self) {
+        if self.unused {
+            self.pace.with(self.region, Instant::now(), |r| r.tokens += 1.0);
+        }
     }
 }
 
@@ -242,5 +266,29 @@ mod tests {
         );
         pace.answered("eu-de", Instant::now(), true);
         assert_eq!(pace.rate("eu-de"), 1.0, "never under the floor");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_dropped_before_its_turn_gives_the_turn_back() {
+        let pace = Pace::new(PaceSettings {
+            floor: 10.0,
+            ceiling: 10.0,
+        });
+        let far = Instant::now() + Duration::from_secs(60);
+        // The second's burst is spent.
+        for _ in 0..10 {
+            assert!(pace.turn("eu-de", far).await.is_some());
+        }
+        // Fifty calls queue for turns (5 s of them) and are dropped while they wait, as the
+        // checks of an invocation that is cut off.
+        let waits: Vec<_> = (0..50).map(|_| Box::pin(pace.turn("eu-de", far))).collect();
+        for mut w in waits {
+            let polled = futures::poll!(w.as_mut());
+            assert!(polled.is_pending());
+        }
+        // The next call waits one turn (0.1 s), not the 5 s of turns nobody used.
+        let before = Instant::now();
+        assert!(pace.turn("eu-de", far).await.is_some());
+        assert_eq!(Instant::now() - before, Duration::from_millis(100));
     }
 }
