@@ -330,7 +330,7 @@ w(f"## Soak under faults ({when('soak.txt')})\n")
 w("`SOAK_REQUESTS=500 cargo test --profile bench --test it soak:: -- --nocapture`. **Conditions:** the in-memory "
   "queue and bus with 0–60 ms latency on every call and 3 % refused calls (the bus also 3 % of entries); "
   "`csbs-sim` with 10 % injected 429/5xx on every route and 0–40 ms jitter; password credentials (tokens) "
-  "expired every 0.7 s; duplicated and repeated SQS deliveries; two poll invocations at a time, killed at random "
+  "expired every 0.7 s; duplicated and repeated SQS deliveries; two poll invocations at a time (each function and invocation with its own client and pace, as deployed; the pace floored at 50 calls/s, so that the random 429s stay transient answers), killed at random "
   "points; a tenth of the requests race their deadline (1 s against deletions of 0.2–1.5 s), and after the run "
   "every request is delivered once more. Checked: every request ends in exactly one distinct terminal event of "
   "the expected kind (Completed or Timed Out for the races), the one its decision-ledger record holds; the late "
